@@ -1,0 +1,28 @@
+"""Finding the layer catalog without importing the package that defines it.
+
+Packages register a catalog under the ``cim.catalogs`` entry point (this project's ``layers``
+package registers ``base``); a catalog is any object that iterates over :class:`LayerSpec` and
+looks one up by name.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Iterable, Protocol
+
+from cim.errors import ConfigError
+from cim.layerspec import LayerSpec
+
+
+class Catalog(Protocol):
+    def __getitem__(self, name: str) -> LayerSpec: ...
+
+    def __iter__(self) -> Iterable[LayerSpec]: ...
+
+
+def load_catalog(name: str = "base") -> Catalog:
+    for ep in entry_points(group="cim.catalogs"):
+        if ep.name == name:
+            return ep.load()
+    known = sorted(ep.name for ep in entry_points(group="cim.catalogs"))
+    raise ConfigError(f"no layer catalog {name!r} is installed (installed: {', '.join(known) or 'none'})")

@@ -1,0 +1,66 @@
+"""The analyst's entry point: ``city = cim.open(url)``; layers come back as GeoDataFrames."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import geopandas as gpd
+
+from cim.crs import parse_crs, srid_of, transform_bbox
+from cim.store import LayerInfo, ReleaseInfo, Store, open_store
+
+
+class City:
+    """A city's base map in a store: its current release's layers, readable as GeoDataFrames."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the layers in the current release, in drawing order."""
+        return self.store.layer_names()
+
+    def info(self, layer: str) -> LayerInfo:
+        return self.store.layer(layer)
+
+    @property
+    def release(self) -> ReleaseInfo | None:
+        return self.store.current_release()
+
+    def read(
+        self,
+        layer: str,
+        bbox: Sequence[float] | None = None,
+        crs: str | int | None = None,
+        bbox_crs: str | int = "OGC:CRS84",
+        limit: int | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Features of ``layer`` as a GeoDataFrame indexed by feature id.
+
+        ``bbox`` (minx, miny, maxx, maxy) is in ``bbox_crs`` — lon/lat (CRS84) unless told, always
+        x/y order; ``crs`` is the CRS of the result (default: the storage CRS), e.g. ``"EPSG:4490"``.
+        """
+        info = self.store.layer(layer)
+        store_bbox = None
+        if bbox is not None:
+            store_bbox = transform_bbox(tuple(bbox), parse_crs(bbox_crs), parse_crs(info.srid))
+        out_srid = srid_of(parse_crs(crs)) if crs is not None else None
+        return self.store.read_frame(layer, bbox=store_bbox, out_srid=out_srid, limit=limit)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> City:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"City({self.store.url!r}, layers={self.layers})"
+
+
+def open(url: str | None = None) -> City:  # noqa: A001 - mirrors the builtin, as in `cim.open(...)`
+    """Open the city base map in store ``url`` (default: ``$CIM_STORE`` or ``./cim.duckdb``)."""
+    return City(open_store(url))

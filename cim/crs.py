@@ -1,0 +1,89 @@
+"""Coordinate reference systems: parsing what users write, OGC URIs, CGCS2000 Gauss-Krüger zones.
+
+Geometries are always stored and handled with x = easting/longitude (``always_xy``); authority
+axis order (lat/lon for EPSG:4326 and EPSG:4490, northing/easting for the Gauss-Krüger zones) is
+applied only where a standard asks for it on output (OGC API - Features Part 2).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from cim.errors import ConfigError
+
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
+CGCS2000 = 4490
+
+_EPSG_URI_RE = re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d+)$")
+_OGC_URI_RE = re.compile(r"^https?://www\.opengis\.net/def/crs/OGC/1\.3/(CRS84h?)$")
+
+
+@lru_cache(maxsize=256)
+def parse_crs(value: str | int) -> CRS:
+    """A CRS from an EPSG code, ``EPSG:xxxx``, ``OGC:CRS84`` or an OGC CRS URI; ConfigError otherwise."""
+    text = str(value).strip()
+    if match := _EPSG_URI_RE.match(text):
+        text = f"EPSG:{match.group(1)}"
+    elif match := _OGC_URI_RE.match(text):
+        text = f"OGC:{match.group(1)}"
+    elif text.isdigit():
+        text = f"EPSG:{text}"
+    try:
+        return CRS.from_user_input(text)
+    except CRSError:
+        raise ConfigError(f"unknown CRS {value!r}: give an EPSG code (EPSG:4490) or an OGC CRS URI") from None
+
+
+def srid_of(crs: CRS) -> int:
+    """The EPSG code geometries in ``crs`` are stored under (CRS84 shares EPSG:4326's coordinates)."""
+    if crs.equals(CRS.from_user_input("OGC:CRS84")):
+        return 4326
+    code = crs.to_epsg()
+    if code is None:
+        raise ConfigError(f"CRS {crs.name!r} has no EPSG code; stores need one")
+    return code
+
+
+def crs_uri(crs: CRS | int | str) -> str:
+    """The OGC URI of a CRS (CRS84 for OGC:CRS84, the EPSG URI otherwise)."""
+    crs = crs if isinstance(crs, CRS) else parse_crs(crs)
+    if crs.equals(CRS.from_user_input("OGC:CRS84")):
+        return CRS84_URI
+    return EPSG_URI.format(code=srid_of(crs))
+
+
+@lru_cache(maxsize=256)
+def _transformer(src: CRS, dst: CRS) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def transform_bbox(bbox: tuple[float, ...], src: CRS, dst: CRS) -> tuple[float, float, float, float]:
+    """``bbox`` (x/y order) from ``src`` to ``dst``, densified so curved edges stay inside."""
+    if len(bbox) != 4:
+        raise ConfigError(f"a bbox has four numbers (minx, miny, maxx, maxy); got {len(bbox)}")
+    if src.equals(dst):
+        return tuple(float(v) for v in bbox)  # type: ignore[return-value]
+    return tuple(_transformer(src, dst).transform_bounds(*bbox, densify_pts=21))  # type: ignore[return-value]
+
+
+def gauss_kruger_zone(longitude: float, with_zone_prefix: bool = False) -> int:
+    """EPSG code of the CGCS2000 3-degree Gauss-Krüger zone containing ``longitude``.
+
+    Zone n has central meridian 3n°E (zones 25–45, 75°E–135°E). EPSG:4513–4533 carry the zone number
+    in the false easting; EPSG:4534–4554 ("CM xxxE") do not. Tianjin (117°E): 4527 / 4548.
+    """
+    zone = int(round(longitude / 3.0))
+    if not 25 <= zone <= 45:
+        raise ConfigError(f"longitude {longitude} is outside China's Gauss-Krüger zones 25-45 (75°E-135°E)")
+    return (4513 if with_zone_prefix else 4534) + zone - 25
+
+
+def axis_order_is_yx(crs: CRS) -> bool:
+    """True where the authority defines the first axis as northing/latitude (EPSG:4326, 4490, GK zones)."""
+    axes = crs.axis_info
+    return bool(axes) and axes[0].direction.lower() in ("north", "south")

@@ -1,0 +1,85 @@
+"""The vocabulary of a base-map layer definition.
+
+`cim` owns these types so that the store, the build pipeline and the public API can reason about
+layers; the concrete definitions live in the `layers` package and reach `cim` through the
+``cim.catalogs`` entry point (see :func:`cim.catalog.load_catalog`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+GeometryType = Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
+LayerKind = Literal["vector", "raster"]
+InvalidGeometryPolicy = Literal["repair", "reject"]
+
+FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "date", "datetime")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One normalised attribute of a layer."""
+
+    name: str
+    type: FieldType
+    description: str = ""
+    unit: str | None = None
+    required: bool = False
+    #: allowed values for coded attributes (e.g. a land-use class list); None = free
+    enum: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in FIELD_TYPES:
+            raise ValueError(f"field {self.name!r}: unknown type {self.type!r}; expected one of {FIELD_TYPES}")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A declarative base-map layer: schema, geometry, tiling and presentation."""
+
+    name: str
+    title: str
+    description: str
+    kind: LayerKind = "vector"
+    #: the geometry type features are normalised to (single parts are promoted to Multi* where named)
+    geometry_type: GeometryType | None = None
+    fields: tuple[FieldSpec, ...] = ()
+    #: CIM data category (时空基础, 资源调查, 规划管控, 公共专题 ...)
+    category: str = ""
+    minzoom: int = 0
+    maxzoom: int = 22
+    #: attributes kept in vector tiles (a subset of ``fields``)
+    tile_attributes: tuple[str, ...] = ()
+    #: what the build does with an invalid geometry
+    invalid_geometry: InvalidGeometryPolicy = "repair"
+    #: layers planning departments edit through OGC API - Features Part 4
+    editable: bool = False
+    #: fill / line colour used by the MapLibre style
+    color: str = "#888888"
+    #: drawing order in the composite base map (low first)
+    order: int = 0
+    keywords: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(names) != len(set(names)):
+            raise ValueError(f"layer {self.name!r}: duplicate field names in {names}")
+        unknown = set(self.tile_attributes) - set(names)
+        if unknown:
+            raise ValueError(f"layer {self.name!r}: tile attributes {sorted(unknown)} are not fields")
+        if self.kind == "vector" and self.geometry_type is None:
+            raise ValueError(f"vector layer {self.name!r} needs a geometry_type")
+        if not 0 <= self.minzoom <= self.maxzoom <= 30:
+            raise ValueError(f"layer {self.name!r}: bad zoom range {self.minzoom}..{self.maxzoom}")
+
+    @property
+    def field_types(self) -> dict[str, str]:
+        return {f.name: f.type for f in self.fields}
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"layer {self.name!r} has no field {name!r}")

@@ -1,0 +1,234 @@
+"""The store interface: one API, two backends (embedded DuckDB, PostGIS).
+
+A store holds numbered *releases*. Each release is a complete, immutable set of layers; exactly one
+release is *current*. Readers always see the current release; a build writes a new release beside
+it and makes it current in one atomic step (see ``publish``), so a server keeps answering from the
+old release until the switch and never sees a half-loaded one.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator, Sequence
+
+import geopandas as gpd
+
+from cim.errors import FeatureNotFound, LayerNotFound
+from cim.layerspec import FieldSpec, LayerSpec
+
+#: columns every vector layer table has besides its schema fields
+FID = "fid"
+GEOM = "geom"
+PROVENANCE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("source", "string", "Name of the source this feature was taken from"),
+    FieldSpec("source_id", "string", "Identifier of the feature in its source"),
+)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer as stored in a release: its definition plus what the build measured."""
+
+    spec: LayerSpec
+    srid: int
+    count: int
+    #: extent in CRS84 (lon/lat): minx, miny, maxx, maxy; None for an empty layer
+    bbox: tuple[float, float, float, float] | None
+    #: temporal extent (ISO 8601 strings), when the layer has time
+    interval: tuple[str | None, str | None] | None = None
+    #: for raster layers: path of the Cloud-Optimised GeoTIFF of the release
+    raster_path: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def fields(self) -> tuple[FieldSpec, ...]:
+        """Schema fields followed by the provenance fields every feature carries."""
+        return self.spec.fields + PROVENANCE_FIELDS
+
+    @property
+    def field_types(self) -> dict[str, str]:
+        return {f.name: f.type for f in self.fields}
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "spec": spec_to_dict(self.spec),
+                "srid": self.srid,
+                "count": self.count,
+                "bbox": self.bbox,
+                "interval": self.interval,
+                "raster_path": self.raster_path,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LayerInfo:
+        data = json.loads(text)
+        return cls(
+            spec=spec_from_dict(data["spec"]),
+            srid=data["srid"],
+            count=data["count"],
+            bbox=tuple(data["bbox"]) if data["bbox"] else None,
+            interval=tuple(data["interval"]) if data.get("interval") else None,
+            raster_path=data.get("raster_path"),
+        )
+
+
+def spec_to_dict(spec: LayerSpec) -> dict[str, Any]:
+    return dataclasses.asdict(spec)
+
+
+def spec_from_dict(data: dict[str, Any]) -> LayerSpec:
+    fields = tuple(
+        FieldSpec(**{**f, "enum": tuple(f["enum"]) if f.get("enum") else None}) for f in data["fields"]
+    )
+    tuples = {k: tuple(data[k]) for k in ("tile_attributes", "keywords") if k in data}
+    return LayerSpec(**{**data, **tuples, "fields": fields})
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    number: int
+    created: datetime
+    current: bool
+    layers: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    qa: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LayerData:
+    """A layer ready to be written: normalised features with columns named as the spec's fields."""
+
+    spec: LayerSpec
+    frame: gpd.GeoDataFrame
+    raster_path: str | None = None
+
+
+@dataclass
+class ReleaseDraft:
+    """What a build hands the store to publish as the next release."""
+
+    layers: list[LayerData]
+    config: dict[str, Any] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    qa: dict[str, Any] = field(default_factory=dict)
+    #: EPSG code every vector layer is stored in
+    srid: int = 4326
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """A page of features as OGC API - Features asks for it."""
+
+    layer: str
+    limit: int = 10
+    offset: int = 0
+    #: minx, miny, maxx, maxy in the layer's storage CRS (x = easting / longitude)
+    bbox: tuple[float, float, float, float] | None = None
+    #: property equality filters
+    equals: tuple[tuple[str, Any], ...] = ()
+    #: (property, ascending)
+    sortby: tuple[tuple[str, bool], ...] = ()
+    #: properties to return; None = all
+    properties: tuple[str, ...] | None = None
+    skip_geometry: bool = False
+    #: EPSG code of the output geometry; None = storage CRS. Coordinates are always x/y (lon/lat) order.
+    out_srid: int | None = None
+    #: swap x and y on output (authority axis order: lat/lon for EPSG:4326 and 4490, N/E for GK zones)
+    flip_axes: bool = False
+    #: compute numberMatched
+    count: bool = True
+
+
+@dataclass
+class FeaturePage:
+    features: list[dict[str, Any]]
+    number_matched: int | None
+
+
+class Store(abc.ABC):
+    """Backend-neutral access to a city's base-map releases."""
+
+    url: str
+
+    # -- catalog -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def layers(self) -> list[LayerInfo]:
+        """The layers of the current release, in drawing order."""
+
+    def layer(self, name: str) -> LayerInfo:
+        for info in self.layers():
+            if info.name == name:
+                return info
+        raise LayerNotFound(f"no layer {name!r} in {self.url} (layers: {', '.join(self.layer_names()) or 'none'})")
+
+    def layer_names(self) -> list[str]:
+        return [info.name for info in self.layers()]
+
+    # -- reads ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def query(self, query: FeatureQuery) -> FeaturePage:
+        """Features as GeoJSON dicts (ids are the integer ``fid``)."""
+
+    @abc.abstractmethod
+    def get_feature(
+        self, layer: str, fid: int, out_srid: int | None = None, flip_axes: bool = False
+    ) -> dict[str, Any]:
+        """One feature as a GeoJSON dict; raises FeatureNotFound."""
+
+    @abc.abstractmethod
+    def read_frame(
+        self,
+        layer: str,
+        bbox: tuple[float, float, float, float] | None = None,
+        out_srid: int | None = None,
+        limit: int | None = None,
+    ) -> gpd.GeoDataFrame:
+        """A layer (or the part of it within ``bbox``, given in storage CRS) as a GeoDataFrame."""
+
+    # -- releases ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:
+        """Write ``draft`` as a new release and make it current atomically; prune to ``keep`` releases."""
+
+    @abc.abstractmethod
+    def releases(self) -> list[ReleaseInfo]:
+        """All releases, oldest first."""
+
+    @abc.abstractmethod
+    def set_current(self, number: int) -> ReleaseInfo:
+        """Make release ``number`` current (rollback or roll forward)."""
+
+    @abc.abstractmethod
+    def current_number(self) -> int:
+        """Number of the release readers see now (cheap: servers call it per request)."""
+
+    def current_release(self) -> ReleaseInfo | None:
+        return next((r for r in self.releases() if r.current), None)
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def not_found(layer: str, fid: object) -> FeatureNotFound:
+    return FeatureNotFound(f"no feature {fid!r} in layer {layer!r}")
+
+
+def iter_chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]

@@ -1,0 +1,68 @@
+"""Turning a normalised GeoDataFrame into rows a store writes, and measuring it for the catalog."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+
+from cim.errors import StoreError
+from cim.store.base import FID, LayerData, LayerInfo
+
+_PANDAS_TYPES = {
+    "string": "object",
+    "integer": "Int64",
+    "number": "float64",
+    "boolean": "boolean",
+}
+
+
+def prepare(layer: LayerData, srid: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Attributes (fid first, then the layer's fields in schema order) and WKB geometries in ``srid``.
+
+    Raises StoreError naming the layer when the frame lacks a schema column or a CRS.
+    """
+    frame = layer.frame
+    info_fields = LayerInfo(layer.spec, srid, 0, None).fields
+    missing = [f.name for f in info_fields if f.name not in frame.columns]
+    if missing:
+        raise StoreError(f"layer {layer.spec.name!r}: frame lacks columns {missing}")
+    if frame.crs is None:
+        raise StoreError(f"layer {layer.spec.name!r}: frame has no CRS")
+    if CRS.from_user_input(frame.crs).to_epsg() != srid:
+        frame = frame.to_crs(epsg=srid)
+    attrs = pd.DataFrame(index=range(len(frame)))
+    attrs[FID] = (
+        frame[FID].to_numpy(dtype="int64") if FID in frame.columns else np.arange(1, len(frame) + 1, dtype="int64")
+    )
+    for f in info_fields:
+        column = frame[f.name].reset_index(drop=True)
+        if f.type in ("date", "datetime"):
+            column = pd.to_datetime(column, utc=f.type == "datetime")
+            attrs[f.name] = column.dt.date if f.type == "date" else column
+        elif f.type == "string":
+            attrs[f.name] = column.astype(object).where(column.notna(), None)
+        else:
+            attrs[f.name] = column.astype(_PANDAS_TYPES[f.type])
+    wkb = shapely.to_wkb(frame.geometry.to_numpy(), output_dimension=2)
+    return attrs, wkb
+
+
+def measure(layer: LayerData, srid: int) -> LayerInfo:
+    """The catalog entry of a layer: count and CRS84 extent computed from its features."""
+    frame = layer.frame
+    bbox: tuple[float, float, float, float] | None = None
+    if len(frame) and not frame.geometry.is_empty.all():
+        minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+        source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(srid)
+        to_lonlat = Transformer.from_crs(source, "OGC:CRS84", always_xy=True)
+        bbox = tuple(float(v) for v in to_lonlat.transform_bounds(minx, miny, maxx, maxy))  # type: ignore[assignment]
+    return LayerInfo(spec=layer.spec, srid=srid, count=len(frame), bbox=bbox, raster_path=layer.raster_path)
+
+
+def to_frame(rows: pd.DataFrame, srid: int) -> gpd.GeoDataFrame:
+    """A GeoDataFrame from rows with a ``wkb`` column of WKB bytes."""
+    geometry = shapely.from_wkb(rows.pop("wkb").to_numpy())
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=f"EPSG:{srid}")

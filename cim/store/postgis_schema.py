@@ -1,0 +1,109 @@
+"""The PostGIS schema of a cim store, as geoalchemy2/SQLAlchemy tables, and its migrations.
+
+Metadata lives in schema ``cim``; each release's layers live in their own schema ``cim_rNNNN``.
+Migrations are numbered steps recorded in ``cim.schema_version`` and applied under an advisory
+lock when a store is opened, so a fresh database needs nothing done by hand beyond having the
+PostGIS extension available.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from cim.layerspec import LayerSpec
+from cim.store.base import FID, GEOM, LayerInfo
+
+META_SCHEMA = "cim"
+metadata = MetaData(schema=META_SCHEMA)
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
+
+release = Table(
+    "release",
+    metadata,
+    Column("number", Integer, primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("schema", Text, nullable=False, unique=True),
+    Column("config", JSONB, nullable=False),
+    Column("checksums", JSONB, nullable=False),
+    Column("qa", JSONB, nullable=False),
+)
+
+current_release = Table(
+    "current_release",
+    metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("number", Integer, ForeignKey("cim.release.number"), nullable=False),
+    CheckConstraint("singleton", name="one_current_release"),
+)
+
+layer = Table(
+    "layer",
+    metadata,
+    Column("release", Integer, ForeignKey("cim.release.number", ondelete="CASCADE"), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("ord", Integer, nullable=False),
+    Column("info", JSONB, nullable=False),
+)
+
+
+def _v1_initial(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[release, current_release, layer])
+
+
+#: ordered migrations; append, never edit
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+
+_ADVISORY_LOCK = 0x43494D  # "CIM"
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the metadata schema to the latest version; returns that version."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}"))
+    schema_version.create(conn, checkfirst=True)
+    done = conn.execute(text(f"SELECT coalesce(max(version), 0) FROM {META_SCHEMA}.schema_version")).scalar_one()
+    for version, step in enumerate(MIGRATIONS, start=1):
+        if version > done:
+            step(conn)
+            conn.execute(schema_version.insert().values(version=version))
+    return len(MIGRATIONS)
+
+
+_COLUMN_TYPES = {
+    "string": Text,
+    "integer": BigInteger,
+    "number": Double,
+    "boolean": Boolean,
+    "date": Date,
+    "datetime": lambda: DateTime(timezone=True),
+}
+
+
+def layer_table(spec: LayerSpec, schema: str, srid: int) -> Table:
+    """The table of one vector layer in a release schema (GiST index created after loading)."""
+    columns = [
+        Column(FID, BigInteger, primary_key=True, autoincrement=False),
+        Column(GEOM, Geometry(geometry_type="GEOMETRY", srid=srid, spatial_index=False)),
+    ]
+    columns += [Column(f.name, _COLUMN_TYPES[f.type]()) for f in LayerInfo(spec, srid, 0, None).fields]
+    return Table(spec.name, MetaData(schema=schema), *columns)

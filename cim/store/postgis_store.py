@@ -1,0 +1,332 @@
+"""The production store: PostGIS through psycopg 3 (pooled) with a geoalchemy2-defined schema.
+
+A release is a schema ``cim_rNNNN`` holding one table per layer; ``cim.current_release`` names the
+current one. Publishing loads the new schema completely (COPY, GiST index, ANALYZE) and then flips
+``current_release`` in one transaction. Readers cache the current release for
+:data:`CURRENT_TTL` seconds, so a running server switches within that time, without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import psycopg
+import shapely
+import sqlalchemy
+from psycopg_pool import ConnectionPool
+from sqlalchemy import select, text
+
+from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store import postgis_schema as schema
+from cim.store.base import (
+    FID,
+    GEOM,
+    FeaturePage,
+    FeatureQuery,
+    LayerData,
+    LayerInfo,
+    ReleaseDraft,
+    ReleaseInfo,
+    Store,
+    not_found,
+)
+from cim.store.frames import measure, prepare, to_frame
+from cim.store.sql import (
+    Dialect,
+    count_features,
+    output_geometry,
+    quote_ident,
+    row_to_feature,
+    select_features,
+    select_one,
+)
+
+#: seconds a reader trusts its idea of the current release
+CURRENT_TTL = 1.0
+
+
+class PostgisDialect(Dialect):
+    def __init__(self, schema_name: str) -> None:
+        self.schema_name = schema_name
+
+    def table(self, layer: str) -> str:
+        return f"{quote_ident(self.schema_name)}.{quote_ident(layer)}"
+
+    def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
+        # a numeric SRID: PostGIS caches the projection; a text CRS costs a lookup per call
+        return f"ST_Transform({geom_sql}, {int(dst_srid)})"
+
+    def envelope(self, srid: int) -> str:
+        return f"ST_MakeEnvelope(%s, %s, %s, %s, {int(srid)})"
+
+
+class _Current:
+    def __init__(self, number: int, schema_name: str, layers: list[LayerInfo]) -> None:
+        self.number = number
+        self.dialect = PostgisDialect(schema_name)
+        self.layers = layers
+        self.loaded = time.monotonic()
+
+    def layer(self, name: str) -> LayerInfo:
+        for info in self.layers:
+            if info.name == name:
+                return info
+        raise LayerNotFound(f"no layer {name!r} in the current release")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured database"
+
+
+class PostgisStore(Store):
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = _safe_url(url)
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._engine = sqlalchemy.create_engine(
+            conninfo.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sqlalchemy.pool.NullPool
+        )
+        try:
+            with self._engine.begin() as conn:
+                self._require_postgis(conn)
+                schema.migrate(conn)
+        except sqlalchemy.exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(f"cannot connect to {self.url}: {reason}") from None
+        self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True, name="cim")
+        self._current: _Current | None = None
+        self._lock = threading.Lock()
+
+    def _require_postgis(self, conn: sqlalchemy.Connection) -> None:
+        if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
+            return
+        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+        if not available:
+            raise StoreError(
+                f"{self.url} has no PostGIS: install it on the server (Debian: apt-get install "
+                "postgresql-15-postgis-3) and run CREATE EXTENSION postgis"
+            )
+        try:
+            with conn.begin_nested():
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise StoreError(f"{self.url} has no PostGIS extension and cannot create it: {exc.orig}") from None
+
+    # -- current release -----------------------------------------------------------------------
+    def _read(self) -> _Current:
+        current = self._current
+        if current is not None and time.monotonic() - current.loaded < CURRENT_TTL:
+            return current
+        with self._lock:
+            with self._pool.connection() as conn:
+                row = conn.execute(
+                    "SELECT r.number, r.schema FROM cim.current_release c JOIN cim.release r USING (number)"
+                ).fetchone()
+                if row is None:
+                    raise NoRelease(f"store {self.url} has no release yet: run `cim build` or `cim demo --build-only`")
+                if current is None or current.number != row[0]:
+                    infos = conn.execute(
+                        "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (row[0],)
+                    ).fetchall()
+                    current = _Current(row[0], row[1], [LayerInfo.from_json(json.dumps(i[0])) for i in infos])
+                else:
+                    current.loaded = time.monotonic()
+            self._current = current
+            return current
+
+    def layers(self) -> list[LayerInfo]:
+        return list(self._read().layers)
+
+    def current_number(self) -> int:
+        return self._read().number
+
+    # -- reads ---------------------------------------------------------------------------------
+    def query(self, query: FeatureQuery) -> FeaturePage:
+        current = self._read()
+        info = current.layer(query.layer)
+        statement = select_features(info, query, current.dialect)
+        names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
+        with self._pool.connection() as conn:
+            rows = self._fetch(conn, statement.sql, statement.params)
+            matched: int | None = None
+            if query.count:
+                counter = count_features(info, query, current.dialect)
+                matched = info.count if counter is None else self._fetch(conn, counter.sql, counter.params)[0][0]
+        return FeaturePage([row_to_feature(r, names) for r in rows], matched)
+
+    def get_feature(
+        self, layer: str, fid: int, out_srid: int | None = None, flip_axes: bool = False
+    ) -> dict[str, Any]:
+        current = self._read()
+        info = current.layer(layer)
+        statement = select_one(info, out_srid, flip_axes, current.dialect)
+        with self._pool.connection() as conn:
+            rows = self._fetch(conn, statement.sql, (fid,))
+        if not rows:
+            raise not_found(layer, fid)
+        return row_to_feature(rows[0], [f.name for f in info.fields])
+
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
+        current = self._read()
+        info = current.layer(layer)
+        dialect = current.dialect
+        geom = output_geometry(info, out_srid, False, dialect)
+        names = [FID] + [f.name for f in info.fields]
+        sql = f"SELECT {', '.join(quote_ident(n) for n in names)}, ST_AsBinary({geom}) FROM {dialect.table(layer)}"
+        params: list[Any] = []
+        if bbox is not None:
+            sql += f" WHERE {dialect.bbox_filter(info.srid)}"
+            params.extend(bbox)
+        sql += f" ORDER BY {quote_ident(FID)}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._pool.connection() as conn:
+            rows = self._fetch(conn, sql, tuple(params))
+        frame = pd.DataFrame(rows, columns=names + ["wkb"])
+        frame["wkb"] = frame["wkb"].map(bytes)
+        return to_frame(frame, out_srid or info.srid).set_index(FID)
+
+    @staticmethod
+    def _fetch(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return conn.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(f"query failed: {str(exc).strip()}") from exc
+
+    # -- releases ------------------------------------------------------------------------------
+    def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:
+        with self._engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": 0x43494D + 1})
+            try:
+                number = self._next_number()
+                schema_name = f"cim_r{number:04d}"
+                try:
+                    infos = self._load_schema(schema_name, draft)
+                    self._activate(number, schema_name, draft, infos)
+                except BaseException:
+                    with self._engine.begin() as conn:
+                        conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
+                    raise
+                if keep is not None:
+                    self._prune(keep)
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": 0x43494D + 1})
+        self._current = None
+        return self._release(number)
+
+    def _next_number(self) -> int:
+        with self._engine.connect() as conn:
+            last = conn.execute(text("SELECT coalesce(max(number), 0) FROM cim.release")).scalar_one()
+            # a schema left by a crashed build must not be reused
+            while conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": f"cim_r{last + 1:04d}"}
+            ).first():
+                conn.execute(text(f"DROP SCHEMA {quote_ident(f'cim_r{last + 1:04d}')} CASCADE"))
+                conn.commit()
+            return last + 1
+
+    def _load_schema(self, schema_name: str, draft: ReleaseDraft) -> list[LayerInfo]:
+        with self._engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {quote_ident(schema_name)}"))
+        infos = []
+        for layer in draft.layers:
+            infos.append(measure(layer, draft.srid))
+            if layer.spec.kind == "vector":
+                self._load_layer(schema_name, layer, draft.srid)
+        return infos
+
+    def _load_layer(self, schema_name: str, layer: LayerData, srid: int) -> None:
+        table = schema.layer_table(layer.spec, schema_name, srid)
+        with self._engine.begin() as conn:
+            table.create(conn)
+        attrs, wkb = prepare(layer, srid)
+        attrs = attrs.astype(object).where(attrs.notna(), None)
+        geoms = shapely.to_wkb(shapely.set_srid(shapely.from_wkb(wkb), srid), hex=True, include_srid=True)
+        attrs.insert(1, GEOM, geoms)
+        qualified = PostgisDialect(schema_name).table(layer.spec.name)
+        columns = ", ".join(quote_ident(c) for c in attrs.columns)
+        with self._pool.connection() as conn:
+            with conn.cursor().copy(f"COPY {qualified} ({columns}) FROM STDIN") as copy:
+                for row in attrs.itertuples(index=False, name=None):
+                    copy.write_row(row)
+            conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
+            conn.execute(f"ANALYZE {qualified}")
+
+    def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                schema.release.insert().values(
+                    number=number,
+                    created=datetime.now(UTC),
+                    schema=schema_name,
+                    config=json.loads(json.dumps(draft.config, default=str)),
+                    checksums=draft.checksums,
+                    qa=json.loads(json.dumps(draft.qa, default=str)),
+                )
+            )
+            for ordinal, info in enumerate(infos):
+                conn.execute(
+                    schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
+                )
+            self._set_current(conn, number)
+
+    @staticmethod
+    def _set_current(conn: sqlalchemy.Connection, number: int) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO cim.current_release (singleton, number) VALUES (true, :n) "
+                "ON CONFLICT (singleton) DO UPDATE SET number = EXCLUDED.number"
+            ),
+            {"n": number},
+        )
+
+    def _prune(self, keep: int) -> None:
+        with self._engine.begin() as conn:
+            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
+            rows = conn.execute(select(schema.release.c.number, schema.release.c.schema).order_by("number")).all()
+            for number, schema_name in rows[: max(0, len(rows) - keep)]:
+                if number != current:
+                    conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
+                    conn.execute(schema.release.delete().where(schema.release.c.number == number))
+
+    def _release(self, number: int) -> ReleaseInfo:
+        return next(r for r in self.releases() if r.number == number)
+
+    def releases(self) -> list[ReleaseInfo]:
+        with self._engine.connect() as conn:
+            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
+            names = conn.execute(text("SELECT release, array_agg(name ORDER BY ord) FROM cim.layer GROUP BY release"))
+            layers = dict(names.all())
+            rows = conn.execute(select(schema.release).order_by(schema.release.c.number)).mappings().all()
+        return [
+            ReleaseInfo(
+                number=r["number"],
+                created=r["created"],
+                current=r["number"] == current,
+                layers=tuple(layers.get(r["number"], ())),
+                config=r["config"],
+                checksums=r["checksums"],
+                qa=r["qa"],
+            )
+            for r in rows
+        ]
+
+    def set_current(self, number: int) -> ReleaseInfo:
+        with self._engine.begin() as conn:
+            if not conn.execute(select(schema.release.c.number).where(schema.release.c.number == number)).first():
+                raise StoreError(f"store {self.url} has no release {number}")
+            self._set_current(conn, number)
+        self._current = None
+        return self._release(number)
+
+    def close(self) -> None:
+        self._pool.close()
+        self._engine.dispose()

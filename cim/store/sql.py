@@ -1,0 +1,177 @@
+"""SQL for feature queries, shared by both backends.
+
+The backends differ only in a few spellings (placeholders, how a CRS is named to ST_Transform,
+where the tables live); a :class:`Dialect` holds those, and :func:`select_features` builds the
+same statement for both. Every value is bound as a parameter; identifiers come only from the
+layer's own schema and are quoted.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from cim.errors import InvalidQuery
+from cim.store.base import FID, GEOM, FeatureQuery, LayerInfo
+
+SQL_TYPES_POSTGRES = {
+    "string": "text",
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamptz",
+}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Dialect(abc.ABC):
+    """The few SQL spellings where DuckDB spatial and PostGIS differ."""
+
+    placeholder = "%s"
+
+    @abc.abstractmethod
+    def table(self, layer: str) -> str:
+        """Qualified, quoted name of a layer's table in the release being read."""
+
+    @abc.abstractmethod
+    def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
+        """An expression reprojecting ``geom_sql``, keeping x = easting/longitude order."""
+
+    @abc.abstractmethod
+    def envelope(self, srid: int) -> str:
+        """An envelope expression taking four placeholders (minx, miny, maxx, maxy)."""
+
+    def bbox_filter(self, srid: int) -> str:
+        return f"ST_Intersects({quote_ident(GEOM)}, {self.envelope(srid)})"
+
+    def geojson(self, geom_sql: str) -> str:
+        return f"ST_AsGeoJSON({geom_sql})"
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple[Any, ...]
+
+
+def _check_property(info: LayerInfo, name: str, what: str) -> str:
+    if name not in info.field_types:
+        known = ", ".join(info.field_types)
+        raise InvalidQuery(f"unknown property {name!r} in {what} of collection {info.name!r} (known: {known})")
+    return name
+
+
+def coerce_value(info: LayerInfo, name: str, value: Any) -> Any:
+    """Turn a query-string value into the Python type of the property, or raise InvalidQuery."""
+    ftype = info.field_types[name]
+    if not isinstance(value, str):
+        return value
+    try:
+        if ftype == "integer":
+            return int(value)
+        if ftype == "number":
+            return float(value)
+        if ftype == "boolean":
+            lowered = value.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return lowered in ("true", "1")
+        if ftype == "date":
+            return date.fromisoformat(value)
+        if ftype == "datetime":
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidQuery(f"property {name!r} of collection {info.name!r} is of type {ftype}; got {value!r}") from None
+    return value
+
+
+def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.bbox is not None:
+        clauses.append(dialect.bbox_filter(info.srid))
+        params.extend(query.bbox)
+    for name, value in query.equals:
+        _check_property(info, name, "the property filters")
+        clauses.append(f"{quote_ident(name)} = {dialect.placeholder}")
+        params.append(coerce_value(info, name, value))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> Statement:
+    """SELECT fid, geojson, *properties for one page, in a stable order (sort keys, then fid)."""
+    names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
+    for name in names:
+        _check_property(info, name, "properties")
+    columns = [quote_ident(FID)]
+    if query.skip_geometry:
+        columns.append("NULL")
+    else:
+        columns.append(dialect.geojson(output_geometry(info, query.out_srid, query.flip_axes, dialect)))
+    columns.extend(quote_ident(n) for n in names)
+    where, params = _where(info, query, dialect)
+    order = [
+        f"{quote_ident(_check_property(info, name, 'sortby'))} {'ASC' if asc else 'DESC'}"
+        for name, asc in query.sortby
+    ]
+    order.append(quote_ident(FID))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {dialect.table(info.name)}{where}"
+        f" ORDER BY {', '.join(order)} LIMIT {dialect.placeholder} OFFSET {dialect.placeholder}"
+    )
+    return Statement(sql, tuple(params) + (query.limit, query.offset))
+
+
+def count_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> Statement | None:
+    """A COUNT(*) for filtered queries; None when the release's stored count is exact."""
+    where, params = _where(info, query, dialect)
+    if not where:
+        return None
+    return Statement(f"SELECT count(*) FROM {dialect.table(info.name)}{where}", tuple(params))
+
+
+def output_geometry(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect) -> str:
+    """The geometry column reprojected to ``out_srid`` and, if asked, in y/x axis order."""
+    geom = quote_ident(GEOM)
+    if out_srid is not None and out_srid != info.srid:
+        geom = dialect.transform(geom, info.srid, out_srid)
+    return f"ST_FlipCoordinates({geom})" if flip_axes else geom
+
+
+def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect) -> Statement:
+    geom = output_geometry(info, out_srid, flip_axes, dialect)
+    cols = ", ".join(quote_ident(f.name) for f in info.fields)
+    sql = (
+        f"SELECT {quote_ident(FID)}, {dialect.geojson(geom)}, {cols} FROM {dialect.table(info.name)}"
+        f" WHERE {quote_ident(FID)} = {dialect.placeholder}"
+    )
+    return Statement(sql, ())
+
+
+def json_value(value: Any) -> Any:
+    """A database value as it goes into GeoJSON properties."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def row_to_feature(row: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+    fid, geometry = row[0], row[1]
+    if isinstance(geometry, str):
+        geometry = json.loads(geometry)
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": geometry,
+        "properties": {name: json_value(v) for name, v in zip(names, row[2:])},
+    }

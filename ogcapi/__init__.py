@@ -1,0 +1,1 @@
+"""OGC API web service: pygeoapi providers over the cim store, the FastAPI app, the viewer."""

@@ -1,0 +1,39 @@
+"""The ASGI application: FastAPI, with pygeoapi's OGC API - Features mounted over the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from cim.store import resolve_url, shared_store
+from ogcapi.errors import install_handlers
+from ogcapi.pygeoapi_config import load_base_config
+from ogcapi.pygeoapi_mount import PygeoapiService, routes
+
+
+def create_app(
+    store_url: str | None = None,
+    server_url: str | None = None,
+    pygeoapi_config: str | None = None,
+) -> FastAPI:
+    """An app serving the current release of ``store_url`` (default ``$CIM_STORE`` / ./cim.duckdb).
+
+    ``server_url`` is the public base URL used in links (default: the config's ``server.url``).
+    Raises CIMError at once when the store cannot be opened or holds no release.
+    """
+    url = resolve_url(store_url)
+    base: dict[str, Any] = load_base_config(pygeoapi_config)
+    store = shared_store(url)
+    service = PygeoapiService(store, url, base, server_url or base["server"]["url"])
+    app = FastAPI(
+        title="cim-basemap",
+        docs_url=None,  # the OpenAPI document of the OGC API is pygeoapi's, at /openapi
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.store = store
+    app.state.pygeoapi = service
+    install_handlers(app)
+    app.router.routes.extend(routes(service))
+    return app

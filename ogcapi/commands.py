@@ -1,0 +1,25 @@
+"""``cim serve``: the OGC API over a store, with uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from cim.cli import store_option
+
+
+@click.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--url", "public_url", default=None, help="Public base URL for links [default: http://HOST:PORT].")
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
+def serve(store_url: str | None, host: str, port: int, public_url: str | None, workers: int) -> None:
+    """Serve the store's current release over OGC API - Features."""
+    import uvicorn
+
+    from ogcapi.app import create_app
+
+    url = public_url or f"http://{host}:{port}"
+    app = create_app(store_url, server_url=url)  # fails here, with a clear message, on a bad store
+    click.echo(f"serving {app.state.store.url} at {url}  (layers: {', '.join(app.state.store.layer_names())})")
+    uvicorn.run(app, host=host, port=port, workers=workers, log_level="warning")

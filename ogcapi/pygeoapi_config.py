@@ -1,0 +1,86 @@
+"""The pygeoapi configuration in force: server settings from ``pygeoapi-config.yml`` plus one
+collection per vector layer of the store's current release (nothing per layer is configured by hand)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from pygeoapi.util import yaml_load
+
+from cim.crs import CGCS2000, CRS84_URI, crs_uri, gauss_kruger_zone
+from cim.errors import ConfigError
+from cim.store import LayerInfo
+
+#: the root of the repository / installation, where pygeoapi-config.yml lives
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "pygeoapi-config.yml"
+PROVIDER = "ogcapi.provider.CIMFeatureProvider"
+
+
+def load_base_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Server metadata and settings (``$CIM_PYGEOAPI_CONFIG`` or the project's pygeoapi-config.yml)."""
+    path = Path(path or os.environ.get("CIM_PYGEOAPI_CONFIG") or DEFAULT_CONFIG)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            config = yaml_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read pygeoapi configuration {path}: {exc.strerror}") from None
+    if not isinstance(config, dict) or "server" not in config or "metadata" not in config:
+        raise ConfigError(f"{path}: not a pygeoapi configuration (needs server and metadata sections)")
+    return config
+
+
+def supported_crs(info: LayerInfo) -> list[str]:
+    """CRS84 first (the default), then EPSG:4326, CGCS2000, Web Mercator, the storage CRS and the
+    CGCS2000 Gauss-Krüger zone (with and without zone prefix) of the layer's area when in China."""
+    codes: list[int] = [4326, CGCS2000, 3857, info.srid]
+    if info.bbox is not None:
+        centre = (info.bbox[0] + info.bbox[2]) / 2
+        if 73.5 <= centre <= 136.5:
+            codes += [gauss_kruger_zone(centre, with_zone_prefix=True), gauss_kruger_zone(centre)]
+    uris = [CRS84_URI]
+    for code in codes:
+        uri = crs_uri(code)
+        if uri not in uris:
+            uris.append(uri)
+    return uris
+
+
+def storage_crs_uri(info: LayerInfo) -> str:
+    # coordinates stored in EPSG:4326 are lon/lat, i.e. exactly CRS84
+    return CRS84_URI if info.srid == 4326 else crs_uri(info.srid)
+
+
+def collection(info: LayerInfo, store_url: str) -> dict[str, Any]:
+    spec = info.spec
+    bbox = list(info.bbox) if info.bbox else [-180.0, -90.0, 180.0, 90.0]
+    resource: dict[str, Any] = {
+        "type": "collection",
+        "title": spec.title,
+        "description": spec.description,
+        "keywords": list(spec.keywords) or [spec.name],
+        "extents": {"spatial": {"bbox": bbox, "crs": CRS84_URI}},
+        "providers": [
+            {
+                "type": "feature",
+                "name": PROVIDER,
+                "data": store_url,
+                "layer": spec.name,
+                "id_field": "fid",
+                "storage_crs": storage_crs_uri(info),
+                "crs": supported_crs(info),
+            }
+        ],
+    }
+    if info.interval:
+        resource["extents"]["temporal"] = {"begin": info.interval[0], "end": info.interval[1]}
+    return resource
+
+
+def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, server_url: str) -> dict[str, Any]:
+    config = copy.deepcopy(base)
+    config["server"]["url"] = server_url.rstrip("/")
+    config["resources"] = {info.name: collection(info, store_url) for info in layers if info.spec.kind == "vector"}
+    return config

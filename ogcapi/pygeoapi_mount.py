@@ -1,0 +1,131 @@
+"""pygeoapi, mounted into our ASGI app over an ``API`` object we build ourselves.
+
+pygeoapi's own Starlette module reads its configuration from environment variables once, at import.
+We need collections that follow the store's current release, so we construct ``pygeoapi.api.API``
+from a generated configuration and rebuild it when the release changes; the endpoint functions are
+pygeoapi's own (landing page, conformance, collections, items, queryables, OpenAPI, HTML).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Callable
+
+import pygeoapi
+import pygeoapi.api as core_api
+import pygeoapi.api.itemtypes as itemtypes_api
+from pygeoapi.api import API, APIRequest, apply_gzip
+from pygeoapi.openapi import get_oas
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from cim.store import Store
+from ogcapi.pygeoapi_config import build_config
+
+ApiFunction = Callable[..., tuple[dict[str, Any], int, Any]]
+
+
+class PygeoapiService:
+    """A pygeoapi ``API`` for the store's current release, rebuilt when the release changes."""
+
+    def __init__(self, store: Store, store_url: str, base_config: dict[str, Any], server_url: str) -> None:
+        self.store = store
+        self.store_url = store_url
+        self.base_config = base_config
+        self.server_url = server_url
+        self._lock = threading.Lock()
+        self._key: object = None
+        self._api: API | None = None
+        self.api()  # fail at start-up, not on the first request
+
+    def api(self) -> API:
+        layers = self.store.layers()
+        key = tuple((i.name, i.count, i.bbox, i.srid) for i in layers), self.store.current_number()
+        if key != self._key or self._api is None:
+            with self._lock:
+                if key != self._key or self._api is None:
+                    config = build_config(self.base_config, layers, self.store_url, self.server_url)
+                    self._api = API(config, get_oas(config, fail_on_invalid_collection=False), {})
+                    self._key = key
+        return self._api
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.api().config
+
+
+def _to_response(headers: dict[str, str], status: int, content: Any) -> Response:
+    if headers.get("Content-Type") == "text/html":
+        response: Response = HTMLResponse(content=content, status_code=status)
+    elif isinstance(content, dict):
+        response = JSONResponse(content, status_code=status)
+    else:
+        response = Response(content, status_code=status)
+    response.headers.update(headers)
+    return response
+
+
+def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any) -> Any:
+    asyncio.set_event_loop(loop)  # some pygeoapi paths look for a loop
+    return fn(*args)
+
+
+def _endpoint(service: PygeoapiService, fn: ApiFunction, *path_params: str, check_format: bool = True):
+    async def endpoint(request: Request) -> Response:
+        api = service.api()
+        api_request = await APIRequest.from_starlette(request, api.locales)
+        if check_format and not api_request.is_valid():
+            headers, status, content = api.get_format_exception(api_request)
+        else:
+            args = [request.path_params[p] for p in path_params]
+            loop = asyncio.get_running_loop()
+            headers, status, content = await loop.run_in_executor(
+                None, _call_in_thread, loop, fn, api, api_request, *args
+            )
+            if status != HTTPStatus.NO_CONTENT:
+                content = apply_gzip(headers, content)
+        return _to_response(headers, status, content)
+
+    return endpoint
+
+
+def routes(service: PygeoapiService) -> list[BaseRoute]:
+    """The OGC API - Features routes (and pygeoapi's static files for its HTML pages)."""
+    static = Path(pygeoapi.__file__).parent / "static"
+    return [
+        Route("/", _endpoint(service, core_api.landing_page), name="landing_page"),
+        Route("/openapi", _endpoint(service, core_api.openapi_), name="openapi"),
+        Route("/conformance", _endpoint(service, core_api.conformance), name="conformance"),
+        Route("/collections", _endpoint(service, core_api.describe_collections), name="collections"),
+        Route(
+            "/collections/{collection_id}",
+            _endpoint(service, core_api.describe_collections, "collection_id"),
+            name="collection",
+        ),
+        Route(
+            "/collections/{collection_id}/queryables",
+            _endpoint(service, itemtypes_api.get_collection_queryables, "collection_id"),
+            name="queryables",
+        ),
+        Route(
+            "/collections/{collection_id}/schema",
+            _endpoint(service, core_api.get_collection_schema, "collection_id"),
+            name="schema",
+        ),
+        Route(
+            "/collections/{collection_id}/items",
+            _endpoint(service, itemtypes_api.get_collection_items, "collection_id", check_format=False),
+            name="items",
+        ),
+        Route(
+            "/collections/{collection_id}/items/{item_id}",
+            _endpoint(service, itemtypes_api.get_collection_item, "collection_id", "item_id", check_format=False),
+            name="item",
+        ),
+        Mount("/static", app=StaticFiles(directory=static), name="static"),
+    ]

@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/test and scripts/demo. Source it, don't run it:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Everything here must work without a terminal or stdin (CI).
+
+CIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CIM_VENV="$CIM_ROOT/.venv"
+
+export DEBIAN_FRONTEND=noninteractive
+export PIP_NO_INPUT=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# shellcheck disable=SC2016  # the backticks are meant literally
+CIM_PY_MISSING_MSG='cim-basemap needs Python 3.12 or newer; none found. Install it (e.g. `pyenv install 3.12`) or set CIM_PYTHON=/path/to/python3.12'
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root (we usually are root; otherwise use sudo without prompting).
+as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        die "need root (or passwordless sudo) to run: $*"
+    fi
+}
+
+# _py312 CMD: if CMD is a working Python >= 3.12, print the path of the real
+# interpreter behind it (resolves pyenv shims) and succeed; otherwise fail quietly.
+_py312() {
+    local cmd=$1
+    [[ -n $cmd ]] || return 1
+    if [[ $cmd == */* ]]; then
+        [[ -x $cmd ]] || return 1
+    else
+        command -v "$cmd" >/dev/null 2>&1 || return 1
+    fi
+    "$cmd" -c 'import sys; assert sys.version_info >= (3, 12); print(sys.executable)' \
+        </dev/null 2>/dev/null
+}
+
+# find_python312: print the path of a Python 3.12+ interpreter, or explain and exit 1.
+# Order: $CIM_PYTHON, python3.12 / python3.13 on PATH, python3 (if >= 3.12), pyenv.
+find_python312() {
+    local cand root dir
+
+    if [[ -n ${CIM_PYTHON:-} ]]; then
+        _py312 "$CIM_PYTHON" && return 0
+        die "CIM_PYTHON=$CIM_PYTHON is not a working Python 3.12 or newer"
+    fi
+
+    for cand in python3.12 python3.13 python3; do
+        _py312 "$cand" && return 0
+    done
+
+    # pyenv: on PATH, or installed in the usual place but not on PATH.
+    root=""
+    if command -v pyenv >/dev/null 2>&1; then
+        cand=$(pyenv prefix 3.12 2>/dev/null </dev/null | head -n1) || cand=""
+        [[ -n $cand ]] && _py312 "$cand/bin/python3" && return 0
+        root=$(pyenv root 2>/dev/null </dev/null) || root=""
+    fi
+    [[ -n $root ]] || root=${PYENV_ROOT:-$HOME/.pyenv}
+    if [[ -d $root/versions ]]; then
+        # Newest patch release first; 3.12 before 3.13 (the version CI uses).
+        while IFS= read -r dir; do
+            _py312 "$dir/bin/python3" && return 0
+        done < <(
+            { find "$root/versions" -mindepth 1 -maxdepth 1 -name '3.12.*' | sort -rV
+              find "$root/versions" -mindepth 1 -maxdepth 1 -name '3.13.*' | sort -rV; } 2>/dev/null
+        )
+    fi
+
+    printf '%s\n' "$CIM_PY_MISSING_MSG" >&2
+    exit 1
+}
+
+# ensure_venv [SPEC]: create or reuse $CIM_ROOT/.venv (Python 3.12+) and
+# `pip install -e SPEC` into it. SPEC defaults to '.[test]'; the demo uses '.'.
+# The install is skipped when pyproject.toml is unchanged since the last successful
+# install of the same (or a larger) spec; set CIM_REINSTALL=1 to force it.
+ensure_venv() {
+    local spec=${1:-.[test]} py stamp want
+    local venv_py="$CIM_VENV/bin/python"
+
+    if [[ -e $CIM_VENV ]] && ! _py312 "$venv_py" >/dev/null; then
+        log "recreating .venv (its Python is missing or older than 3.12)"
+        rm -rf "$CIM_VENV"
+    fi
+    if [[ ! -e $CIM_VENV ]]; then
+        py=$(find_python312) || exit 1
+        log "creating .venv with $py ($("$py" -V 2>&1))"
+        "$py" -m venv "$CIM_VENV" || die "could not create $CIM_VENV with $py"
+    fi
+
+    want=$(sha256sum "$CIM_ROOT/pyproject.toml" | cut -d' ' -f1)
+    stamp="$CIM_VENV/.cim-installed"
+    if [[ ${CIM_REINSTALL:-0} != 1 && -f $stamp && -x $CIM_VENV/bin/cim ]]; then
+        # stamp holds "<sha256> <spec>"; a '.[test]' install also satisfies '.'.
+        local have_hash have_spec
+        read -r have_hash have_spec <"$stamp" || true
+        if [[ $have_hash == "$want" && ( $have_spec == "$spec" || $have_spec == ".[test]" ) ]]; then
+            log "reusing .venv ($("$venv_py" -V 2>&1), cim-basemap $spec already installed)"
+            return 0
+        fi
+    fi
+
+    log "installing cim-basemap ($spec) into .venv"
+    rm -f "$stamp"
+    "$venv_py" -m pip install -qq --upgrade pip </dev/null \
+        || die "could not upgrade pip in .venv"
+    (cd "$CIM_ROOT" && "$venv_py" -m pip install -qq -e "$spec" </dev/null) \
+        || die "pip install -e '$spec' failed (see the errors above)"
+    printf '%s %s\n' "$want" "$spec" >"$stamp"
+}

@@ -1,0 +1,1 @@
+"""Tile engine: TileMatrixSets, MVT and raster tiles, cache, PMTiles/MBTiles export, styles."""
