@@ -93,6 +93,8 @@ class CIMFeatureProvider(BaseProvider):
         crs_transform_spec: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        if filterq is not None:
+            raise ProviderInvalidQueryError("CQL2 filters are not supported by this server yet (see /conformance)")
         out_srid, flip = self._output(crs_transform_spec)
         hits_only = resulttype == "hits"
         query = FeatureQuery(

@@ -24,7 +24,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cim.errors import CIMError
 from cim.store import Store
+from ogcapi.errors import ogc_exception
+from ogcapi.conformance import conformance
 from ogcapi.pygeoapi_config import build_config
 
 ApiFunction = Callable[..., tuple[dict[str, Any], int, Any]]
@@ -75,8 +78,32 @@ def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any
     return fn(*args)
 
 
-def _endpoint(service: PygeoapiService, fn: ApiFunction, *path_params: str, check_format: bool = True):
+#: query parameters of the items endpoint besides the collection's properties
+ITEMS_PARAMETERS = frozenset(
+    {"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype", "properties",
+     "sortby", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
+)
+
+
+def unknown_parameters(service: PygeoapiService, request: Request) -> list[str]:
+    """Query parameters the items API does not define (OGC API - Features /req/core/query-param-unknown)."""
+    try:
+        fields = service.store.layer(request.path_params["collection_id"]).field_types
+    except CIMError:
+        return []  # pygeoapi answers the unknown collection with its 404
+    return sorted(k for k in request.query_params if k not in ITEMS_PARAMETERS and k not in fields)
+
+
+def _endpoint(
+    service: PygeoapiService,
+    fn: ApiFunction,
+    *path_params: str,
+    check_format: bool = True,
+    check_parameters: bool = False,
+):
     async def endpoint(request: Request) -> Response:
+        if check_parameters and (unknown := unknown_parameters(service, request)):
+            return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
         api = service.api()
         api_request = await APIRequest.from_starlette(request, api.locales)
         if check_format and not api_request.is_valid():
@@ -100,7 +127,7 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
     return [
         Route("/", _endpoint(service, core_api.landing_page), name="landing_page"),
         Route("/openapi", _endpoint(service, core_api.openapi_), name="openapi"),
-        Route("/conformance", _endpoint(service, core_api.conformance), name="conformance"),
+        Route("/conformance", _endpoint(service, conformance), name="conformance"),
         Route("/collections", _endpoint(service, core_api.describe_collections), name="collections"),
         Route(
             "/collections/{collection_id}",
@@ -119,7 +146,9 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
         ),
         Route(
             "/collections/{collection_id}/items",
-            _endpoint(service, itemtypes_api.get_collection_items, "collection_id", check_format=False),
+            _endpoint(
+                service, itemtypes_api.get_collection_items, "collection_id", check_format=False, check_parameters=True
+            ),
             name="items",
         ),
         Route(

@@ -65,6 +65,10 @@ class PostgisDialect(Dialect):
     def envelope(self, srid: int) -> str:
         return f"ST_MakeEnvelope(%s, %s, %s, %s, {int(srid)})"
 
+    def geojson(self, geom_sql: str) -> str:
+        # options 0: no legacy GeoJSON "crs" member (RFC 7946; the CRS goes in the Content-Crs header)
+        return f"ST_AsGeoJSON({geom_sql}, 9, 0)"
+
 
 class _Current:
     def __init__(self, number: int, schema_name: str, layers: list[LayerInfo]) -> None:

@@ -119,7 +119,7 @@ def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> S
     columns.extend(quote_ident(n) for n in names)
     where, params = _where(info, query, dialect)
     order = [
-        f"{quote_ident(_check_property(info, name, 'sortby'))} {'ASC' if asc else 'DESC'}"
+        f"{quote_ident(_check_property(info, name, 'sortby'))} {'ASC' if asc else 'DESC'} NULLS LAST"
         for name, asc in query.sortby
     ]
     order.append(quote_ident(FID))

@@ -1,0 +1,157 @@
+"""Shared fixtures: every store test runs on both backends (embedded DuckDB and PostGIS).
+
+PostGIS comes from ``$CIM_TEST_POSTGIS`` (set by scripts/test) or the local server; each test gets
+a fresh database cloned from a template with PostGIS. A missing server fails the run — set
+``CIM_TEST_SKIP_POSTGIS=1`` to run the DuckDB half only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import psycopg
+import pytest
+import uvicorn
+
+from cim.store import LayerData, ReleaseDraft, open_store
+
+POSTGIS_URL = os.environ.get("CIM_TEST_POSTGIS", "postgresql://postgres@127.0.0.1:5432/cim_test")
+SKIP_POSTGIS = os.environ.get("CIM_TEST_SKIP_POSTGIS") == "1"
+BACKENDS = ["duckdb", "postgis"]
+_TEMPLATE = "cim_test_template"
+_counter = itertools.count()
+
+
+def _admin_url(database: str = "postgres") -> str:
+    base = POSTGIS_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def postgis_template() -> str:
+    if SKIP_POSTGIS:
+        pytest.skip("CIM_TEST_SKIP_POSTGIS=1")
+    try:
+        _admin(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
+        _admin(f"CREATE DATABASE {_TEMPLATE}")
+        with psycopg.connect(_admin_url(_TEMPLATE), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg.Error as exc:
+        pytest.fail(f"PostGIS test server unusable at {POSTGIS_URL}: {exc} (run ./scripts/test)")
+    return _TEMPLATE
+
+
+@pytest.fixture
+def new_postgis_db(postgis_template: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostGIS databases (cloned from the template), dropped after the test."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"cim_t_{os.getpid()}_{next(_counter)}"
+        _admin(f"CREATE DATABASE {name} TEMPLATE {postgis_template}")
+        made.append(name)
+        return _admin_url(name)
+
+    yield make
+    for name in made:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store URL of each backend."""
+    if request.param == "duckdb":
+        return str(tmp_path / "city.duckdb")
+    return request.getfixturevalue("new_postgis_db")()
+
+
+@pytest.fixture(scope="session")
+def demo_layers() -> list[LayerData]:
+    from layers.osm_demo import load_demo_layers
+
+    return load_demo_layers()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def demo_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_layers: list[LayerData]
+) -> Iterator[str]:
+    """A store (each backend) holding the demo city as release 1; shared by the session, read-only."""
+    if request.param == "duckdb":
+        url = str(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+    else:
+        template = request.getfixturevalue("postgis_template")
+        name = f"cim_demo_{os.getpid()}"
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+        url = _admin_url(name)
+    with open_store(url) as store:
+        store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
+    yield url
+    if request.param == "postgis":
+        from cim.store import _shared
+
+        shared = _shared.pop(url, None)
+        if shared is not None:
+            shared.close()
+        _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``cim serve``'s app on a real socket in a background thread, for real HTTP clients."""
+
+    def __init__(self, store_url: str) -> None:
+        from ogcapi.app import create_app
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(store_url, server_url=self.url)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_store_url: str) -> Iterator[LiveServer]:
+    with LiveServer(demo_store_url) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def api_client(demo_store_url: str):
+    """An in-process HTTP client of the app over the demo store."""
+    from fastapi.testclient import TestClient
+
+    from ogcapi.app import create_app
+
+    with TestClient(create_app(demo_store_url, server_url="http://testserver")) as client:
+        yield client
