@@ -46,7 +46,10 @@ class PluginGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
     """cim-basemap: build a city's CIM base map and serve it over OGC APIs."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # our own progress at INFO; libraries (pygeoapi, pyrosm...) only when they warn, unless --verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for ours in ("cim", "layers", "tiles", "ogcapi"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @cli.group(invoke_without_command=True)

@@ -16,6 +16,7 @@ import shapely
 
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.store.base import PROVENANCE_FIELDS
+from layers.geometry import apply_validity_policy
 
 #: shapely type ids of the single-part types and the Multi* type each is promoted to
 _SINGLE_OF_MULTI: dict[str, tuple[int, int]] = {
@@ -94,8 +95,9 @@ def conform(
 ) -> gpd.GeoDataFrame:
     """The normalised frame of ``spec`` from per-field ``values`` aligned with ``geometry``.
 
-    Fields absent from ``values`` are all missing. Features whose geometry cannot be cast to the
-    spec's type, and features missing a required field, are dropped. The result is in EPSG:4326 with
+    Fields absent from ``values`` are all missing. Invalid geometries are repaired or rejected by the
+    spec's ``invalid_geometry`` policy. Features whose geometry cannot be cast to the spec's type, and
+    features missing a required field, are dropped. The result is in EPSG:4326 with
     a fresh RangeIndex and columns ``[*fields, source, source_id, geometry]``.
     """
     if spec.geometry_type is None:
@@ -115,7 +117,8 @@ def conform(
     prov = {f.name: f for f in PROVENANCE_FIELDS}
     columns["source"] = cast_field(pd.Series(source, index=index, dtype=object), prov["source"])
     columns["source_id"] = cast_field(source_id.reindex(index), prov["source_id"])
-    geoms = to_geometry_type(geometry.to_numpy(), spec.geometry_type)
+    valid, _ = apply_validity_policy(geometry.to_numpy(), spec.geometry_type, spec.invalid_geometry)
+    geoms = to_geometry_type(valid, spec.geometry_type)
     keep = ~pd.isna(geoms)
     for field in spec.fields:
         if field.required:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,3 +38,9 @@ def create_app(
     install_handlers(app)
     app.router.routes.extend(routes(service))
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory (``ogcapi.app:app_from_environment``) for multi-worker serving:
+    the store from ``$CIM_STORE``, the public URL from ``$CIM_SERVER_URL``."""
+    return create_app(os.environ.get("CIM_STORE"), server_url=os.environ.get("CIM_SERVER_URL"))

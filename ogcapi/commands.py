@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from cim.cli import store_option
@@ -12,14 +14,23 @@ from cim.cli import store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--url", "public_url", default=None, help="Public base URL for links [default: http://HOST:PORT].")
-@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="uvicorn worker processes.")
 def serve(store_url: str | None, host: str, port: int, public_url: str | None, workers: int) -> None:
     """Serve the store's current release over OGC API - Features."""
     import uvicorn
 
+    from cim.store import resolve_url
     from ogcapi.app import create_app
 
     url = public_url or f"http://{host}:{port}"
     app = create_app(store_url, server_url=url)  # fails here, with a clear message, on a bad store
     click.echo(f"serving {app.state.store.url} at {url}  (layers: {', '.join(app.state.store.layer_names())})")
-    uvicorn.run(app, host=host, port=port, workers=workers, log_level="warning")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # several processes: each worker builds its own app from the environment
+    os.environ["CIM_STORE"] = resolve_url(store_url)
+    os.environ["CIM_SERVER_URL"] = url
+    uvicorn.run(
+        "ogcapi.app:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )

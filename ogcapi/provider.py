@@ -7,6 +7,7 @@ pygeoapi's arguments and exceptions.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from pygeoapi.provider.base import (
@@ -32,14 +33,22 @@ JSON_TYPES = {
 }
 
 
+class StoreUnavailable(ProviderConnectionError):
+    """The store cannot answer now (database down, file unreadable): 503, not pygeoapi's 500."""
+
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    ogc_exception_code = "StoreUnavailable"
+
+
 def _translate(exc: CIMError) -> Exception:
+    """Our error as the pygeoapi error that carries its status; ``user_msg`` is what the client reads."""
     if isinstance(exc, NotFound):
-        return ProviderItemNotFoundError(str(exc))
+        return ProviderItemNotFoundError(user_msg=str(exc))
     if isinstance(exc, InvalidQuery):
-        return ProviderInvalidQueryError(str(exc))
+        return ProviderInvalidQueryError(user_msg=str(exc))
     if isinstance(exc, StoreError):
-        return ProviderConnectionError(str(exc))
-    return ProviderQueryError(str(exc))
+        return StoreUnavailable(user_msg=str(exc))
+    return ProviderQueryError(user_msg=str(exc))
 
 
 class CIMFeatureProvider(BaseProvider):
@@ -94,7 +103,7 @@ class CIMFeatureProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict[str, Any]:
         if filterq is not None:
-            raise ProviderInvalidQueryError("CQL2 filters are not supported by this server yet (see /conformance)")
+            raise ProviderInvalidQueryError(user_msg="CQL2 filters are not supported by this server yet (see /conformance)")
         out_srid, flip = self._output(crs_transform_spec)
         hits_only = resulttype == "hits"
         query = FeatureQuery(
@@ -124,7 +133,7 @@ class CIMFeatureProvider(BaseProvider):
         try:
             fid = int(identifier)
         except (TypeError, ValueError):
-            raise ProviderItemNotFoundError(f"no feature {identifier!r} in {self.layer_name!r}") from None
+            raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.layer_name!r}") from None
         out_srid, flip = self._output(crs_transform_spec)
         try:
             return self.store.get_feature(self.layer_name, fid, out_srid=out_srid, flip_axes=flip)

@@ -81,7 +81,7 @@ def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any
 #: query parameters of the items endpoint besides the collection's properties
 ITEMS_PARAMETERS = frozenset(
     {"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype", "properties",
-     "sortby", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
+     "sortby", "skipGeometry", "filter", "filter-lang", "filter-crs"}
 )
 
 

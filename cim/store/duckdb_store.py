@@ -118,7 +118,7 @@ class DuckDBStore(Store):
     def _read(self) -> _ReleaseReader:
         target = self._current_target()
         if target is None:
-            raise NoRelease(f"store {self.url} has no release yet: run `cim build` or `cim demo --build-only`")
+            raise NoRelease(f"store {self.url} has no release yet: build one first (e.g. `cim demo --build-only`)")
         reader = self._reader
         if reader is not None and reader.path == target:
             return reader

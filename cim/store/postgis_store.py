@@ -122,7 +122,8 @@ class PostgisStore(Store):
             with conn.begin_nested():
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         except sqlalchemy.exc.DBAPIError as exc:
-            raise StoreError(f"{self.url} has no PostGIS extension and cannot create it: {exc.orig}") from None
+            reason = str(exc.orig).strip().splitlines()[0]
+            raise StoreError(f"{self.url} has no PostGIS extension and cannot create it: {reason}") from None
 
     # -- current release -----------------------------------------------------------------------
     def _read(self) -> _Current:
@@ -135,7 +136,7 @@ class PostgisStore(Store):
                     "SELECT r.number, r.schema FROM cim.current_release c JOIN cim.release r USING (number)"
                 ).fetchone()
                 if row is None:
-                    raise NoRelease(f"store {self.url} has no release yet: run `cim build` or `cim demo --build-only`")
+                    raise NoRelease(f"store {self.url} has no release yet: build one first (e.g. `cim demo --build-only`)")
                 if current is None or current.number != row[0]:
                     infos = conn.execute(
                         "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (row[0],)
