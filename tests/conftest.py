@@ -24,7 +24,8 @@ from cim.store import LayerData, ReleaseDraft, open_store
 POSTGIS_URL = os.environ.get("CIM_TEST_POSTGIS", "postgresql://postgres@127.0.0.1:5432/cim_test")
 SKIP_POSTGIS = os.environ.get("CIM_TEST_SKIP_POSTGIS") == "1"
 BACKENDS = ["duckdb", "postgis"]
-_TEMPLATE = "cim_test_template"
+# per process, so that concurrent test runs on one server do not drop each other's template
+_TEMPLATE = f"cim_test_template_{os.getpid()}"
 _counter = itertools.count()
 
 
@@ -39,7 +40,7 @@ def _admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgis_template() -> str:
+def postgis_template() -> Iterator[str]:
     if SKIP_POSTGIS:
         pytest.skip("CIM_TEST_SKIP_POSTGIS=1")
     try:
@@ -49,7 +50,8 @@ def postgis_template() -> str:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     except psycopg.Error as exc:
         pytest.fail(f"PostGIS test server unusable at {POSTGIS_URL}: {exc} (run ./scripts/test)")
-    return _TEMPLATE
+    yield _TEMPLATE
+    _admin(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
 
 
 @pytest.fixture
