@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from cim.cli import store_option
@@ -19,8 +17,8 @@ def serve(store_url: str | None, host: str, port: int, public_url: str | None, w
     """Serve the store's current release over OGC API - Features."""
     import uvicorn
 
-    from cim.store import resolve_url
     from ogcapi.app import create_app
+    from ogcapi.server import serve_workers
 
     url = public_url or f"http://{host}:{port}"
     app = create_app(store_url, server_url=url)  # fails here, with a clear message, on a bad store
@@ -28,9 +26,4 @@ def serve(store_url: str | None, host: str, port: int, public_url: str | None, w
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
-    # several processes: each worker builds its own app from the environment
-    os.environ["CIM_STORE"] = resolve_url(store_url)
-    os.environ["CIM_SERVER_URL"] = url
-    uvicorn.run(
-        "ogcapi.app:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning"
-    )
+    serve_workers(store_url, url, host, port, workers)

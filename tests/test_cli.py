@@ -233,3 +233,17 @@ def test_serve_with_several_workers(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def test_workers_answer_keep_alive_requests_without_nagle_delay() -> None:
+    """uvicorn's multi-process socket lacked TCP_NODELAY (~40 ms per keep-alive response); ours sets it."""
+    import socket as socket_module
+
+    from ogcapi.server import TCPConfig
+
+    config = TCPConfig("ogcapi.app:app_from_environment", factory=True, host="127.0.0.1", port=free_port(), workers=2)
+    sock = config.bind_socket()
+    try:
+        assert sock.proto == socket_module.IPPROTO_TCP  # asyncio sets TCP_NODELAY only for these
+    finally:
+        sock.close()
