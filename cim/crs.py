@@ -62,6 +62,11 @@ def _transformer(src: CRS, dst: CRS) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
+def transformer(src: CRS, dst: CRS) -> Transformer:
+    """A cached x/y (``always_xy``) transformer from ``src`` to ``dst``."""
+    return _transformer(src, dst)
+
+
 def transform_bbox(bbox: tuple[float, ...], src: CRS, dst: CRS) -> tuple[float, float, float, float]:
     """``bbox`` (x/y order) from ``src`` to ``dst``, densified so curved edges stay inside."""
     if len(bbox) != 4:

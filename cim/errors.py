@@ -45,3 +45,24 @@ class NoRelease(StoreError):
 class InvalidQuery(CIMError):
     status = 400
     code = "InvalidParameterValue"
+
+
+class BuildError(CIMError):
+    """A build cannot go on: the message names the file, the layer, the feature (when one is to
+    blame) and the reason, e.g. ``survey.shp: layer buildings: feature 12: coordinates outside ...``.
+    Nothing is published when it is raised, so the current release stays as it was."""
+
+    status = 400
+    code = "InvalidParameterValue"
+
+    def __init__(self, reason: str, file: str | None = None, layer: str | None = None, feature: object = None) -> None:
+        self.reason = reason
+        self.file = file
+        self.layer = layer
+        self.feature = None if feature is None else str(feature)
+        parts = [file] if file else []
+        if layer:
+            parts.append(f"layer {layer}")
+        if self.feature is not None:
+            parts.append(f"feature {self.feature}")
+        super().__init__(": ".join([*parts, reason]))

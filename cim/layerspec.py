@@ -61,6 +61,9 @@ class LayerSpec:
     #: drawing order in the composite base map (low first)
     order: int = 0
     keywords: tuple[str, ...] = field(default=())
+    #: the date/datetime field that places a feature in time (the ``datetime`` parameter filters on
+    #: it and collections get a temporal extent); None = the layer has no time
+    temporal_field: str | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -69,6 +72,8 @@ class LayerSpec:
         unknown = set(self.tile_attributes) - set(names)
         if unknown:
             raise ValueError(f"layer {self.name!r}: tile attributes {sorted(unknown)} are not fields")
+        if self.temporal_field is not None and self.field_types.get(self.temporal_field) not in ("date", "datetime"):
+            raise ValueError(f"layer {self.name!r}: temporal_field {self.temporal_field!r} is not a date or datetime field")
         if self.kind == "vector" and self.geometry_type is None:
             raise ValueError(f"vector layer {self.name!r} needs a geometry_type")
         if not 0 <= self.minzoom <= self.maxzoom <= 30:

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import click
 
+from cim.build.readers import sha256
 from cim.cli import run_command, store_option
 from cim.errors import NoRelease
 from cim.store import ReleaseInfo, open_store, resolve_url
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_demo(store_url: str | None) -> ReleaseInfo:

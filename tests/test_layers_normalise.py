@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
+from cim.build.normalise import concat, conform, to_geometry_type
 from layers.catalog import CATALOG
-from layers.normalise import concat, conform, to_geometry_type
 from layers.osm_tags import address, coalesce, first_key, parse_bool, parse_int, parse_metres, parse_number, parse_year
 
 SQUARE = Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])

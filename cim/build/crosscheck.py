@@ -1,0 +1,152 @@
+"""Cross-checks between the sources of one layer: the first source is authoritative, the others verify it.
+
+Each feature of a secondary source is matched to the primary source: polygons by overlap (the
+primary feature with the highest intersection over union, at least ``min_iou``), points by distance
+(the nearest within ``max_distance_m``), lines by the share of their length within ``max_distance_m``
+of primary lines (at least half). A secondary feature without a match is flagged as missing from the
+primary; matched features whose numeric fields (``height_m`` by default) differ by more than their
+tolerance are flagged as conflicts. Secondary sources never add or change features. Distances and
+areas are measured in the storage CRS when it is projected, else in the UTM zone of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from cim.build.config import DEFAULT_TOLERANCES, CrossCheckConfig
+from cim.build.geometry import DIMENSION
+from cim.build.qa import QAReport
+from cim.layerspec import LayerSpec
+
+#: a line matches when at least this share of its length lies near primary lines
+LINE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Side:
+    """One source's kept features (conformed, with ``source_id``) and its name in the QA report."""
+
+    label: str
+    frame: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True)
+class Match:
+    """Per secondary feature: the position of its match in the primary frame (-1: none), and why not."""
+
+    primary: np.ndarray
+    why_not: list[str]
+
+
+def _metric(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    crs = primary.crs
+    if not (crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter")):
+        both = gpd.GeoSeries(pd.concat([primary.geometry, secondary.geometry], ignore_index=True), crs=primary.crs)
+        crs = both.estimate_utm_crs()
+    return primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy()
+
+
+def _match_polygons(a: np.ndarray, b: np.ndarray, min_iou: float, label: str) -> Match:
+    sec, prim = shapely.STRtree(a).query(b, predicate="intersects")
+    inter = shapely.area(shapely.intersection(b[sec], a[prim]))
+    iou = inter / (shapely.area(b[sec]) + shapely.area(a[prim]) - inter)
+    best = pd.DataFrame({"sec": sec, "prim": prim, "iou": iou}).sort_values("iou", ascending=False)
+    best = best.drop_duplicates("sec")
+    good = best[best.iou >= min_iou]
+    matched = np.full(len(b), -1)
+    matched[good.sec.to_numpy()] = good.prim.to_numpy()
+    why = ["" if m >= 0 else f"no feature of {label} overlaps it" for m in matched]
+    for s, value in best[best.iou < min_iou][["sec", "iou"]].itertuples(index=False):
+        why[s] = f"its best overlap with {label} has IoU {value:.2f} < {min_iou}"
+    return Match(matched, why)
+
+
+def _match_points(a: np.ndarray, b: np.ndarray, distance: float, label: str) -> Match:
+    (sec, prim), _ = shapely.STRtree(a).query_nearest(b, max_distance=distance, return_distance=True, all_matches=False)
+    matched = np.full(len(b), -1)
+    matched[sec] = prim
+    why = ["" if m >= 0 else f"no feature of {label} within {distance:g} m" for m in matched]
+    return Match(matched, why)
+
+
+def _match_lines(a: np.ndarray, b: np.ndarray, distance: float, label: str) -> Match:
+    sec, prim = shapely.STRtree(a).query(b, predicate="dwithin", distance=distance)
+    matched = np.full(len(b), -1)
+    why = [f"no feature of {label} within {distance:g} m"] * len(b)
+    for s, group in pd.Series(prim).groupby(sec):
+        near = shapely.union_all(shapely.buffer(a[group.to_numpy()], distance))
+        share = shapely.length(shapely.intersection(b[s], near)) / max(shapely.length(b[s]), 1e-9)
+        if share >= LINE_SHARE:
+            nearest = group.to_numpy()[np.argmin(shapely.distance(b[s], a[group.to_numpy()]))]
+            matched[s], why[s] = int(nearest), ""
+        else:
+            why[s] = f"only {share:.0%} of it lies within {distance:g} m of {label}"
+    return Match(matched, why)
+
+
+def _show(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def _match(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig) -> Match:
+    assert spec.geometry_type is not None
+    if len(primary.frame) == 0:
+        return Match(np.full(len(secondary.frame), -1), [f"{primary.label} has no features"] * len(secondary.frame))
+    a, b = _metric(primary.frame, secondary.frame)
+    dimension = DIMENSION[spec.geometry_type]
+    if dimension == 2:
+        return _match_polygons(a, b, config.min_iou, primary.label)
+    if dimension == 0:
+        return _match_points(a, b, config.max_distance_m, primary.label)
+    return _match_lines(a, b, config.max_distance_m, primary.label)
+
+
+def crosscheck(
+    spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig, report: QAReport
+) -> dict[str, Any]:
+    """Verify ``primary`` against ``secondary``, recording findings in ``report``; the counts."""
+    tolerances = config.tolerances
+    if tolerances is None:
+        tolerances = {k: v for k, v in DEFAULT_TOLERANCES.items() if k in spec.field_types}
+    match = _match(spec, primary, secondary, config) if len(secondary.frame) else Match(np.full(0, -1), [])
+    sec_ids = secondary.frame["source_id"].to_numpy()
+    prim_ids = primary.frame["source_id"].to_numpy()
+    missing = np.flatnonzero(match.primary < 0)
+    reasons = [match.why_not[i] for i in missing]
+    report.add_many(spec.name, secondary.label, sec_ids[missing], "crosscheck.missing_in_primary", "flagged", reasons)
+    sec = np.flatnonzero(match.primary >= 0)
+    prim = match.primary[sec]
+    conflicts = 0
+    for name, tolerance in tolerances.items():
+        mine = pd.to_numeric(primary.frame[name], errors="coerce").to_numpy(dtype=float)[prim]
+        theirs = pd.to_numeric(secondary.frame[name], errors="coerce").to_numpy(dtype=float)[sec]
+        with np.errstate(invalid="ignore"):
+            differ = np.flatnonzero(np.abs(mine - theirs) > tolerance)  # NaN (a value missing) never differs
+        conflicts += len(differ)
+        report.add_many(
+            spec.name,
+            primary.label,
+            prim_ids[prim[differ]],
+            "crosscheck.conflict",
+            "flagged",
+            [
+                f"{name} {_show(mine[i])} here vs {_show(theirs[i])} in {secondary.label} feature {sec_ids[sec[i]]} "
+                f"(tolerance {_show(tolerance)})"
+                for i in differ
+            ],
+        )
+    return {
+        "layer": spec.name,
+        "primary": primary.label,
+        "secondary": secondary.label,
+        "compared": len(secondary.frame),
+        "matched": len(sec),
+        "missing_in_primary": len(missing),
+        "conflicts": conflicts,
+    }

@@ -1,0 +1,243 @@
+"""The build: every source of every configured layer through read → CRS → rectify → reproject →
+normalise (fields, validity, types, required attributes) → dedupe, then cross-checks between the
+sources of a layer, then one new release.
+
+Problems with a whole source stop the build with a :class:`~cim.errors.BuildError` before anything is
+published, so the current release stays as it was. Problems with single features reject, repair or
+flag them; each is recorded in the :class:`~cim.build.qa.QAReport` with its source file, source
+feature id, rule and reason. The first source of a layer provides its features; the others verify it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from cim.build.config import BuildConfig, LayerConfig, SourceConfig, check_against
+from cim.build.crosscheck import Side, crosscheck
+from cim.build.dedupe import find_duplicates
+from cim.build.normalise import Conformed, conform_detail
+from cim.build.offsets import rectify
+from cim.build.progress import Progress
+from cim.build.qa import Action, QAReport, SourceStats
+from cim.build.readers import SourceFrame, read_source, sha256, source_files
+from cim.build.referencing import check_area, resolve_crs
+from cim.catalog import Catalog, load_catalog
+from cim.errors import BuildError
+from cim.layerspec import LayerSpec
+from cim.store.base import LayerData, ReleaseDraft, ReleaseInfo, Store
+
+STEPS: tuple[str, ...] = ("read", "crs", "rectify", "reproject", "normalise", "dedupe")
+
+
+@dataclass
+class Prepared:
+    """A release ready to publish, with its QA report."""
+
+    draft: ReleaseDraft
+    report: QAReport
+
+
+@dataclass
+class BuildResult:
+    release: ReleaseInfo
+    report: QAReport
+    #: qa.json and qa.md, when written
+    report_files: tuple[Path, Path] | None = None
+
+
+def build(
+    config: BuildConfig,
+    store: Store,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+    keep: int | None = None,
+    report_dir: Path | None = None,
+) -> BuildResult:
+    """Prepare the release ``config`` describes, publish it to ``store`` (pruning to ``keep``, else the
+    config's ``keep``) and write the QA report into ``report_dir`` when given."""
+    progress = progress or Progress()
+    prepared = prepare(config, catalog, progress)
+    if report_dir is not None:
+        prepared.draft.qa["report"] = str(report_dir)
+    progress.message(f"publishing {len(prepared.draft.layers)} layers to {store.url}")
+    release = store.publish(prepared.draft, keep=keep if keep is not None else config.keep)
+    prepared.report.release = release.number
+    files = None
+    if report_dir is not None:
+        try:
+            files = prepared.report.write(report_dir)
+        except OSError as exc:
+            reason = f"release {release.number} is published, but its QA report cannot be written: {exc.strerror or exc}"
+            raise BuildError(reason, file=str(report_dir)) from None
+    return BuildResult(release, prepared.report, files)
+
+
+def prepare(config: BuildConfig, catalog: Catalog | None = None, progress: Progress | None = None) -> Prepared:
+    """Read, check and normalise every source; raises BuildError for a source that cannot be used."""
+    progress = progress or Progress()
+    catalog = catalog if catalog is not None else load_catalog(config.catalog)
+    check_against(config, catalog)
+    storage = CRS.from_epsg(config.storage_srid)
+    report = QAReport(config.city, config.path.name)
+    checksums: dict[str, str] = {}
+    layers = [_build_layer(layer, catalog[layer.name], storage, report, checksums, progress) for layer in config.layers]
+    layers.sort(key=lambda data: (data.spec.order, data.spec.name))
+    draft = ReleaseDraft(
+        layers=layers,
+        config={**config.raw, "config_file": str(config.path)},
+        checksums=checksums,
+        qa=report.summary(),
+        srid=config.storage_srid,
+    )
+    return Prepared(draft, report)
+
+
+def _build_layer(
+    layer: LayerConfig, spec: LayerSpec, storage: CRS, report: QAReport, checksums: dict[str, str], progress: Progress
+) -> LayerData:
+    if layer.invalid_geometry is not None:
+        spec = dataclasses.replace(spec, invalid_geometry=layer.invalid_geometry)  # type: ignore[arg-type]
+    sides = []
+    for position, source in enumerate(layer.sources):
+        progress.start_source(layer.name, source.label, STEPS)
+        frame = _load_source(spec, source, storage, report, progress, primary=position == 0)
+        for name, path in source_files(source).items():
+            checksums[name] = sha256(path)
+        sides.append(Side(source.label, frame))
+    for other in sides[1:]:
+        progress.message(f"{layer.name}: cross-checking {sides[0].label} with {other.label}")
+        report.crosschecks.append(crosscheck(spec, sides[0], other, layer.crosscheck, report))
+    report.features[layer.name] = len(sides[0].frame)
+    return LayerData(spec, sides[0].frame)
+
+
+def _field_values(spec: LayerSpec, source: SourceConfig, frame: gpd.GeoDataFrame) -> dict[str, pd.Series]:
+    """Per layer field, the source column mapped onto it, else a source column of the same name."""
+    columns = {c for c in frame.columns if c != frame.geometry.name}
+    values = {}
+    for field in spec.fields:
+        column = source.fields.get(field.name, field.name if field.name in columns else None)
+        if column is not None:
+            values[field.name] = frame[column]
+    return values
+
+
+def _load_source(
+    spec: LayerSpec, source: SourceConfig, storage: CRS, report: QAReport, progress: Progress, primary: bool
+) -> gpd.GeoDataFrame:
+    """One source's features, normalised into ``spec`` in the storage CRS, deduplicated."""
+    label, layer = source.label, spec.name
+    progress.step("read")
+    read = read_source(source, layer)
+    stats = SourceStats(layer, label, source.format, read=len(read.frame), filtered=read.filtered, primary=primary)
+    report.sources.append(stats)
+    for rule, reason in read.notes:
+        report.add(layer, label, None, rule, "flagged", reason)
+    progress.step("crs")
+    embedded = CRS.from_user_input(read.frame.crs) if read.frame.crs is not None else None
+    crs, note = resolve_crs(source.crs, embedded, label, layer, read.unreadable_crs)
+    stats.crs = crs.label
+    if note:
+        report.add(layer, label, None, "crs.override", "flagged", note)
+    geoms = read.frame.geometry.to_numpy()
+    check_area(geoms, read.ids.to_numpy(), crs, storage, label, layer)
+    if crs.offset is not None:
+        progress.step("rectify", crs.offset)
+        geoms = rectify(geoms, crs.offset)
+    progress.step("reproject", f"{crs.label} → EPSG:{storage.to_epsg()}")
+    geometry = gpd.GeoSeries(geoms, crs=crs.crs).to_crs(storage)
+    progress.step("normalise")
+    values = _field_values(spec, source, read.frame)
+    conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)
+    _record_conform(spec, label, read, geometry.to_numpy(), values, conformed, report)
+    progress.step("dedupe")
+    kept = conformed.kept()
+    removed, flagged = find_duplicates(kept, kept.geometry.to_numpy(), kept["source_id"], [f.name for f in spec.fields])
+    ids = kept["source_id"].to_numpy()
+    report.add_many(
+        layer, label, (ids[d.position] for d in removed), "duplicate.geometry", "removed", (d.reason for d in removed)
+    )
+    report.add_many(
+        layer, label, (ids[d.position] for d in flagged), "duplicate.id", "flagged", (d.reason for d in flagged)
+    )
+    if removed:
+        kept = kept.drop(index=[d.position for d in removed]).reset_index(drop=True)
+    stats.kept = len(kept)
+    progress.end_source(f"{stats.kept} of {stats.read} features kept")
+    return kept
+
+
+def _record_conform(
+    spec: LayerSpec,
+    label: str,
+    read: SourceFrame,
+    geoms: np.ndarray,
+    values: Mapping[str, pd.Series],
+    conformed: Conformed,
+    report: QAReport,
+) -> None:
+    """QA records for what conforming did: one rejection per dropped feature, plus repairs and clearings."""
+    ids = read.ids.to_numpy()
+
+    def record(mask: np.ndarray, rule: str, action: Action, reason: Callable[[int], str]) -> np.ndarray:
+        at = np.flatnonzero(mask)
+        report.add_many(spec.name, label, ids[at], rule, action, (reason(int(i)) for i in at))
+        return mask
+
+    def value(name: str, i: int) -> str:
+        return f"{values[name].iloc[i]!r} is not a {spec.field(name).type}"
+
+    problems = read.geometry_problems.to_numpy()
+    rejected = record(
+        conformed.missing_geometry, "geometry.missing", "rejected", lambda i: problems[i] or "no geometry"
+    )
+    invalid = conformed.invalid & ~rejected
+    why = {int(i): str(shapely.is_valid_reason(geoms[i])) for i in np.flatnonzero(invalid)}
+    if spec.invalid_geometry == "reject":
+        rejected = rejected | record(
+            invalid, "geometry.invalid", "rejected", lambda i: f"{why[i]} (the layer rejects invalid geometries)"
+        )
+    else:
+        record(
+            invalid & ~conformed.unusable,
+            "geometry.invalid",
+            "repaired",
+            lambda i: f"{why[i]}; repaired with make_valid",
+        )
+        left = f"nothing of type {spec.geometry_type} is left after make_valid"
+        rejected = rejected | record(
+            invalid & conformed.unusable, "geometry.invalid", "rejected", lambda i: f"{why[i]}; {left}"
+        )
+    expected = f"where {spec.geometry_type} is expected"
+    rejected = rejected | record(
+        conformed.unusable & ~rejected, "geometry.type", "rejected", lambda i: f"{geoms[i].geom_type} {expected}"
+    )
+    for name, missing in conformed.missing_required.items():
+        uncast = conformed.uncast[name]
+        rejected = rejected | record(
+            missing & ~rejected,
+            "attribute.required",
+            "rejected",
+            lambda i, n=name, u=uncast: (
+                f"required field {n}: {value(n, i)}" if u[i] else f"required field {n} is missing"
+            ),
+        )
+    for name, uncast in conformed.uncast.items():
+        record(uncast & ~rejected, "attribute.type", "cleared", lambda i, n=name: f"{n}: {value(n, i)}")
+    for name, outside in conformed.outside_enum.items():
+        codes = ", ".join(spec.field(name).enum or ())
+        record(
+            outside & ~rejected,
+            "attribute.enum",
+            "flagged",
+            lambda i, n=name, c=codes: f"{n} {conformed.frame[n].iloc[i]!r} is not one of {c}",
+        )

@@ -1,0 +1,131 @@
+"""Which CRS a source is in, and whether its coordinates can be in it.
+
+A source's CRS is the one declared in the build config, else the one the file carries; with neither,
+the build stops. ``GCJ-02`` / ``BD-09`` declare lon/lat in a Chinese web-map offset system (see
+:mod:`cim.build.offsets`). Coordinates are checked against the area of use of the source CRS and of
+the storage CRS (pyproj's ``area_of_use``, widened by :data:`AREA_TOLERANCE_DEG`): a shapefile in a
+Gauss-Krüger zone declared as another zone, lat/lon written as lon/lat, or a projected file read as
+degrees all land far outside and stop the build, naming the first feature concerned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+
+from cim.build import offsets
+from cim.crs import parse_crs
+from cim.errors import BuildError, CIMError
+
+#: how far (degrees) coordinates may stray beyond a CRS's area of use
+AREA_TOLERANCE_DEG = 0.1
+
+
+@dataclass(frozen=True)
+class SourceCRS:
+    """How to read a source's coordinates."""
+
+    #: CRS of the coordinates once rectified (EPSG:4326 for the offset systems)
+    crs: CRS
+    #: GCJ-02 / BD-09 when the coordinates must first be rectified
+    offset: str | None
+    #: as the user would write it: EPSG:4548, GCJ-02 ...
+    label: str
+    #: where it came from: "declared" or "file"
+    origin: str
+
+
+def _label(crs: CRS) -> str:
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.name
+
+
+def resolve_crs(
+    declared: str | None, embedded: CRS | None, file: str, layer: str, unreadable: str | None = None
+) -> tuple[SourceCRS, str | None]:
+    """The source's CRS and, when a declaration overrides a different CRS in the file, a note saying so.
+
+    ``unreadable`` describes a CRS definition in the file that could not be parsed (an unknown CRS).
+    """
+    if declared is None:
+        if unreadable is not None:
+            raise BuildError(
+                f"unknown CRS in the file ({unreadable}): declare the right one with crs: EPSG:xxxx",
+                file=file,
+                layer=layer,
+            )
+        if embedded is None:
+            raise BuildError(
+                "the file has no CRS and the config declares none: add crs: EPSG:xxxx", file=file, layer=layer
+            )
+        return SourceCRS(embedded, None, _label(embedded), "file"), None
+    system = offsets.offset_system(declared)
+    if system is not None:
+        result = SourceCRS(CRS.from_epsg(4326), system, system, "declared")
+    else:
+        try:
+            crs = parse_crs(declared)
+        except CIMError:
+            raise BuildError(
+                f"unknown CRS {declared!r}: give an EPSG code (EPSG:4548) or GCJ-02 / BD-09", file=file, layer=layer
+            ) from None
+        result = SourceCRS(crs, None, _label(crs), "declared")
+    note = None
+    if embedded is not None and (result.offset is not None or not embedded.equals(result.crs)):
+        note = f"declared CRS {result.label} overrides the file's {_label(embedded)}"
+    return result, note
+
+
+def _area(crs: CRS) -> tuple[tuple[float, float, float, float], str] | None:
+    area = crs.area_of_use
+    return (area.bounds, f"{_label(crs)} ({area.name})") if area is not None else None
+
+
+def lonlat_bounds(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
+    """Per geometry, (west, south, east, north) in degrees of the source's datum; NaN where missing."""
+    bounds = shapely.bounds(np.asarray(geoms, dtype=object))
+    if source.offset is not None or source.crs.is_geographic:
+        return bounds
+    to_geodetic = Transformer.from_crs(source.crs, source.crs.geodetic_crs, always_xy=True)
+    xs = bounds[:, [0, 2, 0, 2]]
+    ys = bounds[:, [1, 1, 3, 3]]
+    with np.errstate(invalid="ignore"):
+        lon, lat = to_geodetic.transform(xs, ys, errcheck=False)
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    out = np.column_stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)])
+    out[~np.isfinite(out).all(axis=1)] = np.inf  # outside the projection's domain
+    out[np.isnan(bounds).any(axis=1)] = np.nan
+    return out
+
+
+def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: CRS, file: str, layer: str) -> None:
+    """Stop the build when a feature lies outside the area of use of the source or the storage CRS."""
+    lonlat = lonlat_bounds(geoms, source)
+    present = ~np.isnan(lonlat).any(axis=1)
+    source_area = (offsets.AREA_OF_USE, f"{source.label} (China)") if source.offset else _area(source.crs)
+    for area in (source_area, _area(storage)):
+        if area is None:
+            continue
+        (west, south, east, north), name = area
+        tol = AREA_TOLERANCE_DEG
+        with np.errstate(invalid="ignore"):
+            inside = (
+                (lonlat[:, 0] >= west - tol)
+                & (lonlat[:, 2] <= east + tol)
+                & (lonlat[:, 1] >= south - tol)
+                & (lonlat[:, 3] <= north + tol)
+            )
+        outside = np.flatnonzero(present & ~inside)
+        if len(outside):
+            first = outside[0]
+            minx, miny, _, _ = shapely.bounds(geoms[first])
+            raise BuildError(
+                f"coordinates ({minx:.6g}, {miny:.6g}) lie outside the area of use of {name}, "
+                f"{west}..{east}°E, {south}..{north}°N ({len(outside)} features); is the CRS right?",
+                file=file,
+                layer=layer,
+                feature=ids[first],
+            )
