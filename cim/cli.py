@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,6 +78,31 @@ def rollback(store_url: str | None, number: int) -> None:
     with open_store(store_url) as store:
         info = store.set_current(number)
     click.echo(f"release {info.number} is current")
+
+
+@cli.command("build")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@store_option
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="Keep at most N releases [default: the config's keep, else all].")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for the QA report (qa.json, qa.md) [default: <config stem>.qa/ beside CONFIG].",
+)
+def build_command(config: Path, store_url: str | None, keep: int | None, report_dir: Path | None) -> None:
+    """Build the base map from the sources named in CONFIG (YAML) and publish it as the next release."""
+    from cim.build import build, load_config
+    from cim.build.progress import make_progress
+
+    settings = load_config(config)
+    report_dir = report_dir or config.with_name(f"{config.stem}.qa")
+    with open_store(store_url) as store, make_progress(sys.stdout.isatty(), emit=click.echo) as progress:
+        result = build(settings, store, progress=progress, keep=keep, report_dir=report_dir)
+    counts = ", ".join(f"{name} {n}" for name, n in result.report.features.items())
+    click.echo(f"release {result.release.number} is current: {counts}")
+    click.echo(f"QA: {len(result.report.records)} findings; report in {report_dir / 'qa.md'}")
 
 
 def run_command(name: str, **params: Any) -> Any:

@@ -8,9 +8,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from cim.store import resolve_url, shared_store
+from ogcapi.auth import JWTAuth
+from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
 from ogcapi.pygeoapi_config import load_base_config
 from ogcapi.pygeoapi_mount import PygeoapiService, routes
+from ogcapi.tiles_links import TilesLinks
+from ogcapi.tiles_routes import routes as tiles_routes
+from tiles.engine import TileEngine
+from tiles.tilesets import vector_layers
 
 
 def create_app(
@@ -36,7 +42,16 @@ def create_app(
     app.state.store = store
     app.state.pygeoapi = service
     install_handlers(app)
+    # tiles first (OGC API - Tiles, TileJSON, style), then pygeoapi's Features routes
+    app.state.tiles = TileEngine(store)
+    app.router.routes.extend(tiles_routes(app.state.tiles, service.server_url))
     app.router.routes.extend(routes(service))
+    # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
+    app.state.auth = JWTAuth.from_environment()
+    app.router.routes.extend(edit_routes(service, app.state.auth))
+    app.add_middleware(
+        TilesLinks, server_url=service.server_url, vector_collections=lambda: [i.name for i in vector_layers(store)]
+    )
     return app
 
 

@@ -15,6 +15,8 @@ from pygeoapi.util import render_j2_template, to_json
 
 COMMON = "http://www.opengis.net/spec/ogcapi-common-{part}/1.0/conf/{name}"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
+TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
 
 DECLARED: tuple[str, ...] = (
     COMMON.format(part=1, name="core"),
@@ -30,12 +32,52 @@ DECLARED: tuple[str, ...] = (
     FEATURES.format(part=2, name="crs"),
     FEATURES.format(part=3, name="queryables"),
     FEATURES.format(part=3, name="queryables-query-parameters"),
+    # Features Part 3 filtering with CQL2 (cim/store/cql2_*.py; tests/test_api_filter.py)
+    FEATURES.format(part=3, name="filter"),
+    FEATURES.format(part=3, name="features-filter"),
+    *(
+        CQL2.format(name=name)
+        for name in (
+            "cql2-text",
+            "cql2-json",
+            "basic-cql2",
+            "advanced-comparison-operators",
+            "case-insensitive-comparison",
+            "basic-spatial-functions",
+            "basic-spatial-functions-plus",
+            "spatial-functions",
+            "temporal-functions",
+            "property-property",
+        )
+    ),
+    # OGC API - Tiles 1.0 (vector tiles; ogcapi/tiles_routes.py, tests/test_tiles_api.py)
+    TILES.format(name="core"),
+    TILES.format(name="tileset"),
+    TILES.format(name="tilesets-list"),
+    TILES.format(name="dataset-tilesets"),
+    TILES.format(name="geodata-tilesets"),
+    TILES.format(name="mvt"),
+    TILES.format(name="oas30"),
 )
+
+
+#: Features Part 4 (ogcapi/edit_routes.py; tests/test_api_edits.py), declared when a collection is editable
+EDITING: tuple[str, ...] = (
+    FEATURES.format(part=4, name="create-replace-delete"),
+    FEATURES.format(part=4, name="update"),
+)
+
+
+def declared(api: API) -> list[str]:
+    """The classes of this service: DECLARED, plus Part 4 when a collection is editable."""
+    resources = api.config.get("resources", {}).values()
+    editable = any(p.get("editable") for r in resources for p in r.get("providers", []))
+    return list(DECLARED) + (list(EDITING) if editable else [])
 
 
 def conformance(api: API, request: APIRequest) -> tuple[dict[str, Any], int, str]:
     """pygeoapi-style endpoint function: the declared classes as JSON or HTML."""
-    content = {"conformsTo": list(DECLARED)}
+    content = {"conformsTo": declared(api)}
     headers = request.get_response_headers(**api.api_headers)
     if request.format == "html":
         html = render_j2_template(

@@ -21,6 +21,8 @@ from pygeoapi.provider.base import (
 from cim.crs import axis_order_is_yx, parse_crs, srid_of
 from cim.errors import CIMError, InvalidQuery, NotFound, StoreError
 from cim.store import FeatureQuery, LayerInfo, Store, shared_store
+from cim.store.temporal import parse_datetime
+from ogcapi.items_request import CURRENT, ItemsRequest, ParsedFilter
 
 #: JSON Schema types of the layer field types
 JSON_TYPES = {
@@ -40,12 +42,18 @@ class StoreUnavailable(ProviderConnectionError):
     ogc_exception_code = "StoreUnavailable"
 
 
+class InvalidParameter(ProviderInvalidQueryError):
+    """A 400 with the OGC API exception code for invalid parameters."""
+
+    ogc_exception_code = "InvalidParameterValue"
+
+
 def _translate(exc: CIMError) -> Exception:
     """Our error as the pygeoapi error that carries its status; ``user_msg`` is what the client reads."""
     if isinstance(exc, NotFound):
         return ProviderItemNotFoundError(user_msg=str(exc))
     if isinstance(exc, InvalidQuery):
-        return ProviderInvalidQueryError(user_msg=str(exc))
+        return InvalidParameter(user_msg=str(exc))
     if isinstance(exc, StoreError):
         return StoreUnavailable(user_msg=str(exc))
     return ProviderQueryError(user_msg=str(exc))
@@ -63,10 +71,17 @@ class CIMFeatureProvider(BaseProvider):
             self.info: LayerInfo = self.store.layer(self.layer_name)
         except CIMError as exc:
             raise _translate(exc) from exc
+        self.time_field = self.info.spec.temporal_field
         self._fields = self.get_fields()
 
     def get_fields(self) -> dict[str, dict[str, Any]]:
-        return {f.name: {**JSON_TYPES[f.type], "title": f.name, "description": f.description} for f in self.info.fields}
+        """JSON Schema of each property (pygeoapi's queryables and schema are made from it)."""
+        fields = {}
+        for f in self.info.fields:
+            fields[f.name] = {**JSON_TYPES[f.type], "title": f.name, "description": f.description}
+            if f.enum:
+                fields[f.name]["values"] = list(f.enum)
+        return fields
 
     def _output(self, crs_transform_spec: Any) -> tuple[int | None, bool]:
         """(EPSG code to reproject to, whether to flip to the authority's lat/lon or northing/easting order)."""
@@ -102,14 +117,24 @@ class CIMFeatureProvider(BaseProvider):
         crs_transform_spec: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        if filterq is not None:
-            raise ProviderInvalidQueryError(user_msg="CQL2 filters are not supported by this server yet (see /conformance)")
+        request = CURRENT.get()
+        if filterq is not None and not isinstance(filterq, ParsedFilter):
+            raise InvalidParameter(
+                user_msg="a CQL2 filter goes in the filter parameter (with filter-lang=cql2-json for CQL2 JSON)"
+            )
         out_srid, flip = self._output(crs_transform_spec)
         hits_only = resulttype == "hits"
+        try:
+            interval = request.datetime if request is not None else (parse_datetime(datetime_) if datetime_ else None)
+        except CIMError as exc:
+            raise _translate(exc) from exc
         query = FeatureQuery(
             layer=self.layer_name,
             limit=0 if hits_only else limit,
             offset=offset,
+            filter=filterq.filter if filterq is not None else None,
+            datetime=interval,
+            cursor=request.cursor if request is not None else None,
             bbox=self._storage_bbox(bbox or []),
             equals=tuple(properties or ()),
             sortby=tuple((s["property"], s["order"] != "-") for s in sortby or ()),
@@ -122,12 +147,13 @@ class CIMFeatureProvider(BaseProvider):
             page = self.store.query(query)
         except CIMError as exc:
             raise _translate(exc) from exc
-        return {
-            "type": "FeatureCollection",
-            "features": page.features,
-            "numberMatched": page.number_matched,
-            "numberReturned": len(page.features),
-        }
+        result: dict[str, Any] = {"type": "FeatureCollection", "features": page.features}
+        if page.number_matched is not None:
+            result["numberMatched"] = page.number_matched
+        result["numberReturned"] = len(page.features)
+        if request is not None and page.next_cursor is not None:
+            result["links"] = _paging_links(request, page.next_cursor, limit)
+        return result
 
     def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -139,3 +165,13 @@ class CIMFeatureProvider(BaseProvider):
             return self.store.get_feature(self.layer_name, fid, out_srid=out_srid, flip_axes=flip)
         except CIMError as exc:
             raise _translate(exc) from exc
+
+
+def _paging_links(request: ItemsRequest, next_cursor: Any, limit: int) -> list[dict[str, str]]:
+    """``next`` with the cursor of the page's last row; ``prev`` by offset (pygeoapi adds neither
+    once the provider gives a ``next``)."""
+    links = [request.link("next", "Items (next)", offset=None, cursor=next_cursor.encode())]
+    position = next_cursor.position - limit
+    if position > 0:
+        links.append(request.link("prev", "Items (prev)", offset=max(0, position - limit), cursor=None))
+    return links

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def storage_crs_uri(info: LayerInfo) -> str:
     return CRS84_URI if info.srid == 4326 else crs_uri(info.srid)
 
 
-def collection(info: LayerInfo, store_url: str) -> dict[str, Any]:
+def collection(info: LayerInfo, store_url: str, server_url: str = "") -> dict[str, Any]:
     spec = info.spec
     bbox = list(info.bbox) if info.bbox else [-180.0, -90.0, 180.0, 90.0]
     resource: dict[str, Any] = {
@@ -70,17 +71,45 @@ def collection(info: LayerInfo, store_url: str) -> dict[str, Any]:
                 "layer": spec.name,
                 "id_field": "fid",
                 "storage_crs": storage_crs_uri(info),
+                "editable": spec.editable,
                 "crs": supported_crs(info),
             }
         ],
     }
     if info.interval:
-        resource["extents"]["temporal"] = {"begin": info.interval[0], "end": info.interval[1]}
+        resource["extents"]["temporal"] = temporal_extent(info.interval)
+    # the GeoJSON feature schema (GDAL's OAPIF driver types fields from a "describedBy" link)
+    resource["links"] = [
+        {
+            "type": "application/schema+json",
+            "rel": "describedBy",
+            "title": "JSON Schema of a feature of this collection",
+            "href": f"{server_url.rstrip('/')}/collections/{spec.name}/feature-schema",
+        }
+    ]
     return resource
+
+
+def temporal_extent(interval: tuple[str | None, str | None]) -> dict[str, datetime | None]:
+    """pygeoapi's temporal extent: datetimes (it checks ``datetime`` against them); a date end is
+    the end of that day."""
+
+    def parse(text: str | None, end: bool) -> datetime | None:
+        if not text:
+            return None
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1, seconds=-1) if end else day
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    return {"begin": parse(interval[0], False), "end": parse(interval[1], True)}
 
 
 def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, server_url: str) -> dict[str, Any]:
     config = copy.deepcopy(base)
     config["server"]["url"] = server_url.rstrip("/")
-    config["resources"] = {info.name: collection(info, store_url) for info in layers if info.spec.kind == "vector"}
+    config["resources"] = {
+        info.name: collection(info, store_url, config["server"]["url"]) for info in layers if info.spec.kind == "vector"
+    }
     return config

@@ -9,6 +9,7 @@ pygeoapi's own (landing page, conformance, collections, items, queryables, OpenA
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -26,8 +27,10 @@ from starlette.staticfiles import StaticFiles
 
 from cim.errors import CIMError
 from cim.store import Store
+from ogcapi import items_request
 from ogcapi.errors import ogc_exception
 from ogcapi.conformance import conformance
+from ogcapi.openapi_features import extend_openapi, feature_schema
 from ogcapi.pygeoapi_config import build_config
 
 ApiFunction = Callable[..., tuple[dict[str, Any], int, Any]]
@@ -53,7 +56,9 @@ class PygeoapiService:
             with self._lock:
                 if key != self._key or self._api is None:
                     config = build_config(self.base_config, layers, self.store_url, self.server_url)
-                    self._api = API(config, get_oas(config, fail_on_invalid_collection=False), {})
+                    vectors = [i for i in layers if i.spec.kind == "vector"]
+                    oas = extend_openapi(get_oas(config, fail_on_invalid_collection=False), vectors, self.server_url)
+                    self._api = API(config, oas, {})
                     self._key = key
         return self._api
 
@@ -81,7 +86,7 @@ def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any
 #: query parameters of the items endpoint besides the collection's properties
 ITEMS_PARAMETERS = frozenset(
     {"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype", "properties",
-     "sortby", "skipGeometry", "filter", "filter-lang", "filter-crs"}
+     "sortby", "skipGeometry", "filter", "filter-lang", "filter-crs", "cursor"}
 )
 
 
@@ -94,6 +99,17 @@ def unknown_parameters(service: PygeoapiService, request: Request) -> list[str]:
     return sorted(k for k in request.query_params if k not in ITEMS_PARAMETERS and k not in fields)
 
 
+def _items_request(service: PygeoapiService, request: Request) -> items_request.ItemsRequest | None:
+    """Filter, datetime and cursor of an items request (None for an unknown collection: pygeoapi's 404)."""
+    collection_id = request.path_params["collection_id"]
+    api = service.api()
+    resource = api.config["resources"].get(collection_id)
+    if resource is None:
+        return None
+    crs_list = list(resource["providers"][0].get("crs", []))
+    return items_request.prepare(request, f"{api.get_collections_url()}/{collection_id}/items", crs_list)
+
+
 def _endpoint(
     service: PygeoapiService,
     fn: ApiFunction,
@@ -104,6 +120,16 @@ def _endpoint(
     async def endpoint(request: Request) -> Response:
         if check_parameters and (unknown := unknown_parameters(service, request)):
             return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
+        items = None
+        if check_parameters:
+            try:
+                items = _items_request(service, request)
+            except CIMError as exc:
+                return ogc_exception(exc.status, str(exc), exc.code)
+        if items is not None and items.cursor is not None and "offset" not in request.query_params:
+            # pygeoapi numbers the page (and links the previous one) from the cursor's position
+            scope = {**request.scope, "query_string": f"{request.url.query}&offset={items.cursor.position}".encode()}
+            request = Request(scope, request.receive)
         api = service.api()
         api_request = await APIRequest.from_starlette(request, api.locales)
         if check_format and not api_request.is_valid():
@@ -111,8 +137,10 @@ def _endpoint(
         else:
             args = [request.path_params[p] for p in path_params]
             loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            context.run(items_request.CURRENT.set, items)
             headers, status, content = await loop.run_in_executor(
-                None, _call_in_thread, loop, fn, api, api_request, *args
+                None, context.run, _call_in_thread, loop, fn, api, api_request, *args
             )
             if status != HTTPStatus.NO_CONTENT:
                 content = apply_gzip(headers, content)
@@ -121,8 +149,20 @@ def _endpoint(
     return endpoint
 
 
+def _feature_schema(service: PygeoapiService) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            info = service.store.layer(request.path_params["collection_id"])
+        except CIMError as exc:
+            return ogc_exception(exc.status, str(exc), exc.code)
+        return JSONResponse(feature_schema(info, service.server_url), media_type="application/schema+json")
+
+    return endpoint
+
+
 def routes(service: PygeoapiService) -> list[BaseRoute]:
     """The OGC API - Features routes (and pygeoapi's static files for its HTML pages)."""
+    items_request.install()
     static = Path(pygeoapi.__file__).parent / "static"
     return [
         Route("/", _endpoint(service, core_api.landing_page), name="landing_page"),
@@ -139,6 +179,7 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
             _endpoint(service, itemtypes_api.get_collection_queryables, "collection_id"),
             name="queryables",
         ),
+        Route("/collections/{collection_id}/feature-schema", _feature_schema(service), name="feature_schema"),
         Route(
             "/collections/{collection_id}/schema",
             _endpoint(service, core_api.get_collection_schema, "collection_id"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -151,3 +152,40 @@ def test_owslib_collection_extent(owslib_client: Features) -> None:
 
 def test_owslib_conformance(owslib_client: Features) -> None:
     assert CORE in owslib_client.conformance()["conformsTo"]
+
+
+# -- CQL2 through real clients ---------------------------------------------------------------------
+
+
+@requires_gdal
+def test_ogr2ogr_where_is_sent_to_the_server_as_cql2(live_server, tmp_path: Path) -> None:
+    out = tmp_path / "tall.gpkg"
+    result = gdal(
+        "ogr2ogr", "--debug", "on", "-f", "GPKG", str(out), f"OAPIF:{live_server.url}", "buildings",
+        "-where", "floors > 3",
+    )  # fmt: skip
+    # the driver typed `floors` from the feature schema and put the filter in the request
+    assert re.search(r"items\?[^\s]*filter=floors%20%3E%203", result.stderr), result.stderr[-3000:]
+    copied = pyogrio.read_dataframe(out, layer="buildings")
+    expected = number_matched(live_server.url, "buildings", filter="floors > 3")
+    assert 0 < len(copied) == expected
+    assert (copied["floors"] > 3).all() and copied["source_id"].is_unique
+
+
+def test_owslib_cql2_round_trip(owslib_client: Features, live_server) -> None:
+    text = "floors > 3 AND S_INTERSECTS(geometry, BBOX(24.94,60.165,24.955,60.175))"
+    page = owslib_client.collection_items("buildings", filter=text, limit=1000)
+    assert 0 < page["numberReturned"] == page["numberMatched"] == len(page["features"])
+    assert all(f["properties"]["floors"] > 3 for f in page["features"])
+    as_json = {"op": "and", "args": [
+        {"op": ">", "args": [{"property": "floors"}, 3]},
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [24.94, 60.165, 24.955, 60.175]}]},
+    ]}  # fmt: skip
+    doc = items(live_server.url, "buildings", limit=1000, filter=json.dumps(as_json), **{"filter-lang": "cql2-json"})
+    assert {f["id"] for f in doc["features"]} == {f["id"] for f in page["features"]}
+
+
+def test_owslib_queryables(owslib_client: Features) -> None:
+    queryables = owslib_client.collection_queryables("buildings")
+    assert queryables["properties"]["floors"]["type"] == "integer"
+    assert "geometry" in queryables["properties"]

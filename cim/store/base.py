@@ -19,6 +19,7 @@ import geopandas as gpd
 
 from cim.errors import FeatureNotFound, LayerNotFound
 from cim.layerspec import FieldSpec, LayerSpec
+from cim.store.tilequery import RenderedTile, TileQuery
 
 #: columns every vector layer table has besides its schema fields
 FID = "fid"
@@ -147,12 +148,20 @@ class FeatureQuery:
     flip_axes: bool = False
     #: compute numberMatched
     count: bool = True
+    #: a CQL2 filter (cim.store.cql2_parse.Cql2Filter)
+    filter: Any = None
+    #: the ``datetime`` parameter (cim.store.temporal.TimeInterval), applied to the layer's temporal field
+    datetime: Any = None
+    #: keyset paging: start after this row (cim.store.keyset.Cursor); ``offset`` is then ignored
+    cursor: Any = None
 
 
 @dataclass
 class FeaturePage:
     features: list[dict[str, Any]]
     number_matched: int | None
+    #: where the next page starts (a cim.store.keyset.Cursor); None on the last page
+    next_cursor: Any = None
 
 
 class Store(abc.ABC):
@@ -194,6 +203,23 @@ class Store(abc.ABC):
         limit: int | None = None,
     ) -> gpd.GeoDataFrame:
         """A layer (or the part of it within ``bbox``, given in storage CRS) as a GeoDataFrame."""
+
+    # -- tiles ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def render_tile(self, query: TileQuery) -> RenderedTile:
+        """One Mapbox Vector Tile of ``query.layers`` from the current release, encoded by the
+        database (SQL in ``cim/store/tiles_sql.py``), with the number of the release it was read
+        from; ``data`` is b"" when no feature falls in the tile. Raises LayerNotFound."""
+
+    # -- edits (OGC API - Features Part 4; see cim/store/edits.py) ------------------------------
+    @abc.abstractmethod
+    def edit(self, edit: Any) -> int:
+        """Apply a ``cim.store.edits.Edit`` to an editable layer in one transaction, recording it in
+        the edit log; returns the feature's fid. Raises NotEditable, FeatureNotFound, InvalidFeature."""
+
+    @abc.abstractmethod
+    def edit_log(self, layer: str | None = None, limit: int = 100) -> list[Any]:
+        """The latest ``cim.store.edits.EditRecord`` entries, newest first."""
 
     # -- releases ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -40,11 +40,17 @@ from cim.store.base import (
     Store,
     not_found,
 )
+from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView
 from cim.store.frames import measure, prepare, to_frame
+from cim.store.overlay import count_sql, merged_source
+from cim.store.tilequery import RenderedTile, TileQuery
+from cim.store.tiles_sql import DuckDBTileDialect, join_layers, tile_statement
 from cim.store.sql import (
     Dialect,
+    Statement,
     count_features,
     output_geometry,
+    page_from_rows,
     quote_ident,
     row_to_feature,
     select_features,
@@ -64,8 +70,22 @@ _DUCK_TYPES = {
 class DuckDBDialect(Dialect):
     placeholder = "?"
 
+    def __init__(self, live: LiveView | None = None) -> None:
+        #: the edits overlay attached for this read, if there is one
+        self.live = live
+
     def table(self, layer: str) -> str:
         return quote_ident(layer)
+
+    def source(self, info: LayerInfo) -> str:
+        if self.live is None or info.name not in self.live.columns:
+            return self.table(info.name)
+        return merged_source(info, self.table(info.name), self.live.table(info.name), self.live.columns[info.name])
+
+    def count_all(self, info: LayerInfo) -> Statement | None:
+        if self.live is None or info.name not in self.live.columns:
+            return None
+        return Statement(count_sql(self.table(info.name), self.live.table(info.name), "?"), (info.count,))
 
     def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
         return f"ST_Transform({geom_sql}, 'EPSG:{src_srid}', 'EPSG:{dst_srid}', always_xy := true)"
@@ -86,6 +106,8 @@ class _ReleaseReader:
             raise StoreError(f"{path}: not a readable cim release ({exc})") from exc
         self.layers = [LayerInfo.from_json(r[0]) for r in rows]
         self._local = threading.local()
+        #: the edits overlay version attached to this connection
+        self.live: LiveView | None = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -97,7 +119,7 @@ class _ReleaseReader:
         self.connection.close()
 
 
-class DuckDBStore(Store):
+class DuckDBStore(DuckDBEdits, Store):
     dialect = DuckDBDialect()
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -106,6 +128,7 @@ class DuckDBStore(Store):
         self.releases_dir = self.path.with_name(self.path.name + ".d") / "releases"
         self._reader: _ReleaseReader | None = None
         self._reader_lock = threading.Lock()
+        self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
         if not self.path.parent.is_dir():
             raise StoreError(f"store {self.url}: directory {self.path.parent} does not exist")
 
@@ -137,26 +160,34 @@ class DuckDBStore(Store):
         return int(stem[1:]) if stem[:1] == "r" and stem[1:].isdigit() else 0
 
     # -- reads ---------------------------------------------------------------------------------
+    def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
+        """The dialect of one read: with the current edits overlay attached, when there is one."""
+        path = self._live.current()
+        if path is None:
+            return self.dialect
+        if reader.live is None or reader.live.path != path:
+            reader.live = self._live.attach(reader.connection, path)
+        return DuckDBDialect(reader.live)
+
     def query(self, query: FeatureQuery) -> FeaturePage:
         reader = self._read()
         info = self._layer_in(reader, query.layer)
-        statement = select_features(info, query, self.dialect)
+        dialect = self._dialect(reader)
+        statement = select_features(info, query, dialect)
         cur = reader.cursor()
         rows = self._fetch(cur, statement.sql, statement.params)
-        names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
-        features = [row_to_feature(r, names) for r in rows]
         matched: int | None = None
         if query.count:
-            counter = count_features(info, query, self.dialect)
+            counter = count_features(info, query, dialect)
             matched = info.count if counter is None else self._fetch(cur, counter.sql, counter.params)[0][0]
-        return FeaturePage(features, matched)
+        return page_from_rows(rows, info, query, matched)
 
     def get_feature(
         self, layer: str, fid: int, out_srid: int | None = None, flip_axes: bool = False
     ) -> dict[str, Any]:
         reader = self._read()
         info = self._layer_in(reader, layer)
-        statement = select_one(info, out_srid, flip_axes, self.dialect)
+        statement = select_one(info, out_srid, flip_axes, self._dialect(reader))
         rows = self._fetch(reader.cursor(), statement.sql, (fid,))
         if not rows:
             raise not_found(layer, fid)
@@ -165,9 +196,10 @@ class DuckDBStore(Store):
     def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
         reader = self._read()
         info = self._layer_in(reader, layer)
-        geom = output_geometry(info, out_srid, False, self.dialect)
+        dialect = self._dialect(reader)
+        geom = output_geometry(info, out_srid, False, dialect)
         cols = ", ".join([quote_ident(FID)] + [quote_ident(f.name) for f in info.fields])
-        sql = f"SELECT {cols}, ST_AsWKB({geom}) AS wkb FROM {self.dialect.table(layer)}"
+        sql = f"SELECT {cols}, ST_AsWKB({geom}) AS wkb FROM {dialect.source(info)}"
         params: list[Any] = []
         if bbox is not None:
             sql += f" WHERE {self.dialect.bbox_filter(info.srid)}"
@@ -178,6 +210,14 @@ class DuckDBStore(Store):
         rows = reader.cursor().execute(sql, params).df()
         rows["wkb"] = rows["wkb"].map(bytes)
         return to_frame(rows, out_srid or info.srid).set_index(FID)
+
+    def render_tile(self, query: TileQuery) -> RenderedTile:
+        reader = self._read()
+        infos = [self._layer_in(reader, layer.layer) for layer in query.layers]
+        statement = tile_statement(infos, query, DuckDBTileDialect(self.dialect))
+        rows = self._fetch(reader.cursor(), statement.sql, statement.params)
+        stem = reader.path.stem
+        return RenderedTile(int(stem[1:]) if stem[1:].isdigit() else 0, join_layers(rows))
 
     @staticmethod
     def _layer_in(reader: _ReleaseReader, name: str) -> LayerInfo:

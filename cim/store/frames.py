@@ -59,7 +59,25 @@ def measure(layer: LayerData, srid: int) -> LayerInfo:
         source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(srid)
         to_lonlat = Transformer.from_crs(source, "OGC:CRS84", always_xy=True)
         bbox = tuple(float(v) for v in to_lonlat.transform_bounds(minx, miny, maxx, maxy))  # type: ignore[assignment]
-    return LayerInfo(spec=layer.spec, srid=srid, count=len(frame), bbox=bbox, raster_path=layer.raster_path)
+    return LayerInfo(
+        spec=layer.spec, srid=srid, count=len(frame), bbox=bbox, interval=_interval(layer), raster_path=layer.raster_path
+    )
+
+
+def _interval(layer: LayerData) -> tuple[str | None, str | None] | None:
+    """The temporal extent (ISO 8601, UTC for datetimes) of the layer's temporal field; None without time."""
+    name = layer.spec.temporal_field
+    if name is None or name not in layer.frame.columns:
+        return None
+    is_date = layer.spec.field_types[name] == "date"
+    values = pd.to_datetime(layer.frame[name], utc=True).dropna()
+    if values.empty:
+        return None
+
+    def iso(value: pd.Timestamp) -> str:
+        return value.date().isoformat() if is_date else value.isoformat().replace("+00:00", "Z")
+
+    return iso(values.min()), iso(values.max())
 
 
 def to_frame(rows: pd.DataFrame, srid: int) -> gpd.GeoDataFrame:

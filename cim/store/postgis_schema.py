@@ -70,8 +70,14 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[release, current_release, layer])
 
 
+def _v2_edits(conn: Connection) -> None:
+    from cim.store.postgis_live import create_live_schema
+
+    create_live_schema(conn)
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

@@ -36,11 +36,19 @@ from cim.store.base import (
     Store,
     not_found,
 )
+from cim.store.edits import Edit, EditRecord
 from cim.store.frames import measure, prepare, to_frame
+from cim.store.overlay import count_sql, merged_source
+from cim.store.postgis_live import apply_edit, ensure_overlays, live_table, read_log
+from cim.store.tilequery import RenderedTile, TileQuery
+from cim.store.tiles_sql import PostgisTileDialect, join_layers, tile_statement
 from cim.store.sql import (
     Dialect,
+    Statement,
     count_features,
+    is_filtered,
     output_geometry,
+    page_from_rows,
     quote_ident,
     row_to_feature,
     select_features,
@@ -49,11 +57,26 @@ from cim.store.sql import (
 
 #: seconds a reader trusts its idea of the current release
 CURRENT_TTL = 1.0
+#: filtered queries the planner expects to match more rows than this get no numberMatched: counting
+#: them exactly costs a scan (~130-200 ms per million rows here, see docs/conformance.md), the page ~0.2 ms
+EXACT_COUNT_LIMIT = 100_000
 
 
 class PostgisDialect(Dialect):
-    def __init__(self, schema_name: str) -> None:
+    def __init__(self, schema_name: str, live_layers: frozenset[str] = frozenset()) -> None:
         self.schema_name = schema_name
+        #: editable layers: read merged with their overlay table in schema cim_live
+        self.live_layers = live_layers
+
+    def source(self, info: LayerInfo) -> str:
+        if info.name not in self.live_layers:
+            return self.table(info.name)
+        return merged_source(info, self.table(info.name), live_table(info.name), [f.name for f in info.fields])
+
+    def count_all(self, info: LayerInfo) -> Statement | None:
+        if info.name not in self.live_layers:
+            return None
+        return Statement(count_sql(self.table(info.name), live_table(info.name), "%s"), (info.count,))
 
     def table(self, layer: str) -> str:
         return f"{quote_ident(self.schema_name)}.{quote_ident(layer)}"
@@ -69,11 +92,15 @@ class PostgisDialect(Dialect):
         # options 0: no legacy GeoJSON "crs" member (RFC 7946; the CRS goes in the Content-Crs header)
         return f"ST_AsGeoJSON({geom_sql}, 9, 0)"
 
+    def geometry_param(self, srid: int) -> str:
+        return f"ST_GeomFromWKB(%s, {int(srid)})"
+
 
 class _Current:
     def __init__(self, number: int, schema_name: str, layers: list[LayerInfo]) -> None:
         self.number = number
-        self.dialect = PostgisDialect(schema_name)
+        editable = frozenset(i.name for i in layers if i.spec.kind == "vector" and i.spec.editable)
+        self.dialect = PostgisDialect(schema_name, editable)
         self.layers = layers
         self.loaded = time.monotonic()
 
@@ -158,14 +185,21 @@ class PostgisStore(Store):
         current = self._read()
         info = current.layer(query.layer)
         statement = select_features(info, query, current.dialect)
-        names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
         with self._pool.connection() as conn:
             rows = self._fetch(conn, statement.sql, statement.params)
             matched: int | None = None
             if query.count:
                 counter = count_features(info, query, current.dialect)
-                matched = info.count if counter is None else self._fetch(conn, counter.sql, counter.params)[0][0]
-        return FeaturePage([row_to_feature(r, names) for r in rows], matched)
+                if counter is None:
+                    matched = info.count
+                elif not is_filtered(info, query) or self._estimate(conn, counter) <= EXACT_COUNT_LIMIT:
+                    matched = self._fetch(conn, counter.sql, counter.params)[0][0]
+        return page_from_rows(rows, info, query, matched)
+
+    def _estimate(self, conn: psycopg.Connection, counter: Statement) -> float:
+        """The planner's estimate of the rows a filtered count would count (from table statistics)."""
+        sql = "EXPLAIN (FORMAT JSON) SELECT 1" + counter.sql.removeprefix("SELECT count(*)")
+        return float(self._fetch(conn, sql, counter.params)[0][0][0]["Plan"]["Plan Rows"])
 
     def get_feature(
         self, layer: str, fid: int, out_srid: int | None = None, flip_axes: bool = False
@@ -185,7 +219,7 @@ class PostgisStore(Store):
         dialect = current.dialect
         geom = output_geometry(info, out_srid, False, dialect)
         names = [FID] + [f.name for f in info.fields]
-        sql = f"SELECT {', '.join(quote_ident(n) for n in names)}, ST_AsBinary({geom}) FROM {dialect.table(layer)}"
+        sql = f"SELECT {', '.join(quote_ident(n) for n in names)}, ST_AsBinary({geom}) FROM {dialect.source(info)}"
         params: list[Any] = []
         if bbox is not None:
             sql += f" WHERE {dialect.bbox_filter(info.srid)}"
@@ -198,6 +232,25 @@ class PostgisStore(Store):
         frame = pd.DataFrame(rows, columns=names + ["wkb"])
         frame["wkb"] = frame["wkb"].map(bytes)
         return to_frame(frame, out_srid or info.srid).set_index(FID)
+
+    def render_tile(self, query: TileQuery) -> RenderedTile:
+        current = self._read()
+        infos = [current.layer(layer.layer) for layer in query.layers]
+        statement = tile_statement(infos, query, PostgisTileDialect(current.dialect))
+        with self._pool.connection() as conn:
+            rows = self._fetch(conn, statement.sql, statement.params)
+        return RenderedTile(current.number, join_layers(rows))
+
+    # -- edits ---------------------------------------------------------------------------------
+    def edit(self, edit: Edit) -> int:
+        current = self._read()
+        info = current.layer(edit.layer)
+        with self._pool.connection() as conn:
+            return apply_edit(conn, current.dialect, info, edit, current.number)
+
+    def edit_log(self, layer: str | None = None, limit: int = 100) -> list[EditRecord]:
+        with self._pool.connection() as conn:
+            return read_log(conn, layer, limit)
 
     @staticmethod
     def _fetch(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -281,6 +334,7 @@ class PostgisStore(Store):
                 conn.execute(
                     schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
                 )
+            ensure_overlays(conn, infos)
             self._set_current(conn, number)
 
     @staticmethod

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from cim.errors import InvalidQuery
-from cim.store.base import FID, GEOM, FeatureQuery, LayerInfo
+from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo
 
 SQL_TYPES_POSTGRES = {
     "string": "text",
@@ -54,6 +54,18 @@ class Dialect(abc.ABC):
 
     def geojson(self, geom_sql: str) -> str:
         return f"ST_AsGeoJSON({geom_sql})"
+
+    def geometry_param(self, srid: int) -> str:
+        """A geometry from one WKB parameter, in ``srid``."""
+        return f"ST_GeomFromWKB({self.placeholder})"
+
+    def source(self, info: LayerInfo) -> str:
+        """What layer reads select from: the release table, merged with edits where a backend has them."""
+        return self.table(info.name)
+
+    def count_all(self, info: LayerInfo) -> Statement | None:
+        """How to count an unfiltered layer; None: the release's stored count is exact."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,12 @@ def coerce_value(info: LayerInfo, name: str, value: Any) -> Any:
     return value
 
 
-def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect, keyset: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``query``: bbox, property equality, datetime, CQL2 filter and (for
+    pages, with ``keyset``) the cursor's keyset condition."""
+    from cim.store.cql2_sql import translate
+    from cim.store.temporal import datetime_condition
+
     clauses: list[str] = []
     params: list[Any] = []
     if query.bbox is not None:
@@ -103,7 +120,32 @@ def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str,
         _check_property(info, name, "the property filters")
         clauses.append(f"{quote_ident(name)} = {dialect.placeholder}")
         params.append(coerce_value(info, name, value))
+    temporal = info.spec.temporal_field
+    if query.datetime is not None and temporal is not None:
+        sql, values = datetime_condition(
+            quote_ident(temporal), info.field_types[temporal], query.datetime, dialect.placeholder
+        )
+        clauses.append(sql)
+        params.extend(values)
+    if query.filter is not None:
+        sql, values = translate(query.filter, info, dialect)
+        clauses.append(sql)
+        params.extend(values)
+    if keyset and query.cursor is not None:
+        sql, values = _keyset(info, query, dialect)
+        clauses.append(sql)
+        params.extend(values)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _keyset(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+    from cim.store.keyset import keyset_condition
+
+    names = [_check_property(info, name, "sortby") for name, _ in query.sortby]
+    values = [None if v is None else coerce_value(info, n, v) for n, v in zip(names, query.cursor.values)]
+    return keyset_condition(
+        query.cursor, query.sortby, [quote_ident(n) for n in names], values, quote_ident(FID), dialect.placeholder
+    )
 
 
 def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> Statement:
@@ -117,25 +159,47 @@ def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> S
     else:
         columns.append(dialect.geojson(output_geometry(info, query.out_srid, query.flip_axes, dialect)))
     columns.extend(quote_ident(n) for n in names)
-    where, params = _where(info, query, dialect)
-    order = [
-        f"{quote_ident(_check_property(info, name, 'sortby'))} {'ASC' if asc else 'DESC'} NULLS LAST"
-        for name, asc in query.sortby
-    ]
+    # the sort keys again, last: the next page's cursor is made of the last row's
+    columns.extend(quote_ident(_check_property(info, name, "sortby")) for name, _ in query.sortby)
+    where, params = _where(info, query, dialect, keyset=True)
+    order = [f"{quote_ident(name)} {'ASC' if asc else 'DESC'} NULLS LAST" for name, asc in query.sortby]
     order.append(quote_ident(FID))
+    offset = 0 if query.cursor is not None else query.offset
+    # one row more than asked: tells whether there is a next page
+    limit = query.limit + 1 if query.limit > 0 else 0
     sql = (
-        f"SELECT {', '.join(columns)} FROM {dialect.table(info.name)}{where}"
+        f"SELECT {', '.join(columns)} FROM {dialect.source(info)}{where}"
         f" ORDER BY {', '.join(order)} LIMIT {dialect.placeholder} OFFSET {dialect.placeholder}"
     )
-    return Statement(sql, tuple(params) + (query.limit, query.offset))
+    return Statement(sql, tuple(params) + (limit, offset))
+
+
+def page_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, query: FeatureQuery, matched: int | None) -> FeaturePage:
+    """The page of features in ``rows`` (from :func:`select_features`), with the next page's cursor."""
+    from cim.store.keyset import Cursor
+
+    names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
+    next_cursor = None
+    if query.limit > 0 and len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        start = query.cursor.position if query.cursor is not None else query.offset
+        next_cursor = Cursor(tuple(query.sortby), tuple(last[2 + len(names) :]), int(last[0]), start + query.limit)
+    return FeaturePage([row_to_feature(r, names) for r in rows], matched, next_cursor)
+
+
+def is_filtered(info: LayerInfo, query: FeatureQuery) -> bool:
+    """Whether ``query`` selects part of the layer (so its count is not the layer's)."""
+    has_time = query.datetime is not None and info.spec.temporal_field is not None
+    return bool(query.bbox is not None or query.equals or has_time or query.filter is not None)
 
 
 def count_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> Statement | None:
     """A COUNT(*) for filtered queries; None when the release's stored count is exact."""
     where, params = _where(info, query, dialect)
     if not where:
-        return None
-    return Statement(f"SELECT count(*) FROM {dialect.table(info.name)}{where}", tuple(params))
+        return dialect.count_all(info)
+    return Statement(f"SELECT count(*) FROM {dialect.source(info)}{where}", tuple(params))
 
 
 def output_geometry(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect) -> str:
@@ -150,7 +214,7 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
     geom = output_geometry(info, out_srid, flip_axes, dialect)
     cols = ", ".join(quote_ident(f.name) for f in info.fields)
     sql = (
-        f"SELECT {quote_ident(FID)}, {dialect.geojson(geom)}, {cols} FROM {dialect.table(info.name)}"
+        f"SELECT {quote_ident(FID)}, {dialect.geojson(geom)}, {cols} FROM {dialect.source(info)}"
         f" WHERE {quote_ident(FID)} = {dialect.placeholder}"
     )
     return Statement(sql, ())

@@ -1,0 +1,101 @@
+"""The PostGIS store's edits overlay: schema ``cim_live`` (see :mod:`cim.store.edits`).
+
+``cim_live.<layer>`` holds the edited features of each editable layer (created when a release with
+the layer is published, or by migration 2 for releases published before), ``cim_live.edit_log`` the
+log, ``cim_live.fid_seq`` the fids of created features. An edit is one transaction: a transaction
+advisory lock on (layer, fid) so two edits of one feature queue up, the read of the feature as
+readers see it, the upsert of its overlay row and the log entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+import sqlalchemy
+from sqlalchemy import text
+
+from cim.errors import StoreError
+from cim.store.base import LayerInfo
+from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
+from cim.store.overlay import SQL_TYPES_POSTGRES, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.sql import Dialect, quote_ident, row_to_feature, select_one
+
+LIVE_SCHEMA = "cim_live"
+
+
+def live_table(layer: str) -> str:
+    return f"{quote_ident(LIVE_SCHEMA)}.{quote_ident(layer)}"
+
+
+def create_live_schema(conn: sqlalchemy.Connection) -> None:
+    """Migration 2: the overlay schema, the edit log, the fid sequence, and overlay tables for the
+    editable layers of releases published before it."""
+    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {LIVE_SCHEMA}"))
+    conn.execute(text(
+        f"CREATE TABLE IF NOT EXISTS {LIVE_SCHEMA}.edit_log (id bigserial PRIMARY KEY,"
+        " edited_at timestamptz NOT NULL DEFAULT now(), who text NOT NULL, action text NOT NULL, layer text NOT NULL,"
+        " fid bigint NOT NULL, release integer NOT NULL, feature jsonb)"
+    ))  # fmt: skip
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS edit_log_layer_fid ON {LIVE_SCHEMA}.edit_log (layer, fid)"))
+    conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {LIVE_SCHEMA}.fid_seq START {FIRST_CREATED_FID}"))
+    rows = conn.execute(text("SELECT DISTINCT ON (name) info FROM cim.layer ORDER BY name, release DESC")).all()
+    ensure_overlays(conn, [LayerInfo.from_json(json.dumps(r[0])) for r in rows])
+
+
+def ensure_overlays(conn: sqlalchemy.Connection, infos: Iterable[LayerInfo]) -> None:
+    """Overlay tables for the editable vector layers, with every field of the layer (run in the
+    transaction that publishes a release)."""
+    for info in infos:
+        if info.spec.kind != "vector" or not info.spec.editable:
+            continue
+        table = live_table(info.name)
+        conn.execute(text(create_table_sql(info, table, SQL_TYPES_POSTGRES, "geometry")))
+        existing = {r[0] for r in conn.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t"
+        ), {"s": LIVE_SCHEMA, "t": info.name})}  # fmt: skip
+        for statement in add_columns_sql(info, table, SQL_TYPES_POSTGRES, existing):
+            conn.execute(text(statement))
+
+
+def apply_edit(conn: psycopg.Connection, dialect: Dialect, info: LayerInfo, edit: Edit, release: int) -> int:
+    """Apply ``edit`` in one transaction on ``conn``; returns the feature's fid."""
+    if not info.spec.editable:
+        raise NotEditable(f"collection {info.name!r} is not editable")
+    table = live_table(info.name)
+    try:
+        with conn.transaction():
+            current = None
+            if edit.action == "create":
+                fid = conn.execute(f"SELECT nextval('{LIVE_SCHEMA}.fid_seq')").fetchone()[0]  # type: ignore[index]
+            else:
+                fid = edit.fid
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{info.name}:{fid}",))
+                statement = select_one(info, None, False, dialect)
+                rows = conn.execute(statement.sql, (fid,)).fetchall()
+                current = row_to_feature(rows[0], [f.name for f in info.fields]) if rows else None
+            state = prepare(info, edit, current)
+            conn.execute(
+                upsert_sql(info, table, dialect.geometry_param(info.srid), "%s"),
+                upsert_params(info, fid, state.wkb, state.deleted, state.values),
+            )
+            conn.execute(
+                f"INSERT INTO {LIVE_SCHEMA}.edit_log (who, action, layer, fid, release, feature)"
+                " VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+                (edit.who, edit.action, info.name, fid, release, state.log_json()),
+            )
+    except psycopg.Error as exc:
+        raise StoreError(f"edit failed: {str(exc).strip()}") from exc
+    return int(fid)
+
+
+def read_log(conn: psycopg.Connection, layer: str | None, limit: int) -> list[EditRecord]:
+    sql = f"SELECT id, edited_at, who, action, layer, fid, release, feature FROM {LIVE_SCHEMA}.edit_log"
+    params: list[Any] = []
+    if layer is not None:
+        sql += " WHERE layer = %s"
+        params.append(layer)
+    rows = conn.execute(sql + " ORDER BY id DESC LIMIT %s", (*params, limit)).fetchall()
+    return [EditRecord(*r[:7], feature=r[7]) for r in rows]

@@ -1,0 +1,90 @@
+"""The OGC API - Features ``datetime`` parameter: parsing and the SQL condition on a layer's time.
+
+A layer has time when its spec names a ``temporal_field`` (a date or datetime property). ``datetime``
+is an instant (``2024-05-01T08:00:00Z`` or a full date ``2024-05-01``) or an interval
+``start/end`` whose open ends are ``..`` or empty. A date means the whole day: on a datetime
+property ``2024-05-01`` selects from midnight UTC up to, not including, the next midnight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from cim.errors import InvalidQuery
+
+_OPEN = ("..", "")
+
+
+@dataclass(frozen=True)
+class TimeInterval:
+    """Closed interval (either end may be open: None); dates are whole days."""
+
+    start: date | datetime | None
+    end: date | datetime | None
+
+
+def _instant(text: str, whole: str) -> date | datetime:
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        if "T" not in text.upper() or len(text) < 20:
+            raise ValueError(text)
+        value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidQuery(
+            f"invalid datetime {whole!r}: use an RFC 3339 date-time (2024-05-01T08:00:00Z), a date "
+            "(2024-05-01) or an interval start/end with '..' for an open end"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _as_datetime(value: date | datetime, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    day = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return day + timedelta(days=1) if end else day
+
+
+def parse_datetime(value: str) -> TimeInterval:
+    """Parse the ``datetime`` parameter; raises InvalidQuery saying what is expected."""
+    text = value.strip()
+    if "/" in text:
+        parts = text.split("/")
+        if len(parts) != 2:
+            raise InvalidQuery(f"invalid datetime {value!r}: an interval has one '/'")
+        start = None if parts[0] in _OPEN else _instant(parts[0], value)
+        end = None if parts[1] in _OPEN else _instant(parts[1], value)
+        if start is None and end is None:
+            raise InvalidQuery(f"invalid datetime {value!r}: an interval needs at least one end")
+        if start is not None and end is not None and _as_datetime(start, False) >= _as_datetime(end, True):
+            raise InvalidQuery(f"invalid datetime {value!r}: the start is after the end")
+        return TimeInterval(start, end)
+    instant = _instant(text, value)
+    return TimeInterval(instant, instant)
+
+
+def datetime_condition(field: str, field_type: str, interval: TimeInterval, placeholder: str) -> tuple[str, list[Any]]:
+    """SQL (without WHERE) selecting features whose ``field`` lies in ``interval``, and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if interval.start is not None:
+        clauses.append(f"{field} >= {placeholder}")
+        start = interval.start
+        if field_type == "date":
+            params.append(start.astimezone(UTC).date() if isinstance(start, datetime) else start)
+        else:
+            params.append(_as_datetime(start, end=False))
+    if interval.end is not None:
+        end = interval.end
+        if field_type == "date":
+            clauses.append(f"{field} <= {placeholder}")
+            params.append(end.astimezone(UTC).date() if isinstance(end, datetime) else end)
+        elif isinstance(end, datetime):
+            clauses.append(f"{field} <= {placeholder}")
+            params.append(end)
+        else:  # a whole day: up to the next midnight
+            clauses.append(f"{field} < {placeholder}")
+            params.append(_as_datetime(end, end=True))
+    return "(" + " AND ".join(clauses) + ")", params

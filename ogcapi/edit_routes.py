@@ -1,0 +1,116 @@
+"""OGC API - Features Part 4 routes: POST /collections/{id}/items, PUT/PATCH/DELETE .../items/{fid}.
+
+pygeoapi's own transaction handling has no PATCH, no authorisation and answers a non-editable
+collection with 400; these routes call the store directly (:meth:`cim.store.Store.edit`), after
+checking, in this order: the collection exists (404), is editable (405, with ``Allow``), the bearer
+token (401/403, see :mod:`ogcapi.auth`), the body is JSON (400) and its ``Content-Crs`` is one of
+the collection's CRSs (400). The store checks the feature itself against the layer (400 saying why).
+Answers: 201 with ``Location`` and the feature as stored (CRS84) for POST, 204 for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cim.crs import CRS84_URI
+from cim.errors import CIMError
+from cim.store.edits import Edit, NotEditable
+from ogcapi import auth as auth_module
+from ogcapi.auth import AuthError, JWTAuth
+from ogcapi.errors import ogc_exception
+
+#: what a write request may be sent as
+JSON_TYPES = ("application/geo+json", "application/json")
+
+
+def edit_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
+    """The write routes over ``service`` (a PygeoapiService: its store, API and server URL)."""
+    items = _endpoint(service, auth, collection_level=True)
+    item = _endpoint(service, auth, collection_level=False)
+    return [
+        Route("/collections/{collection_id}/items", items, methods=["POST"], name="create_item"),
+        Route("/collections/{collection_id}/items/{item_id}", item, methods=["PUT", "PATCH", "DELETE"], name="edit_item"),
+    ]
+
+
+def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Callable[[Request], Any]:
+    actions = {"POST": "create", "PUT": "replace", "PATCH": "update", "DELETE": "delete"}
+
+    async def endpoint(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        try:
+            info = service.store.layer(collection_id)
+            if not info.spec.editable:
+                raise NotEditable(f"collection {collection_id!r} is not editable")
+            who = auth_module.check(auth, request.headers.get("authorization"))
+            fid = None if collection_level else _fid(request.path_params["item_id"], collection_id)
+            action = actions[request.method]
+            body = None if action == "delete" else _json_body(await request.body())
+            edit = Edit(collection_id, action, who, fid, body, _content_crs(service, request, collection_id))  # type: ignore[arg-type]
+            loop = asyncio.get_running_loop()
+            fid = await loop.run_in_executor(None, service.store.edit, edit)
+            if action != "create":
+                return Response(status_code=204)
+            feature = await loop.run_in_executor(None, lambda: service.store.get_feature(collection_id, fid, out_srid=4326))
+        except AuthError as exc:
+            response = ogc_exception(exc.status, str(exc))
+            response.headers["WWW-Authenticate"] = exc.challenge
+            return response
+        except NotEditable as exc:
+            response = ogc_exception(405, str(exc), exc.code)
+            response.headers["Allow"] = "GET, HEAD"
+            return response
+        except CIMError as exc:
+            return ogc_exception(exc.status, str(exc), exc.code)
+        location = f"{service.api().get_collections_url()}/{collection_id}/items/{fid}"
+        return JSONResponse(
+            feature,
+            status_code=201,
+            headers={"Location": location, "Content-Crs": f"<{CRS84_URI}>"},
+            media_type="application/geo+json",
+        )
+
+    return endpoint
+
+
+def _fid(text: str, collection_id: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        from cim.errors import FeatureNotFound
+
+        raise FeatureNotFound(f"no feature {text!r} in {collection_id!r}") from None
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        raise _invalid("the request has no body: send a GeoJSON Feature")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid(f"the body is not JSON (a GeoJSON Feature was expected): {exc}") from None
+
+
+def _content_crs(service: Any, request: Request, collection_id: str) -> str:
+    """The CRS of the body (``Content-Crs: <uri>``), one of the collection's; CRS84 when not given."""
+    header = request.headers.get("content-crs")
+    if header is None:
+        return CRS84_URI
+    uri = header.strip().strip("<>").strip()
+    resource = service.api().config["resources"].get(collection_id, {})
+    supported = resource.get("providers", [{}])[0].get("crs", [CRS84_URI])
+    if uri not in supported:
+        raise _invalid(f"unsupported Content-Crs {uri!r}: use one of {', '.join(supported)}")
+    return uri
+
+
+def _invalid(message: str) -> CIMError:
+    from cim.store.edits import InvalidFeature
+
+    return InvalidFeature(message)

@@ -1,0 +1,121 @@
+"""Tiles links and paths added to the JSON documents pygeoapi generates.
+
+pygeoapi writes the landing page, ``/collections``, ``/collections/{id}`` and ``/openapi``; it knows
+nothing of our tiles. This ASGI middleware rewrites those JSON responses on the way out:
+
+- landing page: a ``tilesets-vector`` link to ``/tiles`` (the composite base map), the
+  ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
+  ``/TileMatrixSets``, which is not served), and a ``stylesheet`` link to ``/styles/basemap``;
+- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
+- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py).
+
+Only complete, uncompressed JSON bodies of successful GETs are touched.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ogcapi.tiles_openapi import add_tiles_paths
+from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
+
+Rewriter = Callable[[Any], Any]
+
+
+class TilesLinks:
+    """ASGI middleware; ``vector_collections()`` names the collections that have tilesets."""
+
+    def __init__(self, app: ASGIApp, server_url: str, vector_collections: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.base = server_url.rstrip("/")
+        self.vector_collections = vector_collections
+
+    def _rewriter(self, path: str) -> Rewriter | None:
+        path = path.rstrip("/") or "/"
+        if path == "/":
+            return self._landing
+        if path == "/collections":
+            return self._collections
+        if path.startswith("/collections/") and path.count("/") == 2:
+            return self._collection
+        if path == "/openapi":
+            return lambda doc: add_tiles_paths(doc, self.vector_collections())
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        rewrite = self._rewriter(scope["path"])
+        if rewrite is None:
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = {"start": None, "passthrough": False, "chunks": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
+                json_body = "json" in headers.get("content-type", "") and "content-encoding" not in headers
+                if message["status"] != 200 or not json_body:
+                    state["passthrough"] = True
+                    await send(message)
+                else:
+                    state["start"] = message
+                return
+            if state["passthrough"] or message["type"] != "http.response.body":
+                await send(message)
+                return
+            state["chunks"].append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(state["chunks"])
+            try:
+                body = json.dumps(rewrite(json.loads(body)), ensure_ascii=False).encode()
+            except (ValueError, TypeError, KeyError, AttributeError):
+                pass  # not a document we understand: send it unchanged
+            start = state["start"]
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+    def _tilesets_link(self, collection_id: str | None) -> dict[str, str]:
+        if collection_id is None:
+            href, title = f"{self.base}/tiles", "Vector tilesets of the composite base map"
+        else:
+            href, title = f"{self.base}/collections/{collection_id}/tiles", f"Vector tilesets of {collection_id}"
+        return {"rel": REL_TILESETS_VECTOR, "type": "application/json", "title": title, "href": href}
+
+    def _landing(self, doc: Any) -> Any:
+        links = [link for link in doc.get("links", []) if link.get("rel") != REL_TILING_SCHEMES]
+        links.append(self._tilesets_link(None))
+        links.append(
+            {"rel": REL_TILING_SCHEMES, "type": "application/json", "title": "Tile matrix sets",
+             "href": f"{self.base}/tileMatrixSets"}
+        )
+        links.append(
+            {"rel": "stylesheet", "type": "application/vnd.mapbox.style+json", "title": "MapLibre style of the base map",
+             "href": f"{self.base}/styles/basemap"}
+        )
+        doc["links"] = links
+        return doc
+
+    def _add_to_collection(self, entry: dict[str, Any], vector: set[str]) -> None:
+        cid = entry.get("id")
+        if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
+            entry.setdefault("links", []).append(self._tilesets_link(cid))
+
+    def _collections(self, doc: Any) -> Any:
+        vector = set(self.vector_collections())
+        for entry in doc.get("collections", []):
+            self._add_to_collection(entry, vector)
+        return doc
+
+    def _collection(self, doc: Any) -> Any:
+        self._add_to_collection(doc, set(self.vector_collections()))
+        return doc

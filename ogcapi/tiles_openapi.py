@@ -1,0 +1,104 @@
+"""The tiles paths of the OpenAPI document (pygeoapi's document knows only the Features paths).
+
+Added by ogcapi/tiles_links.py to every ``/openapi`` JSON response, so the OpenAPI definition
+describes the tile resources as OGC API - Tiles /conf/oas30 asks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiles.tms import grids
+
+TAG = "tiles"
+_ERROR = {"description": "OGC API exception", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+
+
+def _parameters(collections: list[str]) -> dict[str, dict[str, Any]]:
+    return {
+        "tileMatrixSetId": _param("tileMatrixSetId", "path", {"type": "string", "enum": list(grids())},
+                                  "Identifier of a tile matrix set (tiling scheme)"),
+        "tileMatrix": _param("tileMatrix", "path", {"type": "string"},
+                             "Identifier of a tile matrix (zoom level) of the tile matrix set"),
+        "tileRow": _param("tileRow", "path", {"type": "integer", "minimum": 0}, "Row index of the tile"),
+        "tileCol": _param("tileCol", "path", {"type": "integer", "minimum": 0}, "Column index of the tile"),
+        "collectionId": _param("collectionId", "path", {"type": "string", "enum": collections or [""]},
+                               "Identifier of a vector collection"),
+        "release": _param("release", "query", {"type": "integer"},
+                          "Release the tile URL is pinned to: long-lived caching while it is current", False),
+    }
+
+
+def _json_get(summary: str, params: list[str]) -> dict[str, Any]:
+    return {
+        "get": {
+            "tags": [TAG],
+            "summary": summary,
+            "parameters": [{"$ref": f"#/components/parameters/tiles_{p}"} for p in params],
+            "responses": {
+                "200": {"description": summary, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    }
+
+
+def _tile_get(summary: str, params: list[str]) -> dict[str, Any]:
+    op = _json_get(summary, params + ["tileMatrix", "tileRow", "tileCol", "release"])
+    op["get"]["responses"] = {
+        "200": {"description": "A Mapbox vector tile",
+                "content": {"application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}},
+        "204": {"description": "No feature in the tile"},
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        "400": _ERROR,
+        "404": _ERROR,
+    }
+    return op
+
+
+def tiles_paths() -> dict[str, Any]:
+    """The path items, parameterised by ``collectionId`` and ``tileMatrixSetId``."""
+    tms = ["tileMatrixSetId"]
+    coll = ["collectionId"]
+    return {
+        "/tileMatrixSets": _json_get("The tile matrix sets (tiling schemes) tiles are available in", []),
+        "/tileMatrixSets/{tileMatrixSetId}": _json_get("Definition of a tile matrix set", tms),
+        "/tiles": _json_get("Vector tilesets of the composite base map", []),
+        "/tiles/{tileMatrixSetId}": _json_get("Tileset metadata of the composite base map", tms),
+        "/tiles/{tileMatrixSetId}/tilejson.json": _json_get("TileJSON of the composite base map (WebMercatorQuad)", tms),
+        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _tile_get("A tile of the composite base map", tms),
+        "/collections/{collectionId}/tiles": _json_get("Vector tilesets of a collection", coll),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}": _json_get("Tileset metadata of a collection", coll + tms),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json": _json_get(
+            "TileJSON of a collection (WebMercatorQuad)", coll + tms
+        ),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _tile_get(
+            "A tile of a collection", coll + tms
+        ),
+        "/styles/basemap": {
+            "get": {
+                "tags": [TAG],
+                "summary": "MapLibre style of the composite base map",
+                "responses": {"200": {"description": "Style JSON",
+                                      "content": {"application/vnd.mapbox.style+json": {"schema": {"type": "object"}}}}},
+            }
+        },
+    }
+
+
+def add_tiles_paths(doc: dict[str, Any], collections: list[str]) -> dict[str, Any]:
+    """``doc`` (an OpenAPI 3.0 document) with the tiles paths and parameters added."""
+    if not isinstance(doc.get("paths"), dict):
+        return doc
+    doc["paths"].update(tiles_paths())
+    parameters = doc.setdefault("components", {}).setdefault("parameters", {})
+    parameters.update({f"tiles_{k}": v for k, v in _parameters(collections).items()})
+    tags = doc.setdefault("tags", [])
+    if not any(t.get("name") == TAG for t in tags):
+        tags.append({"name": TAG, "description": "OGC API - Tiles: vector tiles of the base map"})
+    return doc

@@ -1,0 +1,158 @@
+"""OGC API - Tiles routes (plus TileJSON and the MapLibre style), over :mod:`tiles`.
+
+- ``/tileMatrixSets``, ``/tileMatrixSets/{tileMatrixSetId}``: the grids (OGC TileMatrixSet JSON)
+- ``/tiles``, ``/tiles/{tileMatrixSetId}``, ``/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}``:
+  the dataset's composite base map
+- ``/collections/{collectionId}/tiles/...``: the same per vector collection
+- ``.../{tileMatrixSetId}/tilejson.json`` (WebMercatorQuad) and ``/styles/basemap`` for MapLibre
+
+A tile is ``200`` with ``application/vnd.mapbox-vector-tile``, or ``204 No Content`` when no feature
+falls in it. Every tile response carries an ``ETag`` (release + tile key) and answers a matching
+``If-None-Match`` with ``304``. Tile URLs pinned to a release (``?release=N``, as TileJSON and the
+style give them) are ``Cache-Control: public, max-age=86400, immutable`` while N is current;
+unpinned URLs — whose content changes with the next release — get a short max-age.
+Unknown grids, tilesets, tile matrices and tiles outside the grid or the tileset's limits: 404;
+non-integer rows or columns: 400; all as OGC exception JSON (ogcapi/errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cim.errors import InvalidQuery, NotFound
+from tiles import documents
+from tiles.engine import MVT_MEDIA_TYPE, TileEngine
+from tiles.style import basemap_style
+from tiles.tilesets import COMPOSITE, Tileset, collection, composite
+from tiles.tms import WEB_MERCATOR, get_grid, tile_matrix_set_json
+
+#: Cache-Control of tiles whose URL names the current release
+IMMUTABLE = "public, max-age=86400, immutable"
+#: Cache-Control of tiles by unpinned URL (their content changes with the next release)
+SHORT = "public, max-age=60"
+#: Cache-Control of metadata documents (they name the current release)
+DOCUMENTS = "public, max-age=60"
+STYLE_MEDIA_TYPE = "application/vnd.mapbox.style+json"
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidQuery(f"{what} must be an integer; got {value!r}") from None
+
+
+def _json_only(request: Request) -> None:
+    f = request.query_params.get("f")
+    if f not in (None, "json"):
+        raise InvalidQuery(f"unsupported format f={f!r}: this resource is available as JSON (f=json)")
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+class TilesAPI:
+    """The endpoints, bound to one engine and the public base URL."""
+
+    def __init__(self, engine: TileEngine, server_url: str) -> None:
+        self.engine = engine
+        self.base = server_url.rstrip("/")
+
+    def _tileset(self, request: Request) -> Tileset:
+        cid = request.path_params.get("collection_id")
+        return composite(self.engine.store) if cid is None else collection(self.engine.store, cid)
+
+    def _json(self, doc: dict[str, Any], media_type: str = "application/json") -> JSONResponse:
+        return JSONResponse(doc, media_type=media_type, headers={"Cache-Control": DOCUMENTS})
+
+    async def tile_matrix_sets(self, request: Request) -> Response:
+        _json_only(request)
+        return self._json(documents.tile_matrix_sets(self.base))
+
+    async def tile_matrix_set(self, request: Request) -> Response:
+        _json_only(request)
+        return self._json(tile_matrix_set_json(get_grid(request.path_params["tms_id"])))
+
+    async def tileset_list(self, request: Request) -> Response:
+        _json_only(request)
+        ts = await run_in_threadpool(self._tileset, request)
+        return self._json(documents.tileset_list(ts, self.base))
+
+    async def tileset(self, request: Request) -> Response:
+        _json_only(request)
+        grid = get_grid(request.path_params["tms_id"])
+        ts = await run_in_threadpool(self._tileset, request)
+        return self._json(documents.tileset_metadata(ts, grid, self.base))
+
+    async def tilejson(self, request: Request) -> Response:
+        grid = get_grid(request.path_params["tms_id"])
+        if grid.id != WEB_MERCATOR:
+            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {grid.id}")
+
+        def build() -> dict[str, Any]:
+            ts = self._tileset(request)
+            return documents.tilejson(ts, self.base, self.engine.store.current_number())
+
+        return self._json(await run_in_threadpool(build))
+
+    async def style(self, request: Request) -> Response:
+        def build() -> dict[str, Any]:
+            return basemap_style(composite(self.engine.store), self.base, self.engine.store.current_number())
+
+        return self._json(await run_in_threadpool(build), STYLE_MEDIA_TYPE)
+
+    async def tile(self, request: Request) -> Response:
+        params = request.path_params
+        tileset_id = params.get("collection_id", COMPOSITE)
+        row, col = _int(params["tile_row"], "tileRow"), _int(params["tile_col"], "tileCol")
+        f = request.query_params.get("f")
+        if f not in (None, "mvt"):
+            raise InvalidQuery(f"unsupported format f={f!r}: tiles are Mapbox vector tiles (f=mvt)")
+        args = (tileset_id, params["tms_id"], params["tile_matrix"], row, col)
+        pinned = request.query_params.get("release")
+        if_none_match = request.headers.get("if-none-match")
+
+        def serve() -> tuple[int, bytes, str, int]:
+            if if_none_match:
+                number = self.engine.store.current_number()
+                etag = self.engine.etag_now(*args)
+                if _etag_matches(if_none_match, etag):
+                    return 304, b"", etag, number
+            result = self.engine.tile(*args)
+            return (200 if result.data else 204), result.data, result.etag, result.release
+
+        status, data, etag, release = await run_in_threadpool(serve)
+        headers = {"ETag": etag, "Cache-Control": IMMUTABLE if pinned == str(release) else SHORT}
+        if status == 200:
+            return Response(data, status_code=200, media_type=MVT_MEDIA_TYPE, headers=headers)
+        return Response(status_code=status, headers=headers)
+
+
+def routes(engine: TileEngine, server_url: str) -> list[BaseRoute]:
+    """The tiles routes; mount them before pygeoapi's (``/collections/{id}`` would not match them,
+    but keeping them first makes the precedence explicit)."""
+    api = TilesAPI(engine, server_url)
+    out: list[BaseRoute] = [
+        Route("/tileMatrixSets", api.tile_matrix_sets, name="tile_matrix_sets"),
+        Route("/tileMatrixSets/{tms_id}", api.tile_matrix_set, name="tile_matrix_set"),
+        Route("/styles/basemap", api.style, name="style_basemap"),
+    ]
+    for prefix, label in (("/tiles", "dataset"), ("/collections/{collection_id}/tiles", "collection")):
+        handlers: list[tuple[str, Callable[[Request], Any], str]] = [
+            ("", api.tileset_list, "tilesets"),
+            ("/{tms_id}", api.tileset, "tileset"),
+            ("/{tms_id}/tilejson.json", api.tilejson, "tilejson"),
+            ("/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}", api.tile, "tile"),
+        ]
+        out.extend(Route(prefix + path, handler, name=f"{label}_{name}") for path, handler, name in handlers)
+    return out

@@ -1,0 +1,101 @@
+"""``cim tiles seed`` (pre-render into the tile cache) and ``cim export pmtiles|mbtiles``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cim.cli import store_option
+from cim.errors import ConfigError
+from cim.store.tilequery import Bounds
+
+_GRIDS = ("WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad")
+
+
+def _bbox(value: str | None) -> Bounds | None:
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or not (parts[0] < parts[2] and parts[1] < parts[3]):
+        raise ConfigError(f"--bbox wants minlon,minlat,maxlon,maxlat (CRS84); got {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+bbox_option = click.option("--bbox", default=None, help="minlon,minlat,maxlon,maxlat in CRS84 [default: the data extent]")
+maxzoom_option = click.option("--maxzoom", required=True, type=click.IntRange(0, 24), help="Deepest zoom (tile matrix).")
+minzoom_option = click.option("--minzoom", default=0, show_default=True, type=click.IntRange(0, 24), help="Shallowest zoom.")
+
+
+def _report(stats, what: str) -> None:
+    per_zoom = ", ".join(f"z{z}: {n}" for z, n in sorted(stats.per_zoom.items()))
+    click.echo(
+        f"{what}: release {stats.release}, {stats.tiles} tiles with features ({per_zoom or 'none'}), "
+        f"{stats.empty} empty; {stats.bytes / 1e6:.1f} MB, largest tile {stats.largest / 1e3:.1f} KB"
+    )
+
+
+@click.group()
+def tiles() -> None:
+    """Vector tiles of the current release."""
+
+
+@tiles.command()
+@store_option
+@maxzoom_option
+@minzoom_option
+@click.option("--tms", "tms_id", default="WebMercatorQuad", show_default=True, type=click.Choice(_GRIDS), help="Tile matrix set.")
+@click.option("--tileset", "tileset_id", default="basemap", show_default=True, help="basemap (the composite) or a collection id.")
+@bbox_option
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="Cache directory [default: $CIM_TILE_CACHE, else <store>.d/tiles for the embedded store].")
+def seed(store_url: str | None, maxzoom: int, minzoom: int, tms_id: str, tileset_id: str, bbox: str | None,
+         cache_dir: str | None) -> None:
+    """Pre-render tiles into the disk cache the server reads."""
+    from cim.store import open_store
+    from tiles.cache import DiskCache, TileCache
+    from tiles.engine import TileEngine, default_cache
+    from tiles.export import ExportStats, render_tiles
+
+    with open_store(store_url) as store:
+        cache = TileCache(disk=DiskCache(Path(cache_dir))) if cache_dir else default_cache(store)
+        if cache.disk is None:
+            raise ConfigError("seeding needs a disk cache: give --cache DIR or set CIM_TILE_CACHE (and the same for `cim serve`)")
+        engine = TileEngine(store, cache)
+        stats = ExportStats()
+        for _ in render_tiles(engine, minzoom, maxzoom, _bbox(bbox), tms_id, tileset_id, stats, click.echo):
+            pass
+        _report(stats, f"seeded {cache.disk.root}")
+
+
+@click.group()
+def export() -> None:
+    """Export the composite base map as a tile archive (WebMercatorQuad, gzip-compressed MVT)."""
+
+
+def _export(kind: str):
+    @store_option
+    @click.argument("out", type=click.Path(dir_okay=False))
+    @maxzoom_option
+    @minzoom_option
+    @bbox_option
+    def command(store_url: str | None, out: str, maxzoom: int, minzoom: int, bbox: str | None) -> None:
+        from cim.store import open_store
+        from tiles.engine import TileEngine, default_cache
+        from tiles.export import export_mbtiles, export_pmtiles
+
+        writer = export_pmtiles if kind == "pmtiles" else export_mbtiles
+        with open_store(store_url) as store:
+            engine = TileEngine(store, default_cache(store))
+            stats = writer(engine, Path(out), maxzoom, minzoom, _bbox(bbox), click.echo)
+        _report(stats, f"wrote {out}")
+
+    command.__doc__ = f"Write the composite base map to OUT as {'PMTiles v3' if kind == 'pmtiles' else 'MBTiles 1.3'}."
+    return export.command(kind)(command)
+
+
+_export("pmtiles")
+_export("mbtiles")

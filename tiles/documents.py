@@ -1,0 +1,148 @@
+"""JSON documents describing tiles: OGC API - Tiles tileset lists and tileset metadata, the
+TileMatrixSet list, and TileJSON 3.0 for MapLibre. ``base`` is the public URL of the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from morecantile import TileMatrixSet
+
+from cim.crs import CRS84_URI
+from cim.store import LayerInfo
+from tiles.tilesets import Tileset
+from tiles.tms import WEB_MERCATOR, crs_uri, grids, limits
+
+MVT = "application/vnd.mapbox-vector-tile"
+JSON = "application/json"
+REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+REL_GEODATA = "http://www.opengis.net/def/rel/ogc/1.0/geodata"
+REL_TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+TILE_TEMPLATE = "{tileMatrix}/{tileRow}/{tileCol}"
+
+_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
+_TILEJSON_TYPES = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
+_DIMENSION = {"Point": 0, "MultiPoint": 0, "LineString": 1, "MultiLineString": 1, "Polygon": 2, "MultiPolygon": 2}
+
+
+def tiles_prefix(base: str, ts: Tileset) -> str:
+    """URL of the tileset list a tileset belongs to: ``/tiles`` or ``/collections/{id}/tiles``."""
+    return f"{base}/tiles" if ts.composite else f"{base}/collections/{ts.id}/tiles"
+
+
+def _summary(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"title": f"{ts.title} ({grid.id})", "dataType": "vector", "crs": crs_uri(grid)}
+    if grid.uri:
+        doc["tileMatrixSetURI"] = grid.uri
+    doc["links"] = [
+        {"rel": "self", "type": JSON, "title": f"{ts.title}, {grid.id} tileset", "href": f"{tiles_prefix(base, ts)}/{grid.id}"},
+        {"rel": REL_TILING_SCHEME, "type": JSON, "title": f"{grid.id} definition", "href": f"{base}/tileMatrixSets/{grid.id}"},
+    ]
+    return doc
+
+
+def tileset_list(ts: Tileset, base: str) -> dict[str, Any]:
+    """``/tiles`` or ``/collections/{id}/tiles``: one vector tileset per TileMatrixSet."""
+    return {
+        "tilesets": [_summary(ts, grid, base) for grid in grids().values()],
+        "links": [{"rel": "self", "type": JSON, "title": "Vector tilesets", "href": tiles_prefix(base, ts)}],
+    }
+
+
+def _properties_schema(info: LayerInfo) -> dict[str, Any]:
+    props = {}
+    for name in info.spec.tile_attributes:
+        field = info.spec.field(name)
+        props[name] = {"type": _JSON_TYPES.get(field.type, "string"), "description": field.description}
+        if field.enum:
+            props[name]["enum"] = list(field.enum)
+    return {"type": "object", "properties": props}
+
+
+def _layer(ts: Tileset, grid: TileMatrixSet, info: LayerInfo, base: str) -> dict[str, Any]:
+    low, high = ts.zoom_range(grid, info)
+    return {
+        "id": info.name,
+        "title": info.spec.title,
+        "description": info.spec.description,
+        "dataType": "vector",
+        "geometryDimension": _DIMENSION[info.spec.geometry_type or "Polygon"],
+        "featureType": info.name,
+        "minTileMatrix": str(low),
+        "maxTileMatrix": str(high),
+        "propertiesSchema": _properties_schema(info),
+        "links": [{"rel": REL_GEODATA, "type": JSON, "title": info.spec.title, "href": f"{base}/collections/{info.name}"}],
+    }
+
+
+def tileset_metadata(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
+    """OGC tileset metadata: links (self, tiling scheme, the templated ``item`` tile URL), limits, layers."""
+    doc = _summary(ts, grid, base)
+    doc["description"] = ts.description
+    here = f"{tiles_prefix(base, ts)}/{grid.id}"
+    doc["links"].append(
+        {"rel": "item", "type": MVT, "title": "Mapbox vector tiles", "templated": True, "href": f"{here}/{TILE_TEMPLATE}"}
+    )
+    if grid.id == WEB_MERCATOR:
+        doc["links"].append({"rel": "describedby", "type": JSON, "title": "TileJSON", "href": f"{here}/tilejson.json"})
+    if not ts.composite:
+        doc["links"].append({"rel": REL_GEODATA, "type": JSON, "title": ts.title, "href": f"{base}/collections/{ts.id}"})
+    bbox = ts.bbox
+    if bbox is not None:
+        doc["boundingBox"] = {"lowerLeft": [bbox[0], bbox[1]], "upperRight": [bbox[2], bbox[3]], "crs": CRS84_URI}
+        doc["tileMatrixSetLimits"] = limits(grid, bbox, ts.zooms(grid))
+    doc["layers"] = [_layer(ts, grid, info, base) for info in ts.layers]
+    return doc
+
+
+def tile_matrix_sets(base: str) -> dict[str, Any]:
+    """``/tileMatrixSets``: the grids served, each linked to its definition."""
+    entries = []
+    for grid in grids().values():
+        href = f"{base}/tileMatrixSets/{grid.id}"
+        entry: dict[str, Any] = {"id": grid.id, "title": grid.title, "crs": crs_uri(grid)}
+        if grid.uri:
+            entry["uri"] = grid.uri
+        entry["links"] = [
+            {"rel": "self", "type": JSON, "title": f"{grid.id} definition", "href": href},
+            {"rel": "item", "type": JSON, "title": f"{grid.id} definition", "href": href},
+        ]
+        entries.append(entry)
+    return {
+        "tileMatrixSets": entries,
+        "links": [{"rel": "self", "type": JSON, "title": "Tile matrix sets", "href": f"{base}/tileMatrixSets"}],
+    }
+
+
+def tile_url(base: str, ts: Tileset, release: int | None) -> str:
+    """The ``{z}/{y}/{x}`` URL template of a tileset's WebMercatorQuad tiles (pinned to ``release``)."""
+    url = f"{tiles_prefix(base, ts)}/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
+    return f"{url}?release={release}" if release is not None else url
+
+
+def tilejson(ts: Tileset, base: str, release: int) -> dict[str, Any]:
+    """TileJSON 3.0.0 of a tileset's WebMercatorQuad tiles, tile URLs pinned to the current release."""
+    grid = grids()[WEB_MERCATOR]
+    zooms = ts.zooms(grid)
+    bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    minzoom, maxzoom = zooms.start, max(zooms.start, ts.maxzoom(grid))
+    vector_layers = []
+    for info in ts.layers:
+        low, high = ts.zoom_range(grid, info)
+        fields = {name: _TILEJSON_TYPES.get(info.spec.field(name).type, "String") for name in info.spec.tile_attributes}
+        vector_layers.append(
+            {"id": info.name, "description": info.spec.title, "minzoom": low, "maxzoom": high, "fields": fields}
+        )
+    return {
+        "tilejson": "3.0.0",
+        "name": ts.title,
+        "description": ts.description,
+        "version": f"1.0.{release}",
+        "scheme": "xyz",
+        "tiles": [tile_url(base, ts, release)],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": list(bbox),
+        "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, max(minzoom, min(maxzoom, 13))],
+        "vector_layers": vector_layers,
+    }

@@ -1,0 +1,87 @@
+"""A MapLibre style (spec version 8) for the composite base map, from the layer catalog.
+
+One source, ``basemap``, with the composite tileset's WebMercatorQuad tiles (pinned to the current
+release); one style layer per vector layer, in the catalog's ``order``, with the layer's ``color``
+and zoom range: polygons as fills with a darker outline, lines as lines, points as circles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiles.documents import tile_url
+from tiles.tilesets import COMPOSITE, Tileset
+from tiles.tms import WEB_MERCATOR, grids
+
+BACKGROUND = "#f8f6f2"
+#: MapLibre hides a layer from ``maxzoom`` on (exclusive); the catalog's maxzoom is inclusive
+STYLE_MAX_ZOOM = 24
+
+
+def _darker(color: str, factor: float = 0.75) -> str:
+    """``#rrggbb`` scaled towards black (outlines)."""
+    value = color.lstrip("#")
+    if len(value) == 3:
+        value = "".join(c * 2 for c in value)
+    try:
+        rgb = [int(value[i : i + 2], 16) for i in (0, 2, 4)]
+    except ValueError:
+        return color
+    return "#" + "".join(f"{int(c * factor):02x}" for c in rgb)
+
+
+def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]
+    for info in ts.layers:  # already in drawing order
+        spec = info.spec
+        common = {
+            "source": COMPOSITE,
+            "source-layer": info.name,
+            "minzoom": spec.minzoom,
+            "maxzoom": min(spec.maxzoom + 1, STYLE_MAX_ZOOM),
+            "metadata": {"cim:title": spec.title, "cim:order": spec.order},
+        }
+        kind = spec.geometry_type or ""
+        if kind.endswith("Polygon"):
+            layers.append(
+                {"id": info.name, "type": "fill", **common,
+                 "paint": {"fill-color": spec.color, "fill-outline-color": _darker(spec.color)}}
+            )
+        elif kind.endswith("LineString"):
+            layers.append(
+                {"id": info.name, "type": "line", **common,
+                 "layout": {"line-join": "round", "line-cap": "round"},
+                 "paint": {"line-color": spec.color,
+                           "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.5, 16, 3]}}
+            )
+        else:
+            layers.append(
+                {"id": info.name, "type": "circle", **common,
+                 "paint": {"circle-color": spec.color, "circle-radius": 3,
+                           "circle-stroke-color": "#ffffff", "circle-stroke-width": 1}}
+            )
+    return layers
+
+
+def basemap_style(ts: Tileset, base: str, release: int) -> dict[str, Any]:
+    """The style JSON for the composite tileset ``ts``."""
+    grid = grids()[WEB_MERCATOR]
+    zooms = ts.zooms(grid)
+    bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    source = {
+        "type": "vector",
+        "tiles": [tile_url(base, ts, release)],
+        "minzoom": zooms.start,
+        "maxzoom": max(zooms.start, ts.maxzoom(grid)),
+        "bounds": list(bbox),
+        "attribution": "CIM base map",
+    }
+    return {
+        "version": 8,
+        "name": "CIM base map",
+        "metadata": {"cim:release": release},
+        "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2],
+        "zoom": 12,
+        "sources": {COMPOSITE: source},
+        "layers": _style_layers(ts),
+    }
