@@ -44,6 +44,8 @@ class ItemsRequest:
     filter: Cql2Filter | None = None
     datetime: TimeInterval | None = None
     cursor: Cursor | None = None
+    #: the response is GeoJSON encoded by ogcapi.pygeoapi_json (geometries may stay encoded)
+    geojson_output: bool = False
 
     def link(self, rel: str, title: str, **replace: str | int | None) -> dict[str, str]:
         """A link to this request with parameters replaced (None removes one)."""

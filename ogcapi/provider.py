@@ -142,6 +142,7 @@ class CIMFeatureProvider(BaseProvider):
             skip_geometry=skip_geometry,
             out_srid=out_srid,
             flip_axes=flip,
+            encoded_geometry=request is not None and request.geojson_output,
         )
         try:
             page = self.store.query(query)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from dataclasses import replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +19,7 @@ from typing import Any, Callable
 import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
-from pygeoapi.api import API, APIRequest, apply_gzip
+from pygeoapi.api import API, F_JSON, APIRequest, apply_gzip
 from pygeoapi.openapi import get_oas
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -27,12 +28,13 @@ from starlette.staticfiles import StaticFiles
 
 from cim.errors import CIMError
 from cim.store import Store
-from ogcapi import items_request
+from ogcapi import items_request, pygeoapi_crs, pygeoapi_json
 from ogcapi.errors import ogc_exception
 from ogcapi.conformance import conformance
 from ogcapi.openapi_features import extend_openapi, feature_schema
 from ogcapi.pygeoapi_config import build_config
 
+GEOJSON = "application/geo+json"
 ApiFunction = Callable[..., tuple[dict[str, Any], int, Any]]
 
 
@@ -116,7 +118,10 @@ def _endpoint(
     *path_params: str,
     check_format: bool = True,
     check_parameters: bool = False,
+    features: bool = False,
 ):
+    """An endpoint calling pygeoapi's ``fn``; ``features``: its JSON responses are GeoJSON."""
+
     async def endpoint(request: Request) -> Response:
         if check_parameters and (unknown := unknown_parameters(service, request)):
             return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
@@ -132,6 +137,8 @@ def _endpoint(
             request = Request(scope, request.receive)
         api = service.api()
         api_request = await APIRequest.from_starlette(request, api.locales)
+        if items is not None and api_request.format in (F_JSON, None):  # None: pygeoapi's default, GeoJSON
+            items = replace(items, geojson_output=True)
         if check_format and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
@@ -142,6 +149,9 @@ def _endpoint(
             headers, status, content = await loop.run_in_executor(
                 None, context.run, _call_in_thread, loop, fn, api, api_request, *args
             )
+            if features and status == HTTPStatus.OK and headers.get("Content-Type") == "application/json":
+                # pygeoapi labels GeoJSON application/json; Part 1 (/req/geojson/content) wants geo+json
+                headers["Content-Type"] = GEOJSON
             if status != HTTPStatus.NO_CONTENT:
                 content = apply_gzip(headers, content)
         return _to_response(headers, status, content)
@@ -163,6 +173,8 @@ def _feature_schema(service: PygeoapiService) -> Callable[[Request], Any]:
 def routes(service: PygeoapiService) -> list[BaseRoute]:
     """The OGC API - Features routes (and pygeoapi's static files for its HTML pages)."""
     items_request.install()
+    pygeoapi_crs.install()
+    pygeoapi_json.install()
     static = Path(pygeoapi.__file__).parent / "static"
     return [
         Route("/", _endpoint(service, core_api.landing_page), name="landing_page"),
@@ -188,13 +200,16 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
         Route(
             "/collections/{collection_id}/items",
             _endpoint(
-                service, itemtypes_api.get_collection_items, "collection_id", check_format=False, check_parameters=True
+                service, itemtypes_api.get_collection_items, "collection_id", check_format=False, check_parameters=True,
+                features=True,
             ),
             name="items",
         ),
         Route(
             "/collections/{collection_id}/items/{item_id}",
-            _endpoint(service, itemtypes_api.get_collection_item, "collection_id", "item_id", check_format=False),
+            _endpoint(
+                service, itemtypes_api.get_collection_item, "collection_id", "item_id", check_format=False, features=True
+            ),
             name="item",
         ),
         Mount("/static", app=StaticFiles(directory=static), name="static"),

@@ -7,6 +7,7 @@ for invalid parameters — every error an OGC exception document.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -191,3 +192,23 @@ def test_next_link_keeps_query_parameters(api_client) -> None:
     doc = api_client.get("/collections/roads/items", params={"road_class": "footway", "limit": 2}).json()
     query = parse_qs(urlsplit(rels(doc)["next"][0]["href"]).query)
     assert query["road_class"] == ["footway"] and query["limit"] == ["2"]
+
+
+def test_geojson_geometries_pass_through_exactly(api_client, demo_store_url: str) -> None:
+    """GeoJSON items embed the database's GeoJSON text (no parse and re-encode): the same
+    geometries and properties as the store's features, UTF-8 names intact, valid JSON."""
+    from cim.store import FeatureQuery, open_store
+
+    response = api_client.get("/collections/pois/items", params={"limit": 500})
+    assert response.headers["content-type"] == "application/geo+json"  # Part 1 /req/geojson/content
+    served = json.loads(response.content.decode("utf-8"))["features"]
+    with open_store(demo_store_url) as store:
+        expected = store.query(FeatureQuery("pois", limit=500)).features
+    assert [f["geometry"] for f in served] == [f["geometry"] for f in expected]
+    assert [f["properties"] for f in served] == [f["properties"] for f in expected]
+    assert any(ch in (f["properties"].get("name") or "") for f in served for ch in "äöå")
+    one = api_client.get(f"/collections/pois/items/{served[0]['id']}")
+    assert one.headers["content-type"] == "application/geo+json"
+    assert one.json()["geometry"] == expected[0]["geometry"]
+    html = api_client.get("/collections/pois/items", params={"limit": 5, "f": "html"})
+    assert html.status_code == 200 and "<html" in html.text.lower()

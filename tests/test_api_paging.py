@@ -116,3 +116,13 @@ def test_number_matched_rule(api_client, demo_store_url: str, monkeypatch: pytes
     else:
         assert big["numberMatched"] == len(features)
     assert len({f["id"] for f in features}) == len(features) > 100
+
+
+@pytest.mark.parametrize("params", [{}, {"sortby": "-height_m"}, {"sortby": "use,-floors", "filter": "floors > 2"}])
+def test_offset_pages_are_slices_of_the_whole_ordered_selection(api_client, params: dict) -> None:
+    """Offsets are read by fid first and the page's rows looked up after (a deferred join): the pages
+    must be exactly the slices of the selection in its order, geometry and properties included."""
+    everything, _, _ = walk(api_client, limit=10_000, **params)
+    for offset in (0, 7, 333, len(everything) - 5, len(everything)):
+        page = api_client.get(ITEMS, params={"limit": 20, "offset": offset, **params}).json()
+        assert page["features"] == everything[offset : offset + 20]

@@ -154,6 +154,9 @@ class FeatureQuery:
     datetime: Any = None
     #: keyset paging: start after this row (cim.store.keyset.Cursor); ``offset`` is then ignored
     cursor: Any = None
+    #: give each feature's geometry as the database wrote it, an ``orjson.Fragment`` of GeoJSON
+    #: text, instead of a dict (for responses encoded with orjson: no parse and re-encode)
+    encoded_geometry: bool = False
 
 
 @dataclass

@@ -9,11 +9,12 @@ layer's own schema and are quoted.
 from __future__ import annotations
 
 import abc
-import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Sequence
+
+import orjson
 
 from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo
@@ -167,10 +168,16 @@ def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> S
     offset = 0 if query.cursor is not None else query.offset
     # one row more than asked: tells whether there is a next page
     limit = query.limit + 1 if query.limit > 0 else 0
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {dialect.source(info)}{where}"
-        f" ORDER BY {', '.join(order)} LIMIT {dialect.placeholder} OFFSET {dialect.placeholder}"
-    )
+    source, ordering = dialect.source(info), ", ".join(order)
+    page = f" ORDER BY {ordering} LIMIT {dialect.placeholder} OFFSET {dialect.placeholder}"
+    if offset:
+        # deferred join: the skipped rows are read for their fid only, the page's rows are then
+        # looked up by fid and only they are turned into GeoJSON (an OFFSET over the full select
+        # list would build the GeoJSON of every skipped row: 113 ms against 10 ms at row 50 000)
+        fids = f"SELECT {quote_ident(FID)} FROM {source}{where}{page}"
+        sql = f"SELECT {', '.join(columns)} FROM {source} WHERE {quote_ident(FID)} IN ({fids}) ORDER BY {ordering}"
+    else:
+        sql = f"SELECT {', '.join(columns)} FROM {source}{where}{page}"
     return Statement(sql, tuple(params) + (limit, offset))
 
 
@@ -185,7 +192,8 @@ def page_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, query: Featur
         last = rows[-1]
         start = query.cursor.position if query.cursor is not None else query.offset
         next_cursor = Cursor(tuple(query.sortby), tuple(last[2 + len(names) :]), int(last[0]), start + query.limit)
-    return FeaturePage([row_to_feature(r, names) for r in rows], matched, next_cursor)
+    encoded = query.encoded_geometry
+    return FeaturePage([row_to_feature(r, names, encoded) for r in rows], matched, next_cursor)
 
 
 def is_filtered(info: LayerInfo, query: FeatureQuery) -> bool:
@@ -220,8 +228,15 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
     return Statement(sql, ())
 
 
+#: value types that go into GeoJSON as they come from the database
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def json_value(value: Any) -> Any:
-    """A database value as it goes into GeoJSON properties."""
+    """A database value as it goes into GeoJSON properties (NaN as null, dates in ISO 8601)."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:  # the common case first: this runs for every value of every feature
+        return value
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, (datetime, date)):
@@ -229,10 +244,12 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def row_to_feature(row: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+def row_to_feature(row: Sequence[Any], names: Sequence[str], encoded_geometry: bool = False) -> dict[str, Any]:
+    """A GeoJSON feature from a row (fid, GeoJSON text, properties...); with ``encoded_geometry``
+    the geometry stays GeoJSON text, wrapped for orjson to embed as it is."""
     fid, geometry = row[0], row[1]
     if isinstance(geometry, str):
-        geometry = json.loads(geometry)
+        geometry = orjson.Fragment(geometry) if encoded_geometry else orjson.loads(geometry)
     return {
         "type": "Feature",
         "id": fid,
