@@ -13,6 +13,9 @@ from typing import Literal
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
 LayerKind = Literal["vector", "raster"]
+#: what a raster layer's pixels are: heights in metres (one band) or an image (grey, RGB or RGBA, 8 bit)
+RasterRole = Literal["elevation", "image"]
+RASTER_ROLES: tuple[str, ...] = ("elevation", "image")
 InvalidGeometryPolicy = Literal["repair", "reject"]
 
 FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "date", "datetime")
@@ -64,6 +67,8 @@ class LayerSpec:
     #: the date/datetime field that places a feature in time (the ``datetime`` parameter filters on
     #: it and collections get a temporal extent); None = the layer has no time
     temporal_field: str | None = None
+    #: raster layers: what the pixels are, which decides how they are resampled and drawn
+    raster: RasterRole | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -76,6 +81,8 @@ class LayerSpec:
             raise ValueError(f"layer {self.name!r}: temporal_field {self.temporal_field!r} is not a date or datetime field")
         if self.kind == "vector" and self.geometry_type is None:
             raise ValueError(f"vector layer {self.name!r} needs a geometry_type")
+        if self.kind == "raster" and self.raster not in RASTER_ROLES:
+            raise ValueError(f"raster layer {self.name!r} needs raster= one of {RASTER_ROLES}")
         if not 0 <= self.minzoom <= self.maxzoom <= 30:
             raise ValueError(f"layer {self.name!r}: bad zoom range {self.minzoom}..{self.maxzoom}")
 

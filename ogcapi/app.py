@@ -11,11 +11,15 @@ from cim.store import resolve_url, shared_store
 from ogcapi.auth import JWTAuth
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
+from ogcapi.map_routes import map_routes
 from ogcapi.pygeoapi_config import load_base_config
 from ogcapi.pygeoapi_mount import PygeoapiService, routes
+from ogcapi.raster_collections import RasterCollections, raster_collection
 from ogcapi.tiles_links import TilesLinks
 from ogcapi.tiles_routes import routes as tiles_routes
 from tiles.engine import TileEngine
+from tiles.map_engine import MapTileEngine
+from tiles.maptilesets import raster_layers
 from tiles.tilesets import vector_layers
 
 
@@ -45,13 +49,21 @@ def create_app(
     # tiles first (OGC API - Tiles, TileJSON, style), then pygeoapi's Features routes
     app.state.tiles = TileEngine(store)
     app.router.routes.extend(tiles_routes(app.state.tiles, service.server_url))
+    # map tiles of the raster layers (DEM, imagery), through the same cache
+    app.state.map_tiles = MapTileEngine(app.state.tiles)
+    app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
     app.router.routes.extend(edit_routes(service, app.state.auth))
+    base_url = service.server_url.rstrip("/")
     app.add_middleware(
-        TilesLinks, server_url=service.server_url, vector_collections=lambda: [i.name for i in vector_layers(store)]
+        TilesLinks,
+        server_url=service.server_url,
+        vector_collections=lambda: [i.name for i in vector_layers(store)],
+        raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
     )
+    app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     return app
 
 

@@ -68,11 +68,19 @@ EDITING: tuple[str, ...] = (
 )
 
 
+#: Tiles map tiles of raster collections (ogcapi/map_routes.py; tests/test_raster_tiles.py), declared
+#: when the release has a raster layer: PNG (hillshade, terrain-RGB, Terrarium, imagery) and JPEG
+#: (hillshade, imagery). WebP tiles are served too, but Tiles 1.0 has no WebP class.
+MAP_TILES: tuple[str, ...] = (TILES.format(name="png"), TILES.format(name="jpeg"))
+
+
 def declared(api: API) -> list[str]:
-    """The classes of this service: DECLARED, plus Part 4 when a collection is editable."""
+    """The classes of this service: DECLARED, plus Part 4 when a collection is editable, plus the
+    map tile encodings when a collection is a raster layer."""
     resources = api.config.get("resources", {}).values()
     editable = any(p.get("editable") for r in resources for p in r.get("providers", []))
-    return list(DECLARED) + (list(EDITING) if editable else [])
+    rasters = bool(api.config.get("cim", {}).get("raster_collections"))
+    return list(DECLARED) + (list(EDITING) if editable else []) + (list(MAP_TILES) if rasters else [])
 
 
 def conformance(api: API, request: APIRequest) -> tuple[dict[str, Any], int, str]:

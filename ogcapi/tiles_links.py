@@ -7,6 +7,7 @@ nothing of our tiles. This ASGI middleware rewrites those JSON responses on the 
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), and a ``stylesheet`` link to ``/styles/basemap``;
 - each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
+- the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py).
 
 Only complete, uncompressed JSON bodies of successful GETs are touched.
@@ -28,10 +29,18 @@ Rewriter = Callable[[Any], Any]
 class TilesLinks:
     """ASGI middleware; ``vector_collections()`` names the collections that have tilesets."""
 
-    def __init__(self, app: ASGIApp, server_url: str, vector_collections: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        server_url: str,
+        vector_collections: Callable[[], list[str]],
+        raster_collections: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.app = app
         self.base = server_url.rstrip("/")
         self.vector_collections = vector_collections
+        #: collection documents of the raster layers, appended to ``/collections``
+        self.raster_collections = raster_collections
 
     def _rewriter(self, path: str) -> Rewriter | None:
         path = path.rstrip("/") or "/"
@@ -42,7 +51,8 @@ class TilesLinks:
         if path.startswith("/collections/") and path.count("/") == 2:
             return self._collection
         if path == "/openapi":
-            return lambda doc: add_tiles_paths(doc, self.vector_collections())
+            rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
+            return lambda doc: add_tiles_paths(doc, self.vector_collections(), rasters)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,6 +124,9 @@ class TilesLinks:
         vector = set(self.vector_collections())
         for entry in doc.get("collections", []):
             self._add_to_collection(entry, vector)
+        if self.raster_collections is not None and isinstance(doc.get("collections"), list):
+            known = {entry.get("id") for entry in doc["collections"]}
+            doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
         return doc
 
     def _collection(self, doc: Any) -> Any:

@@ -91,13 +91,49 @@ def tiles_paths() -> dict[str, Any]:
     }
 
 
-def add_tiles_paths(doc: dict[str, Any], collections: list[str]) -> dict[str, Any]:
-    """``doc`` (an OpenAPI 3.0 document) with the tiles paths and parameters added."""
+_IMAGES = {media: {"schema": {"type": "string", "format": "binary"}} for media in ("image/png", "image/jpeg", "image/webp")}
+
+
+def map_paths() -> dict[str, Any]:
+    """The map tile paths of raster collections (ogcapi/map_routes.py)."""
+    coll, tms = ["rasterCollectionId"], ["tileMatrixSetId"]
+    tile = _tile_get("A map tile of a raster collection", coll + tms + ["style", "f"])
+    tile["get"]["responses"]["200"] = {"description": "A map tile (PNG, JPEG or WebP)", "content": _IMAGES}
+    tile["get"]["responses"]["204"] = {"description": "No pixel of the tile has data"}
+    return {
+        "/collections/{rasterCollectionId}/map/tiles": _json_get("Map tilesets of a raster collection", coll),
+        "/collections/{rasterCollectionId}/map/tiles/{tileMatrixSetId}": _json_get(
+            "Map tileset metadata of a raster collection", coll + tms
+        ),
+        "/collections/{rasterCollectionId}/map/tiles/{tileMatrixSetId}/tilejson.json": _json_get(
+            "TileJSON of a raster collection's map tiles (WebMercatorQuad)", coll + tms + ["style"]
+        ),
+        "/collections/{rasterCollectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": tile,
+    }
+
+
+def _map_parameters(rasters: list[str]) -> dict[str, dict[str, Any]]:
+    return {
+        "rasterCollectionId": _param("rasterCollectionId", "path", {"type": "string", "enum": rasters},
+                                     "Identifier of a raster collection (DEM, imagery)"),
+        "style": _param("style", "query", {"type": "string", "enum": ["hillshade", "terrain-rgb", "terrarium", "default"]},
+                        "What the tile shows: DEM hillshade (default) / terrain-rgb / terrarium; imagery: default", False),
+        "f": _param("f", "query", {"type": "string", "enum": ["png", "jpeg", "webp"]},
+                    "Tile format (default: from the Accept header, else png; elevation encodings: png only)", False),
+    }
+
+
+def add_tiles_paths(doc: dict[str, Any], collections: list[str], rasters: list[str] | None = None) -> dict[str, Any]:
+    """``doc`` (an OpenAPI 3.0 document) with the tiles paths and parameters added (map tile paths
+    when there are raster collections)."""
     if not isinstance(doc.get("paths"), dict):
         return doc
     doc["paths"].update(tiles_paths())
     parameters = doc.setdefault("components", {}).setdefault("parameters", {})
     parameters.update({f"tiles_{k}": v for k, v in _parameters(collections).items()})
+    if rasters:
+        doc["paths"].update(map_paths())
+        parameters.update({f"tiles_{k}": v for k, v in _map_parameters(rasters).items()})
     tags = doc.setdefault("tags", [])
     if not any(t.get("name") == TAG for t in tags):
         tags.append({"name": TAG, "description": "OGC API - Tiles: vector tiles of the base map"})

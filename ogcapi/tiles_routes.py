@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from cim.errors import InvalidQuery, NotFound
 from tiles import documents
 from tiles.engine import MVT_MEDIA_TYPE, TileEngine
+from tiles.maptilesets import raster_layers
 from tiles.style import basemap_style
 from tiles.tilesets import COMPOSITE, Tileset, collection, composite
 from tiles.tms import WEB_MERCATOR, get_grid, tile_matrix_set_json
@@ -107,7 +108,8 @@ class TilesAPI:
 
     async def style(self, request: Request) -> Response:
         def build() -> dict[str, Any]:
-            return basemap_style(composite(self.engine.store), self.base, self.engine.store.current_number())
+            store = self.engine.store
+            return basemap_style(composite(store), self.base, store.current_number(), tuple(raster_layers(store)))
 
         return self._json(await run_in_threadpool(build), STYLE_MEDIA_TYPE)
 

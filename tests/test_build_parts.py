@@ -59,7 +59,7 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path, text: str, message:
             "  towers:\n    sources: [{path: p.csv, crs: 'EPSG:4490', x: x, y: y}]\n",
             "t.yml: layer towers: unknown layer 'towers'",
         ),
-        ("  dem:\n    sources: [{path: d.geojson}]\n", "t.yml: layer dem: raster layers cannot be built yet"),
+        ("  dem:\n    sources: [{path: d.geojson}]\n", "t.yml: layer dem: d.geojson: a raster layer needs a GeoTIFF source (format geotiff), not geojson"),
         (
             "  pois:\n    sources: [{path: p.csv, crs: 'EPSG:4490', x: x, y: y, fields: {colour: c}}]\n",
             "t.yml: layer pois: fields ['colour'] are not fields of the layer",
@@ -96,7 +96,8 @@ def test_format_detection() -> None:
         "csv",
         "osm",
     ]
-    assert detect_format(Path("scan.tif")) is None
+    assert detect_format(Path("dem.tif")) == detect_format(Path("ORTHO.TIFF")) == "geotiff"
+    assert detect_format(Path("scan.jp2")) is None
 
 
 def side(label: str, ids: list[str], geoms: list[shapely.Geometry], **fields: list[object]) -> Side:

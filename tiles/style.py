@@ -3,13 +3,21 @@
 One source, ``basemap``, with the composite tileset's WebMercatorQuad tiles (pinned to the current
 release); one style layer per vector layer, in the catalog's ``order``, with the layer's ``color``
 and zoom range: polygons as fills with a darker outline, lines as lines, points as circles.
+
+When the release has raster layers, they come first (under the vector layers): imagery as a
+``raster`` source and layer (PNG map tiles), a DEM as a ``raster-dem`` source of terrain-RGB tiles
+(``dem``) drawn by a ``hillshade`` layer; the same source can drive MapLibre's 3D ``terrain``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cim.store import LayerInfo
 from tiles.documents import tile_url
+from tiles.map_documents import map_tile_url
+from tiles.maptilesets import MapTileset
+from tiles.raster_render import IMAGE, TERRAIN_RGB
 from tiles.tilesets import COMPOSITE, Tileset
 from tiles.tms import WEB_MERCATOR, grids
 
@@ -63,8 +71,30 @@ def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
     return layers
 
 
-def basemap_style(ts: Tileset, base: str, release: int) -> dict[str, Any]:
-    """The style JSON for the composite tileset ``ts``."""
+def _raster_sources(rasters: tuple[LayerInfo, ...], base: str, release: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Sources and style layers of the raster layers (in drawing order)."""
+    grid = grids()[WEB_MERCATOR]
+    sources: dict[str, Any] = {}
+    layers: list[dict[str, Any]] = []
+    for info in rasters:
+        ts = MapTileset(info)
+        zooms = ts.zooms(grid)
+        common = {"tileSize": 256, "minzoom": zooms.start, "maxzoom": zooms.stop - 1,
+                  "bounds": list(info.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066))}
+        metadata = {"cim:title": info.spec.title, "cim:order": info.spec.order}
+        if info.spec.raster == "elevation":
+            sources[info.name] = {"type": "raster-dem", "encoding": "mapbox",
+                                  "tiles": [map_tile_url(base, ts, TERRAIN_RGB, "png", release)], **common}
+            layers.append({"id": f"{info.name}-hillshade", "type": "hillshade", "source": info.name,
+                           "metadata": metadata, "paint": {"hillshade-exaggeration": 0.5}})
+        else:
+            sources[info.name] = {"type": "raster", "tiles": [map_tile_url(base, ts, IMAGE, "png", release)], **common}
+            layers.append({"id": info.name, "type": "raster", "source": info.name, "metadata": metadata})
+    return sources, layers
+
+
+def basemap_style(ts: Tileset, base: str, release: int, rasters: tuple[LayerInfo, ...] = ()) -> dict[str, Any]:
+    """The style JSON for the composite tileset ``ts`` (under it the raster layers ``rasters``)."""
     grid = grids()[WEB_MERCATOR]
     zooms = ts.zooms(grid)
     bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
@@ -76,12 +106,14 @@ def basemap_style(ts: Tileset, base: str, release: int) -> dict[str, Any]:
         "bounds": list(bbox),
         "attribution": "CIM base map",
     }
+    raster_sources, raster_layers = _raster_sources(tuple(rasters), base, release)
+    vector = _style_layers(ts)
     return {
         "version": 8,
         "name": "CIM base map",
         "metadata": {"cim:release": release},
         "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2],
         "zoom": 12,
-        "sources": {COMPOSITE: source},
-        "layers": _style_layers(ts),
+        "sources": {**raster_sources, COMPOSITE: source},
+        "layers": vector[:1] + raster_layers + vector[1:],  # background, rasters, vector layers
     }

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from cim.build.offsets import offset_system
-from cim.build.readers import FORMATS, TABLE_FORMATS, detect_format
+from cim.build.readers import FORMATS, RASTER_FORMATS, TABLE_FORMATS, detect_format
 from cim.catalog import Catalog
 from cim.crs import parse_crs, srid_of
 from cim.errors import BuildError, CIMError
@@ -37,7 +37,10 @@ _SOURCE_KEYS = {
     "where",
     "encoding",
     "name",
+    "nodata",
 }
+#: the keys a raster (GeoTIFF) source may have
+_RASTER_SOURCE_KEYS = {"path", "format", "crs", "name", "nodata"}
 _CROSSCHECK_KEYS = {"min_iou", "max_distance_m", "tolerances"}
 #: fields compared between matched features of two sources by default, with their tolerance
 DEFAULT_TOLERANCES: dict[str, float] = {"height_m": 3.0}
@@ -70,6 +73,10 @@ class SourceConfig:
     #: keep only rows whose column equals one of the values
     where: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     encoding: str | None = None
+    #: raster sources: the value of pixels without data, when the file does not say
+    nodata: float | None = None
+    #: the keys the config gave (raster sources accept only some)
+    keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,11 @@ def _source(value: Any, path: Path, where: str, layer: str) -> SourceConfig:
         except CIMError:
             reason = f"unknown CRS {text['crs']!r}: give an EPSG code (EPSG:4548) or GCJ-02 / BD-09"
             raise BuildError(reason, file=label, layer=layer) from None
+    nodata = body.get("nodata")
+    if nodata is not None and (isinstance(nodata, bool) or not isinstance(nodata, (int, float))):
+        raise _fail(path, f"{where}.nodata", f"expected a number, got {nodata!r}")
+    if nodata is not None and fmt not in RASTER_FORMATS:
+        raise _fail(path, f"{where}.nodata", f"nodata applies to raster sources ({', '.join(RASTER_FORMATS)}), not {fmt}")
     fields = _mapping(body.get("fields", {}), path, f"{where}.fields")
     where_filter = _mapping(body.get("where", {}), path, f"{where}.where")
     return SourceConfig(
@@ -256,6 +268,8 @@ def _source(value: Any, path: Path, where: str, layer: str) -> SourceConfig:
         wkt=text.get("wkt"),
         where={str(k): tuple(v) if isinstance(v, list) else (v,) for k, v in where_filter.items()},
         encoding=text.get("encoding"),
+        nodata=None if nodata is None else float(nodata),
+        keys=frozenset(map(str, body)),
     )
 
 
@@ -266,10 +280,16 @@ def check_against(config: BuildConfig, catalog: Catalog) -> None:
             spec = catalog[layer.name]
         except KeyError as exc:
             raise BuildError(str(exc).strip("\"'"), file=config.path.name, layer=layer.name) from None
-        if spec.kind != "vector":
-            raise BuildError(
-                f"{spec.kind} layers cannot be built yet (vector layers only)", file=config.path.name, layer=layer.name
-            )
+        if spec.kind == "raster":
+            _check_raster(config, layer)
+            continue
+        for source in layer.sources:
+            if source.format in RASTER_FORMATS:
+                raise BuildError(
+                    f"{source.label} is a raster ({source.format}) but {layer.name} is a vector layer",
+                    file=config.path.name,
+                    layer=layer.name,
+                )
         names = {f.name for f in spec.fields}
         for source in layer.sources:
             unknown = sorted(set(source.fields) - names)
@@ -287,3 +307,21 @@ def check_against(config: BuildConfig, catalog: Catalog) -> None:
                 file=config.path.name,
                 layer=layer.name,
             )
+
+
+def _check_raster(config: BuildConfig, layer: LayerConfig) -> None:
+    """A raster layer has one GeoTIFF source with only the keys rasters take."""
+
+    def fail(reason: str) -> BuildError:
+        return BuildError(reason, file=config.path.name, layer=layer.name)
+
+    if len(layer.sources) != 1:
+        raise fail(f"a raster layer takes exactly one source (a GeoTIFF), got {len(layer.sources)}")
+    (source,) = layer.sources
+    if source.format not in RASTER_FORMATS:
+        raise fail(f"{source.label}: a raster layer needs a GeoTIFF source (format geotiff), not {source.format}")
+    extra = sorted(source.keys - _RASTER_SOURCE_KEYS)
+    if extra:
+        raise fail(f"keys {extra} do not apply to raster sources (allowed: {', '.join(sorted(_RASTER_SOURCE_KEYS))})")
+    if layer.invalid_geometry is not None:
+        raise fail("invalid_geometry does not apply to raster layers")

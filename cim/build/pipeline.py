@@ -11,6 +11,8 @@ feature id, rule and reason. The first source of a layer provides its features; 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
 from cim.build.progress import Progress
 from cim.build.qa import Action, QAReport, SourceStats
+from cim.build.raster import build_raster_layer
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import check_area, resolve_crs
 from cim.catalog import Catalog, load_catalog
@@ -44,6 +47,13 @@ class Prepared:
 
     draft: ReleaseDraft
     report: QAReport
+    #: where raster layers' COGs wait for ``Store.publish`` to install them (None without rasters)
+    staging: Path | None = None
+
+    def discard(self) -> None:
+        """Remove the staged raster files (the store keeps its own copies)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 @dataclass
@@ -69,7 +79,10 @@ def build(
     if report_dir is not None:
         prepared.draft.qa["report"] = str(report_dir)
     progress.message(f"publishing {len(prepared.draft.layers)} layers to {store.url}")
-    release = store.publish(prepared.draft, keep=keep if keep is not None else config.keep)
+    try:
+        release = store.publish(prepared.draft, keep=keep if keep is not None else config.keep)
+    finally:
+        prepared.discard()
     prepared.report.release = release.number
     files = None
     if report_dir is not None:
@@ -89,7 +102,18 @@ def prepare(config: BuildConfig, catalog: Catalog | None = None, progress: Progr
     storage = CRS.from_epsg(config.storage_srid)
     report = QAReport(config.city, config.path.name)
     checksums: dict[str, str] = {}
-    layers = [_build_layer(layer, catalog[layer.name], storage, report, checksums, progress) for layer in config.layers]
+    staging = Path(tempfile.mkdtemp(prefix="cim-raster-")) if any(catalog[l.name].kind == "raster" for l in config.layers) else None
+    try:
+        layers = [
+            build_raster_layer(layer, catalog[layer.name], report, checksums, progress, staging)
+            if staging is not None and catalog[layer.name].kind == "raster"
+            else _build_layer(layer, catalog[layer.name], storage, report, checksums, progress)
+            for layer in config.layers
+        ]
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     layers.sort(key=lambda data: (data.spec.order, data.spec.name))
     draft = ReleaseDraft(
         layers=layers,
@@ -98,7 +122,7 @@ def prepare(config: BuildConfig, catalog: Catalog | None = None, progress: Progr
         qa=report.summary(),
         srid=config.storage_srid,
     )
-    return Prepared(draft, report)
+    return Prepared(draft, report, staging)
 
 
 def _build_layer(

@@ -32,6 +32,7 @@ RULES: dict[str, str] = {
     "field.absent": "a mapped OSM tag occurs nowhere in the extract",
     "crosscheck.missing_in_primary": "a feature of a secondary source has no match in the primary source",
     "crosscheck.conflict": "matched features of two sources disagree beyond the tolerance",
+    "raster.nodata": "a raster source has pixels without data (its nodata value or mask); they stay transparent",
 }
 #: how many records per rule and source the Markdown page lists (qa.json has all)
 MARKDOWN_LIMIT = 50
@@ -72,6 +73,8 @@ class QAReport:
     sources: list[SourceStats] = field(default_factory=list)
     crosschecks: list[dict[str, Any]] = field(default_factory=list)
     features: dict[str, int] = field(default_factory=dict)
+    #: per raster layer: size, bands, CRS, resolution, nodata share, value range, COG overviews
+    rasters: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     #: number of the release the build published (None until published)
     release: int | None = None
@@ -115,6 +118,7 @@ class QAReport:
             "by_rule": by_rule,
             "by_source": by_source,
             "crosschecks": list(self.crosschecks),
+            "rasters": dict(self.rasters),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +144,20 @@ class QAReport:
                 f"| {stats['layer']} | {stats['source']} | {stats['format']} | {stats['crs']} | {role} "
                 f"| {stats['read']} | {stats['filtered']} | {stats['kept']} | {found} |"
             )
+        if self.rasters:
+            lines += [
+                "",
+                "## Rasters",
+                "",
+                "| layer | size (px) | bands | type | source CRS | resolution (m) | no data | values | overviews |",
+                "|---|---|---:|---|---|---:|---:|---|---|",
+            ]
+            for name, r in self.rasters.items():
+                values = f"{r['min']:.6g} .. {r['max']:.6g}" if r.get("min") is not None else "—"
+                lines.append(
+                    f"| {name} | {r['width']} × {r['height']} | {r['bands']} | {r['dtype']} | {r['crs']} "
+                    f"| {r['resolution_m']:.3g} | {100 * r['nodata_fraction']:.2f} % | {values} | {r['overviews']} |"
+                )
         lines += ["", "## Counts per rule", "", "| rule | action | count | meaning |", "|---|---|---:|---|"]
         for rule, actions in s["by_rule"].items():
             lines += [f"| {rule} | {action} | {n} | {RULES[rule]} |" for action, n in actions.items()]

@@ -31,7 +31,9 @@ from cim.errors import BuildError
 if TYPE_CHECKING:
     from cim.build.config import SourceConfig
 
-FORMATS: tuple[str, ...] = ("shapefile", "gpkg", "geojson", "flatgeobuf", "geoparquet", "csv", "osm")
+FORMATS: tuple[str, ...] = ("shapefile", "gpkg", "geojson", "flatgeobuf", "geoparquet", "csv", "osm", "geotiff")
+#: formats of raster layers (read by cim/build/raster.py, not here)
+RASTER_FORMATS: tuple[str, ...] = ("geotiff",)
 #: formats read as tables, whose geometry may come from coordinate or WKT columns
 TABLE_FORMATS: tuple[str, ...] = ("csv", "geoparquet")
 _OGR_FORMATS = ("shapefile", "gpkg", "geojson", "flatgeobuf")
@@ -46,6 +48,8 @@ _EXTENSIONS: dict[str, str] = {
     ".parquet": "geoparquet",
     ".geoparquet": "geoparquet",
     ".csv": "csv",
+    ".tif": "geotiff",
+    ".tiff": "geotiff",
 }
 _SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
 #: what an OSM source's ``layer`` names: pyrosm's extraction of that kind of feature

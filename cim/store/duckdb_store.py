@@ -15,6 +15,7 @@ target on their next query (one ``readlink`` per query) and open it — no resta
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -41,6 +42,7 @@ from cim.store.base import (
     not_found,
 )
 from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView
+from cim.store.rasters import install, measure_raster
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
 from cim.store.tilequery import RenderedTile, TileQuery
@@ -104,7 +106,8 @@ class _ReleaseReader:
             rows = self.connection.execute("SELECT info FROM cim_layer ORDER BY ord").fetchall()
         except duckdb.Error as exc:
             raise StoreError(f"{path}: not a readable cim release ({exc})") from exc
-        self.layers = [LayerInfo.from_json(r[0]) for r in rows]
+        # raster paths are recorded relative to the releases directory
+        self.layers = [_resolve_raster(LayerInfo.from_json(r[0]), path.parent) for r in rows]
         self._local = threading.local()
         #: the edits overlay version attached to this connection
         self.live: LiveView | None = None
@@ -117,6 +120,12 @@ class _ReleaseReader:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _resolve_raster(info: LayerInfo, directory: Path) -> LayerInfo:
+    if info.raster_path is None or os.path.isabs(info.raster_path):
+        return info
+    return dataclasses.replace(info, raster_path=str(directory / info.raster_path))
 
 
 class DuckDBStore(DuckDBEdits, Store):
@@ -247,6 +256,13 @@ class DuckDBStore(DuckDBEdits, Store):
     def _release_file(self, number: int) -> Path:
         return self.releases_dir / f"r{number:04d}.duckdb"
 
+    def _raster_file(self, number: int, layer: str) -> Path:
+        return self.releases_dir / f"r{number:04d}.{layer}.tif"
+
+    def _remove_rasters(self, number: int) -> None:
+        for path in self.releases_dir.glob(f"r{number:04d}.*.tif"):
+            path.unlink(missing_ok=True)
+
     def _numbers(self) -> list[int]:
         if not self.releases_dir.is_dir():
             return []
@@ -265,6 +281,7 @@ class DuckDBStore(DuckDBEdits, Store):
                 infos = self._write_release(partial, number, created, draft)
             except BaseException:
                 partial.unlink(missing_ok=True)
+                self._remove_rasters(number)
                 raise
             os.replace(partial, final)
             meta = {
@@ -290,8 +307,13 @@ class DuckDBStore(DuckDBEdits, Store):
             con.execute("INSERT INTO cim_release VALUES (?, ?, ?)", (number, created, meta))
             infos = []
             for ordinal, layer in enumerate(draft.layers):
-                info = measure(layer, draft.srid)
-                if layer.spec.kind == "vector":
+                if layer.spec.kind == "raster":
+                    # the COG beside the release file, in place before the release can become current
+                    raster = self._raster_file(number, layer.spec.name)
+                    install(layer, raster)
+                    info = measure_raster(layer, raster.name)
+                else:
+                    info = measure(layer, draft.srid)
                     self._write_layer(con, layer, draft.srid)
                 con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
                 infos.append(info)
@@ -332,6 +354,7 @@ class DuckDBStore(DuckDBEdits, Store):
             if number != current:
                 self._release_file(number).unlink(missing_ok=True)
                 self._release_file(number).with_suffix(".json").unlink(missing_ok=True)
+                self._remove_rasters(number)
 
     def _current_number(self) -> int | None:
         target = self._current_target()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from cim.store.edits import Edit, EditRecord
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
 from cim.store.postgis_live import apply_edit, ensure_overlays, live_table, read_log
+from cim.store.rasters import install, measure_raster, postgis_raster_dir, remove
 from cim.store.tilequery import RenderedTile, TileQuery
 from cim.store.tiles_sql import PostgisTileDialect, join_layers, tile_statement
 from cim.store.sql import (
@@ -121,6 +123,8 @@ def _safe_url(url: str) -> str:
 class PostgisStore(Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = _safe_url(url)
+        #: where this store's raster layers (COGs) live (cim/store/rasters.py)
+        self.raster_dir = postgis_raster_dir(url)
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._engine = sqlalchemy.create_engine(
             conninfo.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sqlalchemy.pool.NullPool
@@ -266,10 +270,12 @@ class PostgisStore(Store):
             try:
                 number = self._next_number()
                 schema_name = f"cim_r{number:04d}"
+                rasters: list[str] = []
                 try:
-                    infos = self._load_schema(schema_name, draft)
+                    infos = self._load_schema(schema_name, draft, rasters)
                     self._activate(number, schema_name, draft, infos)
                 except BaseException:
+                    remove(rasters)
                     with self._engine.begin() as conn:
                         conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
                     raise
@@ -291,13 +297,21 @@ class PostgisStore(Store):
                 conn.commit()
             return last + 1
 
-    def _load_schema(self, schema_name: str, draft: ReleaseDraft) -> list[LayerInfo]:
+    def _load_schema(self, schema_name: str, draft: ReleaseDraft, rasters: list[str]) -> list[LayerInfo]:
+        """Load the vector layers into ``schema_name``; install the raster layers' COGs into
+        :attr:`raster_dir`, appending their paths to ``rasters`` (removed if the publish fails)."""
         with self._engine.begin() as conn:
             conn.execute(text(f"CREATE SCHEMA {quote_ident(schema_name)}"))
         infos = []
+        token = uuid.uuid4().hex[:8]
         for layer in draft.layers:
-            infos.append(measure(layer, draft.srid))
-            if layer.spec.kind == "vector":
+            if layer.spec.kind == "raster":
+                dest = self.raster_dir / f"{schema_name}-{token}.{layer.spec.name}.tif"
+                rasters.append(str(dest))
+                install(layer, dest)
+                infos.append(measure_raster(layer, str(dest)))
+            else:
+                infos.append(measure(layer, draft.srid))
                 self._load_layer(schema_name, layer, draft.srid)
         return infos
 
@@ -348,13 +362,19 @@ class PostgisStore(Store):
         )
 
     def _prune(self, keep: int) -> None:
+        pruned: list[str] = []
         with self._engine.begin() as conn:
             current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
             rows = conn.execute(select(schema.release.c.number, schema.release.c.schema).order_by("number")).all()
             for number, schema_name in rows[: max(0, len(rows) - keep)]:
                 if number != current:
+                    infos = conn.execute(
+                        text("SELECT info->>'raster_path' FROM cim.layer WHERE release = :n"), {"n": number}
+                    ).scalars()
+                    pruned.extend(path for path in infos if path)
                     conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
                     conn.execute(schema.release.delete().where(schema.release.c.number == number))
+        remove(pruned)  # once the releases are gone for good
 
     def _release(self, number: int) -> ReleaseInfo:
         return next(r for r in self.releases() if r.number == number)

@@ -9,6 +9,7 @@ LAYER = LayerSpec(
     title="Digital elevation model",
     description="Digital elevation model (数字高程模型, DEM): bare-earth terrain heights in metres, the CIM1 terrain base.",
     kind="raster",
+    raster="elevation",
     category="时空基础",
     minzoom=0,
     maxzoom=16,

@@ -9,6 +9,7 @@ LAYER = LayerSpec(
     title="Orthophoto imagery",
     description="Digital orthophoto imagery (数字正射影像图, DOM) from aerial or satellite sensors.",
     kind="raster",
+    raster="image",
     category="时空基础",
     minzoom=0,
     maxzoom=20,
