@@ -7,6 +7,7 @@ from typing import Sequence
 import geopandas as gpd
 
 from cim.crs import parse_crs, srid_of, transform_bbox
+from cim.errors import InvalidQuery
 from cim.store import LayerInfo, ReleaseInfo, Store, open_store
 
 
@@ -42,6 +43,11 @@ class City:
         x/y order; ``crs`` is the CRS of the result (default: the storage CRS), e.g. ``"EPSG:4490"``.
         """
         info = self.store.layer(layer)
+        if info.spec.kind == "raster":
+            raise InvalidQuery(
+                f"layer {layer!r} is a raster layer: it has no features; its Cloud-Optimised GeoTIFF is "
+                f"city.info({layer!r}).raster_path (open it with rasterio)"
+            )
         store_bbox = None
         if bbox is not None:
             store_bbox = transform_bbox(tuple(bbox), parse_crs(bbox_crs), parse_crs(info.srid))

@@ -340,3 +340,17 @@ def test_postgis_raster_directory_default(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert postgis_raster_dir("postgresql://u:secret@db.example:6543/city") == tmp_path / "share/cim/rasters/db.example_6543_city"
     monkeypatch.setenv("CIM_RASTER_DIR", "/srv/cim/rasters")
     assert postgis_raster_dir("postgresql://u@db/city") == Path("/srv/cim/rasters")
+
+
+def test_the_python_api_points_raster_readers_at_the_cog(tmp_path: Path) -> None:
+    import cim
+    from cim.errors import InvalidQuery
+
+    url = str(tmp_path / "api.duckdb")
+    with open_store(url) as store:
+        build(load_config(raster_config(tmp_path / "city")), store)
+    with cim.open(url) as city:
+        assert set(city.layers) == {"dem", "imagery"}
+        with pytest.raises(InvalidQuery, match="raster layer"):
+            city.read("dem")
+        assert sample(city.info("dem").raster_path, *HILL) == pytest.approx(elevation_at(*HILL), abs=0.1)

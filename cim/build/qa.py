@@ -149,14 +149,14 @@ class QAReport:
                 "",
                 "## Rasters",
                 "",
-                "| layer | size (px) | bands | type | source CRS | resolution (m) | no data | values | overviews |",
+                "| layer | size (px) | bands | type | source CRS | pixel (EPSG:3857 m) | no data | values | overviews |",
                 "|---|---|---:|---|---|---:|---:|---|---|",
             ]
             for name, r in self.rasters.items():
                 values = f"{r['min']:.6g} .. {r['max']:.6g}" if r.get("min") is not None else "—"
                 lines.append(
                     f"| {name} | {r['width']} × {r['height']} | {r['bands']} | {r['dtype']} | {r['crs']} "
-                    f"| {r['resolution_m']:.3g} | {100 * r['nodata_fraction']:.2f} % | {values} | {r['overviews']} |"
+                    f"| {r['pixel_size_m']:.3g} | {100 * r['nodata_fraction']:.2f} % | {values} | {r['overviews']} |"
                 )
         lines += ["", "## Counts per rule", "", "| rule | action | count | meaning |", "|---|---|---:|---|"]
         for rule, actions in s["by_rule"].items():

@@ -69,7 +69,6 @@ def build_raster_layer(
     for name, path in source_files(source).items():
         checksums[name] = sha256(path)
     report.rasters[spec.name] = summary
-    report.features[spec.name] = 0
     progress.end_source(f"{summary['width']} × {summary['height']} px, {100 * summary['nodata_fraction']:.1f} % no data")
     empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=f"EPSG:{RASTER_SRID}"))
     return LayerData(spec, empty, raster_path=str(out))
@@ -127,7 +126,7 @@ def _cog_from(source: SourceConfig, spec: LayerSpec, out: Path, report: QAReport
         "nodata_fraction": fraction,
         "min": stats["min"],
         "max": stats["max"],
-        "resolution_m": resolution,
+        "pixel_size_m": resolution,  # in EPSG:3857 metres (ground size × 1/cos(latitude))
         "overviews": overviews,
         "cog_bytes": out.stat().st_size,
     }
