@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
+import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
 from pyproj import Transformer
 
+from cim.layerspec import FieldSpec, LayerSpec
 from cim.errors import FeatureNotFound, InvalidQuery, LayerNotFound, NoRelease, StoreError
 from cim.store import FeatureQuery, LayerData, ReleaseDraft, open_store
 from citydata import building_frame, pois_frame
@@ -30,6 +34,53 @@ def test_geometry_and_attributes_round_trip(store_url: str, srid: int) -> None:
     assert back.loc[3, "height_m"] == 99.5
     assert pd.isna(back.loc[2, "height_m"]) and pd.isna(back.loc[2, "floors"])
     assert int(back.loc[3, "floors"]) == 30
+
+
+ALL_TYPES = LayerSpec(
+    name="permits",
+    title="Permits",
+    description="every field type",
+    geometry_type="Point",
+    fields=(
+        FieldSpec("code", "string"),
+        FieldSpec("floors", "integer"),
+        FieldSpec("area_m2", "number"),
+        FieldSpec("approved", "boolean"),
+        FieldSpec("issued_on", "date"),
+        FieldSpec("issued_at", "datetime"),
+    ),
+)
+
+
+def test_every_field_type_and_missing_values_round_trip(store_url: str) -> None:
+    """Strings (non-ASCII too), integers beyond 32 bits, floats, booleans, dates and UTC datetimes,
+    each also missing (None, NaN, NaT), come back as they went in (PostGIS loads by binary COPY)."""
+    frame = gpd.GeoDataFrame(
+        {
+            "source": ["permits.csv"] * 3,
+            "source_id": ["1", "2", "3"],
+            "code": ["天津-1", None, "x"],
+            "floors": pd.array([3, None, 2**40], dtype="Int64"),
+            "area_m2": [12.5, float("nan"), -0.25],
+            "approved": pd.array([True, None, False], dtype="boolean"),
+            "issued_on": [date(2024, 2, 29), None, date(1999, 12, 31)],
+            "issued_at": pd.to_datetime(["2024-06-01T08:30:00.123456+08:00", None, "1970-01-01T00:00:00Z"], utc=True, format="ISO8601"),
+        },
+        geometry=[shapely.Point(117.2, 39.1), shapely.Point(117.3, 39.2), shapely.Point(117.4, 39.3)],
+        crs="EPSG:4490",
+    )
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft([LayerData(ALL_TYPES, frame)], srid=4490))
+        features = store.query(FeatureQuery("permits", limit=10)).features
+    props = [{k: v for k, v in f["properties"].items() if k not in ("source", "source_id")} for f in features]
+    assert props[0] == {"code": "天津-1", "floors": 3, "area_m2": 12.5, "approved": True,
+                        "issued_on": "2024-02-29", "issued_at": props[0]["issued_at"]}
+    assert datetime.fromisoformat(props[0]["issued_at"]) == datetime(2024, 6, 1, 0, 30, 0, 123456, tzinfo=UTC)
+    assert all(v is None for v in props[1].values())
+    assert props[2]["floors"] == 2**40 and props[2]["area_m2"] == -0.25 and props[2]["approved"] is False
+    assert props[2]["issued_on"] == "1999-12-31"
+    assert datetime.fromisoformat(props[2]["issued_at"]) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert [f["geometry"]["coordinates"] for f in features] == [[117.2, 39.1], [117.3, 39.2], [117.4, 39.3]]
 
 
 def test_layer_info_measures_extent_in_crs84(store_url: str) -> None:

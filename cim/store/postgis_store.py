@@ -18,7 +18,6 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import psycopg
-import shapely
 import sqlalchemy
 from psycopg_pool import ConnectionPool
 from sqlalchemy import select, text
@@ -40,6 +39,7 @@ from cim.store.base import (
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
+from cim.store.postgis_copy import copy_rows
 from cim.store.postgis_live import apply_edit, ensure_overlays, live_table, read_log
 from cim.store.rasters import install, measure_raster, postgis_raster_dir, remove
 from cim.store.tilequery import RenderedTile, TileQuery
@@ -320,15 +320,10 @@ class PostgisStore(Store):
         with self._engine.begin() as conn:
             table.create(conn)
         attrs, wkb = prepare(layer, srid)
-        attrs = attrs.astype(object).where(attrs.notna(), None)
-        geoms = shapely.to_wkb(shapely.set_srid(shapely.from_wkb(wkb), srid), hex=True, include_srid=True)
-        attrs.insert(1, GEOM, geoms)
+        info = LayerInfo(layer.spec, srid, 0, None)
         qualified = PostgisDialect(schema_name).table(layer.spec.name)
-        columns = ", ".join(quote_ident(c) for c in attrs.columns)
         with self._pool.connection() as conn:
-            with conn.cursor().copy(f"COPY {qualified} ({columns}) FROM STDIN") as copy:
-                for row in attrs.itertuples(index=False, name=None):
-                    copy.write_row(row)
+            copy_rows(conn, qualified, attrs, wkb, info.field_types, FID, GEOM)
             conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
             conn.execute(f"ANALYZE {qualified}")
 
