@@ -45,6 +45,16 @@ _ITEMS_PARAMETERS: list[dict[str, Any]] = [
      "description": "Opaque position of a page, from a next link (keyset paging)", "schema": {"type": "string"}},
 ]  # fmt: skip
 
+#: OGC API - Features Part 5 / Records ``sortby``, defined here instead of pygeoapi's reference to a
+#: file on a branch of a GitHub repository (which a client may not reach)
+SORTBY_REF = "#/components/parameters/sortby"
+_SORTBY: dict[str, Any] = {
+    "name": "sortby", "in": "query", "required": False, "style": "form", "explode": False,
+    "description": "Properties to sort by, comma-separated, each with an optional + (ascending, default) or - "
+                   "(descending) prefix; missing values sort last",
+    "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[+-]?[A-Za-z_][A-Za-z0-9_]*$"}},
+}  # fmt: skip
+
 
 def feature_schema(info: LayerInfo, server_url: str) -> dict[str, Any]:
     """JSON Schema of one GeoJSON feature of the layer (properties typed, required ones listed)."""
@@ -88,19 +98,26 @@ def extend_openapi(oas: dict[str, Any], layers: list[LayerInfo], server_url: str
         items = paths.get(f"/collections/{info.name}/items")
         if items is None or "get" not in items:
             continue
-        parameters = items["get"].setdefault("parameters", [])
-        parameters.extend(copy.deepcopy(_ITEMS_PARAMETERS))
-        parameters.extend(
+        ours = copy.deepcopy(_ITEMS_PARAMETERS) + [
             {"name": f.name, "in": "query", "required": False, "style": "form", "explode": False,
              "description": f"Features whose {f.name} equals this value", "schema": dict(JSON_TYPES[f.type])}
             for f in info.fields
-        )  # fmt: skip
+        ]  # fmt: skip
+        # ours replace pygeoapi's of the same name (it lists the properties too): OpenAPI 3.0 allows
+        # a parameter once per name and location
+        named = {p["name"] for p in ours}
+        items["get"]["parameters"] = [
+            {"$ref": SORTBY_REF} if p.get("$ref", "").endswith("/sortby.yaml") else p
+            for p in items["get"].get("parameters", [])
+            if p.get("name") not in named
+        ] + ours
         items.pop("post", None)  # pygeoapi's CQL2-by-POST: not offered
         item = paths.get(f"/collections/{info.name}/items/{{featureId}}", {})
         for method in ("put", "patch", "delete"):
             item.pop(method, None)
         if info.spec.editable:
             _add_writes(items, item, info, server_url)
+    oas.setdefault("components", {}).setdefault("parameters", {})["sortby"] = copy.deepcopy(_SORTBY)
     if any(info.spec.editable for info in layers):
         schemes = oas.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
