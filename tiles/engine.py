@@ -33,7 +33,7 @@ LOGGER = logging.getLogger(__name__)
 #: no tile is served larger than this (the issue's bar: 500 KB)
 MAX_TILE_BYTES = 500_000
 #: bump when the generalisation or encoding changes: it is part of every cache key and ETag
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 #: share of the tile size searched around a tile for a layer's extent (covers the 64/4096 buffer)
 BUFFER_SHARE = 0.05

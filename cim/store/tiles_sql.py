@@ -11,7 +11,8 @@ For each layer of a :class:`~cim.store.tilequery.TileQuery` the statement
    ties by ``fid``) — the smallest are dropped, never an arbitrary cut; points keep one point per grid
    cell (:meth:`TileQuery.point_cell`, cells aligned on the storage origin), the lowest ``fid``
    winning, so a point shown at one zoom is also shown at every deeper zoom;
-4. simplifies (``ST_SimplifyPreserveTopology``, ``simplify_px`` pixels), reprojects to the tile
+4. simplifies (``simplify_px`` pixels: Douglas-Peucker in PostGIS, whose ST_AsMVTGeom makes the
+   result valid; ``ST_SimplifyPreserveTopology`` in DuckDB), reprojects to the tile
    CRS (numeric SRIDs in PostGIS), and clips/quantises with ``ST_AsMVTGeom(extent, buffer)``;
 5. encodes the layer with ``ST_AsMVT`` (feature id = ``fid``, properties = the asked attributes).
 
@@ -66,6 +67,10 @@ class TileDialect(abc.ABC):
     def box(self, bounds: Bounds, srid: int) -> str:
         """The tile bounds as ST_AsMVTGeom wants them (a box in the tile CRS)."""
 
+    def simplify(self, geom: str, tolerance: float) -> str:
+        """``geom`` simplified to ``tolerance`` (storage CRS units), keeping it valid."""
+        return f"ST_SimplifyPreserveTopology({geom}, {num(tolerance)})"
+
 
 class DuckDBTileDialect(TileDialect):
     text_type = "VARCHAR"
@@ -83,6 +88,12 @@ class PostgisTileDialect(TileDialect):
 
     def box(self, bounds: Bounds, srid: int) -> str:
         return f"{self.envelope(bounds, srid)}::box2d"
+
+    def simplify(self, geom: str, tolerance: float) -> str:
+        # Douglas-Peucker (liblwgeom, keeping collapsed parts): ST_AsMVTGeom makes the clipped,
+        # quantised result valid anyway, so the topology-preserving variant (GEOS) only added cost —
+        # 58 ms against 25–31 ms for a z14 tile of ~600 buildings
+        return f"ST_Simplify({geom}, {num(tolerance)}, true)"
 
 
 def _columns(info: LayerInfo, layer: TileLayerQuery, dialect: TileDialect) -> list[tuple[str, str]]:
@@ -137,7 +148,7 @@ def layer_statement(ordinal: int, info: LayerInfo, layer: TileLayerQuery, query:
     geom = f"c.{quote_ident(GEOM)}"
     if info.spec.geometry_type not in POINTS:
         px_w, px_h = query.storage_pixel(srid)
-        geom = f"ST_SimplifyPreserveTopology({geom}, {num(query.simplify_px * min(px_w, px_h))})"
+        geom = dialect.simplify(geom, query.simplify_px * min(px_w, px_h))
     if srid != query.srid:
         geom = dialect.base.transform(geom, srid, query.srid)
     mvt_geom = f"ST_AsMVTGeom({geom}, {dialect.box(query.bounds, query.srid)}, {int(query.extent)}, {int(query.buffer)}, true)"
