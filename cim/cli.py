@@ -91,14 +91,55 @@ def rollback(store_url: str | None, number: int) -> None:
     default=None,
     help="Directory for the QA report (qa.json, qa.md) [default: <config stem>.qa/ beside CONFIG].",
 )
-def build_command(config: Path, store_url: str | None, keep: int | None, report_dir: Path | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run the heavy steps on a local dask cluster of N worker processes (see docs/build-config.md).",
+)
+@click.option(
+    "--dask-scheduler",
+    "scheduler",
+    metavar="ADDR",
+    default=None,
+    help="Run the heavy steps on the dask.distributed scheduler at ADDR, e.g. tcp://10.0.0.5:8786.",
+)
+@click.option(
+    "--partition-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Features per spatial partition of a distributed build; smaller sources stay in-process [default: 25000].",
+)
+def build_command(
+    config: Path,
+    store_url: str | None,
+    keep: int | None,
+    report_dir: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    partition_rows: int | None,
+) -> None:
     """Build the base map from the sources named in CONFIG (YAML) and publish it as the next release."""
     from cim.build import build, load_config
+    from cim.build.cluster import open_scale
+    from cim.build.partitions import DEFAULT_PARTITION_ROWS
     from cim.build.progress import make_progress
 
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --dask-scheduler, not both")
+    if workers is not None or scheduler is not None:
+        import distributed  # noqa: F401  (on import it logs its cluster's every start and stop at INFO)
+
+        verbose = logging.getLogger("cim").isEnabledFor(logging.DEBUG)
+        logging.getLogger("distributed").setLevel(logging.DEBUG if verbose else logging.WARNING)
     settings = load_config(config)
     report_dir = report_dir or config.with_name(f"{config.stem}.qa")
-    with open_store(store_url) as store, make_progress(sys.stdout.isatty(), emit=click.echo) as progress:
+    rows = partition_rows or DEFAULT_PARTITION_ROWS
+    with (
+        open_store(store_url) as store,
+        make_progress(sys.stdout.isatty(), emit=click.echo) as progress,
+        open_scale(workers, scheduler, rows, progress),
+    ):
         result = build(settings, store, progress=progress, keep=keep, report_dir=report_dir)
     counts = ", ".join(f"{name} {n}" for name, n in result.report.features.items())
     click.echo(f"release {result.release.number} is current: {counts}")

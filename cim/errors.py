@@ -66,3 +66,7 @@ class BuildError(CIMError):
         if self.feature is not None:
             parts.append(f"feature {self.feature}")
         super().__init__(": ".join([*parts, reason]))
+
+    def __reduce__(self) -> tuple[type[BuildError], tuple[str, str | None, str | None, str | None]]:
+        # raised on a dask worker, it arrives pickled: keep file, layer and feature, not just the message
+        return (type(self), (self.reason, self.file, self.layer, self.feature))

@@ -44,19 +44,34 @@ class Match:
     why_not: list[str]
 
 
-def _metric(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+def metric_crs(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> Any:
+    """The CRS distances and areas are measured in: the storage CRS when projected in metres, else
+    the UTM zone of both sources' data."""
     crs = primary.crs
     if not (crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter")):
         both = gpd.GeoSeries(pd.concat([primary.geometry, secondary.geometry], ignore_index=True), crs=primary.crs)
         crs = both.estimate_utm_crs()
+    return crs
+
+
+def _metric(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    crs = metric_crs(primary, secondary)
     return primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy()
 
 
+def _by_pair(sec: np.ndarray, prim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs ordered by secondary, then primary position: ties are then broken by the lower
+    primary position, whatever order the tree returned them in (so a partitioned cross-check, with
+    trees over subsets, picks the same matches)."""
+    order = np.lexsort((prim, sec))
+    return sec[order], prim[order]
+
+
 def _match_polygons(a: np.ndarray, b: np.ndarray, min_iou: float, label: str) -> Match:
-    sec, prim = shapely.STRtree(a).query(b, predicate="intersects")
+    sec, prim = _by_pair(*shapely.STRtree(a).query(b, predicate="intersects"))
     inter = shapely.area(shapely.intersection(b[sec], a[prim]))
     iou = inter / (shapely.area(b[sec]) + shapely.area(a[prim]) - inter)
-    best = pd.DataFrame({"sec": sec, "prim": prim, "iou": iou}).sort_values("iou", ascending=False)
+    best = pd.DataFrame({"sec": sec, "prim": prim, "iou": iou}).sort_values("iou", ascending=False, kind="stable")
     best = best.drop_duplicates("sec")
     good = best[best.iou >= min_iou]
     matched = np.full(len(b), -1)
@@ -68,15 +83,17 @@ def _match_polygons(a: np.ndarray, b: np.ndarray, min_iou: float, label: str) ->
 
 
 def _match_points(a: np.ndarray, b: np.ndarray, distance: float, label: str) -> Match:
-    (sec, prim), _ = shapely.STRtree(a).query_nearest(b, max_distance=distance, return_distance=True, all_matches=False)
+    # every equidistant nearest feature, the one with the lowest position kept
+    sec, prim = _by_pair(*shapely.STRtree(a).query_nearest(b, max_distance=distance, all_matches=True))
+    first = np.r_[True, sec[1:] != sec[:-1]] if len(sec) else np.zeros(0, dtype=bool)
     matched = np.full(len(b), -1)
-    matched[sec] = prim
+    matched[sec[first]] = prim[first]
     why = ["" if m >= 0 else f"no feature of {label} within {distance:g} m" for m in matched]
     return Match(matched, why)
 
 
 def _match_lines(a: np.ndarray, b: np.ndarray, distance: float, label: str) -> Match:
-    sec, prim = shapely.STRtree(a).query(b, predicate="dwithin", distance=distance)
+    sec, prim = _by_pair(*shapely.STRtree(a).query(b, predicate="dwithin", distance=distance))
     matched = np.full(len(b), -1)
     why = [f"no feature of {label} within {distance:g} m"] * len(b)
     for s, group in pd.Series(prim).groupby(sec):
@@ -94,27 +111,45 @@ def _show(value: Any) -> str:
     return f"{float(value):g}"
 
 
+def match_geoms(dimension: int, a: np.ndarray, b: np.ndarray, config: CrossCheckConfig, label: str) -> Match:
+    """Match secondary geometries ``b`` to primary ones ``a`` (both in the metric CRS, ``a`` not empty)."""
+    if dimension == 2:
+        return _match_polygons(a, b, config.min_iou, label)
+    if dimension == 0:
+        return _match_points(a, b, config.max_distance_m, label)
+    return _match_lines(a, b, config.max_distance_m, label)
+
+
+def no_primary(primary: Side, secondary: Side) -> Match:
+    """The match when the primary source has no features."""
+    return Match(np.full(len(secondary.frame), -1), [f"{primary.label} has no features"] * len(secondary.frame))
+
+
 def _match(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig) -> Match:
     assert spec.geometry_type is not None
     if len(primary.frame) == 0:
-        return Match(np.full(len(secondary.frame), -1), [f"{primary.label} has no features"] * len(secondary.frame))
+        return no_primary(primary, secondary)
     a, b = _metric(primary.frame, secondary.frame)
-    dimension = DIMENSION[spec.geometry_type]
-    if dimension == 2:
-        return _match_polygons(a, b, config.min_iou, primary.label)
-    if dimension == 0:
-        return _match_points(a, b, config.max_distance_m, primary.label)
-    return _match_lines(a, b, config.max_distance_m, primary.label)
+    return match_geoms(DIMENSION[spec.geometry_type], a, b, config, primary.label)
 
 
 def crosscheck(
-    spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig, report: QAReport
+    spec: LayerSpec,
+    primary: Side,
+    secondary: Side,
+    config: CrossCheckConfig,
+    report: QAReport,
+    match: Match | None = None,
 ) -> dict[str, Any]:
-    """Verify ``primary`` against ``secondary``, recording findings in ``report``; the counts."""
+    """Verify ``primary`` against ``secondary``, recording findings in ``report``; the counts.
+
+    ``match`` is the matching already computed elsewhere (a partitioned build), else it is computed here.
+    """
     tolerances = config.tolerances
     if tolerances is None:
         tolerances = {k: v for k, v in DEFAULT_TOLERANCES.items() if k in spec.field_types}
-    match = _match(spec, primary, secondary, config) if len(secondary.frame) else Match(np.full(0, -1), [])
+    if match is None:
+        match = _match(spec, primary, secondary, config) if len(secondary.frame) else Match(np.full(0, -1), [])
     sec_ids = secondary.frame["source_id"].to_numpy()
     prim_ids = primary.frame["source_id"].to_numpy()
     missing = np.flatnonzero(match.primary < 0)

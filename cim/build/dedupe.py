@@ -38,11 +38,23 @@ def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def geometry_keys(geoms: np.ndarray) -> np.ndarray:
+    """Per geometry, what makes two of them duplicates: its normalised WKB (None where missing).
+
+    Computed per geometry, so a partitioned build computes the keys per partition; the grouping by key
+    in :func:`find_duplicates` stays global, hence exact however the features were partitioned.
+    """
+    return np.asarray(shapely.to_wkb(shapely.normalize(np.asarray(geoms, dtype=object))), dtype=object)
+
+
 def find_duplicates(
-    frame: pd.DataFrame, geoms: np.ndarray, ids: pd.Series, fields: list[str]
+    frame: pd.DataFrame, geoms: np.ndarray, ids: pd.Series, fields: list[str], keys: np.ndarray | None = None
 ) -> tuple[list[Duplicate], list[Duplicate]]:
-    """(geometry duplicates to remove, id duplicates to flag) among the rows of ``frame``."""
-    keys = pd.Series(shapely.to_wkb(shapely.normalize(np.asarray(geoms, dtype=object))), dtype=object)
+    """(geometry duplicates to remove, id duplicates to flag) among the rows of ``frame``.
+
+    ``keys``: the :func:`geometry_keys` of ``geoms`` when already computed.
+    """
+    keys = pd.Series(geometry_keys(geoms) if keys is None else keys, dtype=object)
     present = keys.notna().to_numpy()
     first_of = pd.Series(np.arange(len(keys)), dtype="int64").groupby(keys.where(present, None)).transform("min")
     removed: list[Duplicate] = []

@@ -26,6 +26,7 @@ from pyproj import CRS
 from cim.build.config import BuildConfig, LayerConfig, SourceConfig, check_against
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
+from cim.build.cluster import active_scale
 from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
 from cim.build.progress import Progress
@@ -137,9 +138,11 @@ def _build_layer(
         for name, path in source_files(source).items():
             checksums[name] = sha256(path)
         sides.append(Side(source.label, frame))
+    scale = active_scale()  # a distributed build (cim/build/distributed.py), else None
     for other in sides[1:]:
         progress.message(f"{layer.name}: cross-checking {sides[0].label} with {other.label}")
-        report.crosschecks.append(crosscheck(spec, sides[0], other, layer.crosscheck, report))
+        match = scale.match(spec, sides[0], other, layer.crosscheck, progress) if scale is not None else None
+        report.crosschecks.append(crosscheck(spec, sides[0], other, layer.crosscheck, report, match))
     report.features[layer.name] = len(sides[0].frame)
     return LayerData(spec, sides[0].frame)
 
@@ -173,19 +176,33 @@ def _load_source(
     if note:
         report.add(layer, label, None, "crs.override", "flagged", note)
     geoms = read.frame.geometry.to_numpy()
-    check_area(geoms, read.ids.to_numpy(), crs, storage, label, layer)
-    if crs.offset is not None:
-        progress.step("rectify", crs.offset)
-        geoms = rectify(geoms, crs.offset)
-    progress.step("reproject", f"{crs.label} → EPSG:{storage.to_epsg()}")
-    geometry = gpd.GeoSeries(geoms, crs=crs.crs).to_crs(storage)
-    progress.step("normalise")
-    values = _field_values(spec, source, read.frame)
-    conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)
-    _record_conform(spec, label, read, geometry.to_numpy(), values, conformed, report)
+    scale, keys = active_scale(), None
+    if scale is not None and scale.spreads(len(geoms)):  # the same steps per spatial partition on a cluster
+        values = _field_values(spec, source, read.frame)
+        reprojected, conformed, keys = scale.conform_source(
+            spec, source.name, label, read, values, crs, storage, progress
+        )
+    else:
+        check_area(geoms, read.ids.to_numpy(), crs, storage, label, layer)
+        if crs.offset is not None:
+            progress.step("rectify", crs.offset)
+            geoms = rectify(geoms, crs.offset)
+        progress.step("reproject", f"{crs.label} → EPSG:{storage.to_epsg()}")
+        geometry = gpd.GeoSeries(geoms, crs=crs.crs).to_crs(storage)
+        progress.step("normalise")
+        values = _field_values(spec, source, read.frame)
+        conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)
+        reprojected = geometry.to_numpy()
+    _record_conform(spec, label, read, reprojected, values, conformed, report)
     progress.step("dedupe")
     kept = conformed.kept()
-    removed, flagged = find_duplicates(kept, kept.geometry.to_numpy(), kept["source_id"], [f.name for f in spec.fields])
+    removed, flagged = find_duplicates(
+        kept,
+        kept.geometry.to_numpy(),
+        kept["source_id"],
+        [f.name for f in spec.fields],
+        None if keys is None else keys[conformed.keep],
+    )
     ids = kept["source_id"].to_numpy()
     report.add_many(
         layer, label, (ids[d.position] for d in removed), "duplicate.geometry", "removed", (d.reason for d in removed)

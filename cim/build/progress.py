@@ -29,6 +29,12 @@ class Progress:
         """The current source enters step ``name``."""
         self._emit(f"{self._where}: {name}" + (f" ({detail})" if detail else ""))
 
+    def partitions(self, done: int, total: int) -> None:
+        """``done`` of the ``total`` spatial partitions of the current step are back from the cluster
+        (a distributed build); plain lines say so once, when all are back."""
+        if done == total:
+            self._emit(f"{self._where}: {total} of {total} partitions done")
+
     def end_source(self, summary: str) -> None:
         self._emit(f"{self._where}: done, {summary}")
 
@@ -70,6 +76,7 @@ class RichProgress(Progress):
         self._bars.start()
         self._task: Any = None
         self._steps: tuple[str, ...] = ()
+        self._description = ""
 
     def start_source(self, layer: str, source: str, steps: tuple[str, ...]) -> None:
         super().start_source(layer, source, steps)
@@ -78,7 +85,11 @@ class RichProgress(Progress):
 
     def step(self, name: str, detail: str = "") -> None:
         done = self._steps.index(name) if name in self._steps else None
-        self._bars.update(self._task, description=f"{name} {detail}".strip(), completed=done)
+        self._description = f"{name} {detail}".strip()
+        self._bars.update(self._task, description=self._description, completed=done)
+
+    def partitions(self, done: int, total: int) -> None:
+        self._bars.update(self._task, description=f"{self._description} [{done}/{total} partitions]")
 
     def end_source(self, summary: str) -> None:
         self._bars.update(self._task, description=summary, completed=len(self._steps))

@@ -101,15 +101,16 @@ def lonlat_bounds(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
     return out
 
 
-def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: CRS, file: str, layer: str) -> None:
-    """Stop the build when a feature lies outside the area of use of the source or the storage CRS."""
+def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np.ndarray]:
+    """Per area of use (the source CRS's, then the storage CRS's), the mask of features outside it.
+
+    Computed per feature, so a partitioned build computes it per partition and concatenates the masks.
+    """
     lonlat = lonlat_bounds(geoms, source)
     present = ~np.isnan(lonlat).any(axis=1)
-    source_area = (offsets.AREA_OF_USE, f"{source.label} (China)") if source.offset else _area(source.crs)
-    for area in (source_area, _area(storage)):
-        if area is None:
-            continue
-        (west, south, east, north), name = area
+    masks = []
+    for area in _areas(source, storage):
+        (west, south, east, north), _ = area
         tol = AREA_TOLERANCE_DEG
         with np.errstate(invalid="ignore"):
             inside = (
@@ -118,7 +119,21 @@ def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: C
                 & (lonlat[:, 1] >= south - tol)
                 & (lonlat[:, 3] <= north + tol)
             )
-        outside = np.flatnonzero(present & ~inside)
+        masks.append(present & ~inside)
+    return masks
+
+
+def _areas(source: SourceCRS, storage: CRS) -> list[tuple[tuple[float, float, float, float], str]]:
+    source_area = (offsets.AREA_OF_USE, f"{source.label} (China)") if source.offset else _area(source.crs)
+    return [area for area in (source_area, _area(storage)) if area is not None]
+
+
+def raise_outside(
+    masks: list[np.ndarray], geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: CRS, file: str, layer: str
+) -> None:
+    """Stop the build naming the first feature outside the first area of use it leaves (see :func:`outside_areas`)."""
+    for ((west, south, east, north), name), mask in zip(_areas(source, storage), masks):
+        outside = np.flatnonzero(mask)
         if len(outside):
             first = outside[0]
             minx, miny, _, _ = shapely.bounds(geoms[first])
@@ -129,3 +144,8 @@ def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: C
                 layer=layer,
                 feature=ids[first],
             )
+
+
+def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: CRS, file: str, layer: str) -> None:
+    """Stop the build when a feature lies outside the area of use of the source or the storage CRS."""
+    raise_outside(outside_areas(geoms, source, storage), geoms, ids, source, storage, file, layer)

@@ -1,0 +1,89 @@
+"""Which dask.distributed cluster a build runs on, if any.
+
+:func:`open_scale` (``cim build --workers N`` / ``--dask-scheduler ADDR``) connects a
+:class:`~cim.build.distributed.Scale` and makes it active for the builds run inside it: the pipeline
+asks :func:`active_scale` (a context variable) and hands its heavy steps to that scale; with none
+active, a build is single-process. ``with use_scale(Scale(client)):`` does the same with a client
+of the caller's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+
+from cim.build.distributed import Scale
+from cim.build.partitions import DEFAULT_PARTITION_ROWS
+from cim.build.progress import Progress
+from cim.errors import BuildError
+
+#: seconds to wait for an external scheduler
+CONNECT_TIMEOUT = 20
+
+_ACTIVE: ContextVar[Scale | None] = ContextVar("cim_build_scale", default=None)
+
+
+def active_scale() -> Scale | None:
+    """The scale the running build uses (see :func:`use_scale`), None for a single-process build."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def use_scale(scale: Scale | None) -> Iterator[Scale | None]:
+    """Builds run inside distribute their heavy steps with ``scale`` (None: single-process)."""
+    token = _ACTIVE.set(scale)
+    try:
+        yield scale
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextmanager
+def connect(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    rows_per_partition: int = DEFAULT_PARTITION_ROWS,
+    progress: Progress | None = None,
+) -> Iterator[Scale]:
+    """A :class:`Scale` on a new LocalCluster of ``workers`` single-threaded processes (shut down on
+    exit), or on the running scheduler at ``scheduler``."""
+    if (workers is None) == (scheduler is None):
+        raise BuildError("give --workers or --dask-scheduler, not both")
+    from distributed import Client, LocalCluster
+
+    with ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise BuildError(f"cannot connect to the dask scheduler {scheduler}: {exc}") from None
+        else:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+                )
+            )
+            client = Client(cluster, set_as_default=False)
+        stack.enter_context(client)
+        scale = Scale(client, rows_per_partition)
+        if progress is not None:
+            where = f"LocalCluster of {workers} processes" if scheduler is None else scheduler
+            progress.message(f"dask: {where}, {scale.workers} workers, up to {rows_per_partition} features a partition")
+        yield scale
+
+
+@contextmanager
+def open_scale(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    rows_per_partition: int = DEFAULT_PARTITION_ROWS,
+    progress: Progress | None = None,
+) -> Iterator[Scale | None]:
+    """:func:`connect`, and the scale active (:func:`use_scale`) until exit; None (a single-process
+    build) when neither ``workers`` nor ``scheduler`` is given."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    with connect(workers, scheduler, rows_per_partition, progress) as scale, use_scale(scale):
+        yield scale
