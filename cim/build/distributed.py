@@ -324,7 +324,8 @@ def _merge_conformed(
     for field in spec.fields:
         if len({r.attributes[field.name].dtype for r in results}) > 1:  # e.g. datetime resolutions
             raw = values.get(field.name)  # differ per partition: cast the whole column again
-            table[field.name] = cast_field(empty_series(table.index) if raw is None else raw.reindex(table.index), field)
+            raw = empty_series(table.index) if raw is None else raw.reindex(table.index)
+            table[field.name] = cast_field(raw, field)
     geometry = gpd.GeoSeries(unpack(merged([r.wkb for r in results])), index=table.index, crs=crs)
     masks = {name: merged([r.masks[name] for r in results]) for name in _MASKS}
     per_field = {
