@@ -192,3 +192,25 @@ def test_codes_outside_a_fields_list_are_flagged_and_gbk_needs_its_encoding(tmp_
     assert [(r.feature, r.rule, r.action, r.reason) for r in prepared.report.records] == [
         ("120102", "attribute.enum", "flagged", "level 'county' is not one of province, city, district, street")
     ]
+
+
+def test_find_duplicates_groups_by_normalised_geometry_and_flags_reused_ids() -> None:
+    """Same point set written another way (start vertex, ring orientation) is a duplicate of the
+    first occurrence; a missing geometry never is; an id reused with another geometry is flagged."""
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from cim.build.dedupe import find_duplicates
+
+    square = shapely.Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
+    other_way = shapely.Polygon([(1, 1), (1, 0), (0, 0), (0, 1)])  # reversed, other start
+    geoms = np.array([square, shapely.Point(5, 5), None, other_way, None, shapely.Point(6, 6), square], dtype=object)
+    ids = pd.Series(["a", "p", "n1", "b", "n2", "p", "c"], dtype=object)
+    frame = pd.DataFrame({"height_m": [3.0, 1.0, None, 4.0, None, 1.0, 3.0]})
+    removed, flagged = find_duplicates(frame, geoms, ids, ["height_m"])
+    assert [(d.position, d.first) for d in removed] == [(3, 0), (6, 0)]
+    assert "attributes differ: height_m 4.0 vs 3.0" in removed[0].reason
+    assert removed[1].reason == "same geometry as feature a; attributes equal"
+    assert [(d.position, d.first) for d in flagged] == [(5, 1)]
+    assert find_duplicates(frame.iloc[:3], geoms[:3], ids.iloc[:3], ["height_m"]) == ([], [])

@@ -56,22 +56,34 @@ def find_duplicates(
     """
     keys = pd.Series(geometry_keys(geoms) if keys is None else keys, dtype=object)
     present = keys.notna().to_numpy()
-    first_of = pd.Series(np.arange(len(keys)), dtype="int64").groupby(keys.where(present, None)).transform("min")
+    later = np.flatnonzero(present & keys.duplicated(keep="first").to_numpy())
     removed: list[Duplicate] = []
-    for pos in np.flatnonzero(present & keys.duplicated(keep="first").to_numpy()):
-        first = int(first_of.iloc[pos])
-        differs = _differences(frame, fields, first, int(pos))
-        detail = f"; attributes differ: {', '.join(differs)}" if differs else "; attributes equal"
-        removed.append(Duplicate(int(pos), first, f"same geometry as feature {ids.iloc[first]}{detail}"))
-    gone = {d.position for d in removed}
-    remaining = pd.Series([i if p not in gone else None for p, i in enumerate(ids)], dtype=object)
-    first_id = pd.Series(np.arange(len(ids)), dtype="int64").groupby(remaining).transform("min")
-    flagged = [
-        Duplicate(
-            int(pos),
-            int(first_id.iloc[pos]),
-            f"source id {ids.iloc[pos]} is used by an earlier feature with another geometry",
-        )
-        for pos in np.flatnonzero((remaining.notna() & remaining.duplicated(keep="first")).to_numpy())
-    ]
+    if len(later):  # where each duplicate's first occurrence is: only looked up when there are any
+        first_of = _first_positions(keys.where(present, None))
+        for pos in later:
+            first = int(first_of.iloc[pos])
+            differs = _differences(frame, fields, first, int(pos))
+            detail = f"; attributes differ: {', '.join(differs)}" if differs else "; attributes equal"
+            removed.append(Duplicate(int(pos), first, f"same geometry as feature {ids.iloc[first]}{detail}"))
+    remaining = pd.Series(ids.to_numpy(dtype=object), dtype=object)
+    if removed:
+        remaining.iloc[[d.position for d in removed]] = None
+    reused = np.flatnonzero((remaining.notna() & remaining.duplicated(keep="first")).to_numpy())
+    flagged: list[Duplicate] = []
+    if len(reused):
+        first_id = _first_positions(remaining)
+        flagged = [
+            Duplicate(
+                int(pos),
+                int(first_id.iloc[pos]),
+                f"source id {ids.iloc[pos]} is used by an earlier feature with another geometry",
+            )
+            for pos in reused
+        ]
     return removed, flagged
+
+
+def _first_positions(keys: pd.Series) -> pd.Series:
+    """Per row, the position of the first row with the same key (NaN where the key is missing);
+    groups unsorted — sorting a million WKB keys took seconds and the result does not depend on it."""
+    return pd.Series(np.arange(len(keys)), dtype="int64").groupby(keys, sort=False).transform("min")
