@@ -214,3 +214,34 @@ def test_find_duplicates_groups_by_normalised_geometry_and_flags_reused_ids() ->
     assert removed[1].reason == "same geometry as feature a; attributes equal"
     assert [(d.position, d.first) for d in flagged] == [(5, 1)]
     assert find_duplicates(frame.iloc[:3], geoms[:3], ids.iloc[:3], ["height_m"]) == ([], [])
+
+
+@pytest.mark.parametrize("kind", ["MultiPolygon", "Point", "MultiLineString"])
+def test_crosscheck_in_geographic_storage_matches_like_a_full_reprojection(kind: str) -> None:
+    """With lon/lat storage only the primary features near a secondary one are reprojected to the
+    metric CRS; the matches and reasons must equal matching against every primary feature."""
+    import numpy as np
+
+    from cim.build.crosscheck import _match, match_geoms, metric_crs
+    from cim.build.geometry import DIMENSION
+
+    rng = np.random.default_rng(3)
+    x, y = 117.2 + rng.random(3000) * 0.2, 39.1 + rng.random(3000) * 0.2
+    if kind == "Point":
+        prim = shapely.points(x, y)
+        sec = shapely.points(x[::7] + rng.normal(0, 3e-5, len(x[::7])), y[::7])  # ~3 m off
+    elif kind == "MultiLineString":
+        prim = shapely.linestrings(np.stack([np.stack([x, y], 1), np.stack([x + 4e-4, y + 1e-4], 1)], 1))
+        sec = shapely.linestrings(np.stack([np.stack([x[::7], y[::7] + 2e-5], 1), np.stack([x[::7] + 4e-4, y[::7] + 1.2e-4], 1)], 1))
+    else:
+        prim = shapely.box(x, y, x + 1e-4, y + 1e-4)
+        sec = shapely.box(x[::7] + 2e-5 * rng.random(len(x[::7])), y[::7], x[::7] + 1e-4, y[::7] + 1e-4)
+    primary = gpd.GeoDataFrame({"source_id": [str(i) for i in range(len(prim))]}, geometry=prim, crs="EPSG:4490")
+    secondary = gpd.GeoDataFrame({"source_id": [str(i) for i in range(len(sec))]}, geometry=sec, crs="EPSG:4490")
+    spec = CATALOG["buildings"] if kind == "MultiPolygon" else CATALOG["pois"] if kind == "Point" else CATALOG["roads"]
+    config = CrossCheckConfig(min_iou=0.5, max_distance_m=5.0)
+    fast = _match(spec, Side("a", primary), Side("b", secondary), config)
+    crs = metric_crs(primary, secondary)
+    full = match_geoms(DIMENSION[kind], primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy(), config, "a")
+    assert (fast.primary >= 0).sum() > len(sec) // 2  # the fixture really matches
+    assert fast.primary.tolist() == full.primary.tolist() and fast.why_not == full.why_not

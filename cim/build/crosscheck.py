@@ -48,15 +48,32 @@ def metric_crs(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> Any:
     """The CRS distances and areas are measured in: the storage CRS when projected in metres, else
     the UTM zone of both sources' data."""
     crs = primary.crs
-    if not (crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter")):
-        both = gpd.GeoSeries(pd.concat([primary.geometry, secondary.geometry], ignore_index=True), crs=primary.crs)
-        crs = both.estimate_utm_crs()
+    if not _is_metric(crs):
+        # the zone is chosen from the data's total bounds: the two frames' bounding boxes have the same
+        boxes = [shapely.box(*f.total_bounds) for f in (primary, secondary) if np.isfinite(f.total_bounds).all()]
+        crs = gpd.GeoSeries(boxes, crs=primary.crs).estimate_utm_crs()
     return crs
 
 
-def _metric(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    crs = metric_crs(primary, secondary)
-    return primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy()
+def _is_metric(crs: Any) -> bool:
+    return bool(crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter"))
+
+
+#: metres per degree of latitude, and the margin (m) added to the storage-CRS search for candidates
+METRES_PER_DEGREE = 111_320.0
+CANDIDATE_MARGIN_M = 1.0
+
+
+def _within_reach(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
+    """Positions (ascending) of the primary features whose bounding box comes within ``reach_m`` metres
+    (plus a margin) of a secondary feature's, searched in the geographic storage CRS; a superset of
+    every primary feature a secondary one can match in the metric CRS, so only those are reprojected."""
+    lat = float(np.nanmax(np.abs(secondary.total_bounds[[1, 3]])))
+    degrees = (reach_m + CANDIDATE_MARGIN_M) / (METRES_PER_DEGREE * max(np.cos(np.radians(min(lat, 89.0))), 1e-6))
+    boxes = shapely.box(*shapely.bounds(secondary.geometry.to_numpy()).T)
+    grown = shapely.buffer(boxes, degrees, cap_style="square", join_style="mitre")
+    _, prim = shapely.STRtree(primary.geometry.to_numpy()).query(grown)
+    return np.unique(prim)
 
 
 def _by_pair(sec: np.ndarray, prim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +146,18 @@ def _match(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckCo
     assert spec.geometry_type is not None
     if len(primary.frame) == 0:
         return no_primary(primary, secondary)
-    a, b = _metric(primary.frame, secondary.frame)
-    return match_geoms(DIMENSION[spec.geometry_type], a, b, config, primary.label)
+    dimension = DIMENSION[spec.geometry_type]
+    crs = metric_crs(primary.frame, secondary.frame)
+    b = secondary.frame.geometry.to_crs(crs).to_numpy()
+    near = None
+    if not _is_metric(primary.frame.crs) and np.isfinite(secondary.frame.total_bounds).all():
+        # geographic storage: only the primary features within reach of a secondary one are reprojected
+        # and matched; they keep their order, so ties between candidates break the same way
+        near = _within_reach(primary.frame, secondary.frame, 0.0 if dimension == 2 else config.max_distance_m)
+    if near is None or len(near) == 0:
+        return match_geoms(dimension, primary.frame.geometry.to_crs(crs).to_numpy(), b, config, primary.label)
+    found = match_geoms(dimension, primary.frame.geometry.iloc[near].to_crs(crs).to_numpy(), b, config, primary.label)
+    return Match(np.where(found.primary >= 0, near[np.maximum(found.primary, 0)], -1), found.why_not)
 
 
 def crosscheck(
