@@ -17,6 +17,7 @@ from ogcapi.pygeoapi_mount import PygeoapiService, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
 from ogcapi.tiles_links import TilesLinks
 from ogcapi.tiles_routes import routes as tiles_routes
+from ogcapi.viewer import viewer_routes
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
 from tiles.maptilesets import raster_layers
@@ -52,6 +53,8 @@ def create_app(
     # map tiles of the raster layers (DEM, imagery), through the same cache
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
+    # the MapLibre map viewer of the style (/viewer)
+    app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()

@@ -5,7 +5,8 @@ nothing of our tiles. This ASGI middleware rewrites those JSON responses on the 
 
 - landing page: a ``tilesets-vector`` link to ``/tiles`` (the composite base map), the
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
-  ``/TileMatrixSets``, which is not served), and a ``stylesheet`` link to ``/styles/basemap``;
+  ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
+  ``map`` link (text/html) to the map viewer ``/viewer``;
 - each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py).
@@ -24,6 +25,8 @@ from ogcapi.tiles_openapi import add_tiles_paths
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
 
 Rewriter = Callable[[Any], Any]
+#: OGC API link relation of a map rendering the context (here: the HTML map viewer, /viewer)
+REL_MAP = "http://www.opengis.net/def/rel/ogc/1.0/map"
 
 
 class TilesLinks:
@@ -112,6 +115,8 @@ class TilesLinks:
             {"rel": "stylesheet", "type": "application/vnd.mapbox.style+json", "title": "MapLibre style of the base map",
              "href": f"{self.base}/styles/basemap"}
         )
+        # OGC rel "map" ("a map that renders the contextual resource"); text/html: an interactive page
+        links.append({"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": f"{self.base}/viewer"})
         doc["links"] = links
         return doc
 

@@ -117,3 +117,49 @@ ensure_venv() {
         || die "pip install -e '$spec' failed (see the errors above)"
     printf '%s %s\n' "$want" "$spec" >"$stamp"
 }
+
+# --- MapLibre GL JS for the map viewer (/viewer) --------------------------------
+# From the npm registry (never committed, never loaded from a CDN at run time): the package's
+# dist/maplibre-gl.js and .css go into the git-ignored ogcapi/static/vendor/maplibre/, which the
+# server serves at /viewer/vendor/. CIM_MAPLIBRE_VERSION overrides the pinned version.
+CIM_MAPLIBRE_VERSION=${CIM_MAPLIBRE_VERSION:-5.24.1}
+CIM_MAPLIBRE_DIR="$CIM_ROOT/ogcapi/static/vendor/maplibre"
+
+# ensure_maplibre: install MapLibre GL JS $CIM_MAPLIBRE_VERSION into $CIM_MAPLIBRE_DIR unless
+# that version is already there. Returns 1 with a message (does not exit) when it cannot.
+ensure_maplibre() {
+    local dir=$CIM_MAPLIBRE_DIR want=$CIM_MAPLIBRE_VERSION tmp tgz f
+    if [[ -s $dir/maplibre-gl.js && -s $dir/maplibre-gl.css && -f $dir/VERSION \
+          && $(<"$dir/VERSION") == "$want" ]]; then
+        log "reusing MapLibre GL JS $want ($dir)"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        printf 'error: npm not found: the map viewer needs MapLibre GL JS from the npm registry; install Node.js 20 with npm (e.g. apt-get install nodejs npm) and run this again\n' >&2
+        return 1
+    fi
+    log "installing MapLibre GL JS $want from npm into $dir"
+    tmp=$(mktemp -d) || return 1
+    if ! (cd "$tmp" && npm pack --loglevel=error --no-fund --no-audit --no-update-notifier \
+              "maplibre-gl@$want" </dev/null >/dev/null); then
+        rm -rf "$tmp"
+        printf 'error: npm pack maplibre-gl@%s failed (see the errors above)\n' "$want" >&2
+        return 1
+    fi
+    tgz=$(find "$tmp" -maxdepth 1 -name 'maplibre-gl-*.tgz' | head -n1)
+    if [[ -z $tgz ]] || ! tar -xzf "$tgz" -C "$tmp" package/dist/maplibre-gl.js \
+              package/dist/maplibre-gl.css package/LICENSE.txt; then
+        rm -rf "$tmp"
+        printf 'error: the maplibre-gl@%s package has no dist/maplibre-gl.js or .css\n' "$want" >&2
+        return 1
+    fi
+    mkdir -p "$dir" || { rm -rf "$tmp"; return 1; }
+    # each file renamed into place, VERSION last: an interrupted install is redone next time
+    rm -f "$dir/VERSION"
+    for f in dist/maplibre-gl.js dist/maplibre-gl.css LICENSE.txt; do
+        cp "$tmp/package/$f" "$dir/.${f##*/}.tmp" && mv -f "$dir/.${f##*/}.tmp" "$dir/${f##*/}" \
+            || { rm -rf "$tmp"; return 1; }
+    done
+    printf '%s\n' "$want" >"$dir/VERSION"
+    rm -rf "$tmp"
+}

@@ -1,0 +1,144 @@
+// The map viewer of the CIM base map (/viewer): MapLibre GL JS on /styles/basemap.
+// Status for people and tests: <pre id="status"> holds JSON, rewritten at every "idle" of the map:
+//   {"state": "loading" | "idle" | "error", "errors": [...], "zoom", "center",
+//    "sourceLayers": {name: rendered features}, "layers": {style layer id: rendered features},
+//    "sources": {id: loaded?}, "webgl": "webgl2" | "webgl" | null}
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("cim-viewer-config").textContent);
+  var statusEl = document.getElementById("status");
+  var status = { state: "loading", errors: [], webgl: webglSupport() };
+
+  function webglSupport() {
+    try {
+      var canvas = document.createElement("canvas");
+      if (canvas.getContext("webgl2")) return "webgl2";
+      if (canvas.getContext("webgl")) return "webgl";
+    } catch (e) { /* reported as null */ }
+    return null;
+  }
+
+  function writeStatus() {
+    statusEl.textContent = JSON.stringify(status, null, 1);
+    statusEl.setAttribute("data-state", status.state);
+  }
+
+  function addError(message) {
+    if (status.errors.length < 50) status.errors.push(String(message));
+    writeStatus();
+  }
+
+  window.addEventListener("error", function (e) { addError("page: " + (e.message || e.type)); });
+  window.addEventListener("unhandledrejection", function (e) {
+    addError("page: " + (e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+  });
+
+  if (!window.maplibregl) {
+    status.state = "error";
+    addError("MapLibre GL JS did not load from " + config.maplibre);
+    return;
+  }
+
+  var map;
+  try {
+    map = new maplibregl.Map({
+      container: "map",
+      style: config.style,
+      hash: true, // #zoom/lat/lon: deep links (the style's center and zoom otherwise)
+      attributionControl: { compact: true },
+    });
+  } catch (e) {
+    status.state = "error";
+    addError("map: " + (e && e.message ? e.message : e));
+    return;
+  }
+  window.cimViewer = { map: map, status: status };
+  map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+
+  map.on("error", function (e) {
+    var err = e && e.error ? e.error : e;
+    var message = err && err.message ? err.message : String(err);
+    if (e && e.sourceId) message = e.sourceId + ": " + message;
+    if (err && err.url) message += " (" + err.url + ")";
+    addError("map: " + message);
+  });
+
+  map.on("idle", function () {
+    var byLayer = {}, bySourceLayer = {}, sources = {};
+    map.queryRenderedFeatures().forEach(function (f) {
+      var id = f.layer && f.layer.id;
+      var sl = f.sourceLayer || f.source;
+      byLayer[id] = (byLayer[id] || 0) + 1;
+      bySourceLayer[sl] = (bySourceLayer[sl] || 0) + 1;
+    });
+    Object.keys(map.getStyle().sources).forEach(function (id) { sources[id] = map.isSourceLoaded(id); });
+    var c = map.getCenter();
+    status.state = "idle";
+    status.zoom = Math.round(map.getZoom() * 100) / 100;
+    status.center = [Math.round(c.lng * 1e5) / 1e5, Math.round(c.lat * 1e5) / 1e5];
+    status.sourceLayers = bySourceLayer;
+    status.layers = byLayer;
+    status.sources = sources;
+    writeStatus();
+  });
+
+  map.once("load", buildLegend);
+
+  function swatchColor(layer) {
+    var prop = { fill: "fill-color", line: "line-color", circle: "circle-color" }[layer.type];
+    var value = prop ? map.getPaintProperty(layer.id, prop) : null;
+    if (typeof value === "string") return value;
+    return layer.type === "hillshade" ? "#a0a0a0" : layer.type === "raster" ? "#6b8e6b" : "#cccccc";
+  }
+
+  function buildLegend() {
+    var list = document.getElementById("legend");
+    map.getStyle().layers.forEach(function (layer) {
+      var meta = layer.metadata || {};
+      if (!meta["cim:title"]) return;
+      var item = document.createElement("li");
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = (layer.layout || {}).visibility !== "none";
+      box.title = "show / hide";
+      box.addEventListener("change", function () {
+        map.setLayoutProperty(layer.id, "visibility", box.checked ? "visible" : "none");
+      });
+      var swatch = document.createElement("span");
+      swatch.className = "swatch " + layer.type;
+      swatch.style.background = swatchColor(layer);
+      var label = document.createElement("span");
+      label.textContent = meta["cim:title"];
+      var range = document.createElement("span");
+      range.className = "range";
+      range.textContent = layer.minzoom ? "z" + layer.minzoom + "+" : "";
+      item.append(box, swatch, label, range);
+      list.append(item);
+    });
+  }
+
+  // click to inspect: the features under the pointer (a few pixels around it), topmost first
+  map.on("click", function (e) {
+    var p = e.point, r = 4;
+    var features = map.queryRenderedFeatures([[p.x - r, p.y - r], [p.x + r, p.y + r]]);
+    if (!features.length) return;
+    var root = document.createElement("div");
+    root.className = "cim-popup";
+    features.slice(0, 3).forEach(function (f) {
+      var title = document.createElement("h2");
+      title.textContent = ((f.layer.metadata || {})["cim:title"] || f.layer.id) + (f.id !== undefined ? " #" + f.id : "");
+      var table = document.createElement("table");
+      Object.keys(f.properties).sort().forEach(function (key) {
+        var row = table.insertRow();
+        var th = document.createElement("th");
+        th.textContent = key;
+        row.append(th);
+        row.insertCell().textContent = String(f.properties[key]);
+      });
+      root.append(title, table);
+    });
+    new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setDOMContent(root).addTo(map);
+  });
+  writeStatus();
+})();
