@@ -214,6 +214,10 @@ def test_find_duplicates_groups_by_normalised_geometry_and_flags_reused_ids() ->
     assert removed[1].reason == "same geometry as feature a; attributes equal"
     assert [(d.position, d.first) for d in flagged] == [(5, 1)]
     assert find_duplicates(frame.iloc[:3], geoms[:3], ids.iloc[:3], ["height_m"]) == ([], [])
+    # same bounds and vertex count (the cheap pre-check) but another shape: not a duplicate
+    notch = shapely.Polygon([(0, 0), (1, 0), (1, 1), (0.5, 0.2), (0, 1)])
+    pair = np.array([square, notch], dtype=object)
+    assert find_duplicates(frame.iloc[:2], pair, pd.Series(["a", "z"], dtype=object), ["height_m"]) == ([], [])
 
 
 @pytest.mark.parametrize("kind", ["MultiPolygon", "Point", "MultiLineString"])

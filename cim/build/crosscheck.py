@@ -69,9 +69,10 @@ def _within_reach(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame, reach_
     (plus a margin) of a secondary feature's, searched in the geographic storage CRS; a superset of
     every primary feature a secondary one can match in the metric CRS, so only those are reprojected."""
     lat = float(np.nanmax(np.abs(secondary.total_bounds[[1, 3]])))
-    degrees = (reach_m + CANDIDATE_MARGIN_M) / (METRES_PER_DEGREE * max(np.cos(np.radians(min(lat, 89.0))), 1e-6))
-    boxes = shapely.box(*shapely.bounds(secondary.geometry.to_numpy()).T)
-    grown = shapely.buffer(boxes, degrees, cap_style="square", join_style="mitre")
+    dy = (reach_m + CANDIDATE_MARGIN_M) / METRES_PER_DEGREE
+    dx = dy / max(np.cos(np.radians(min(lat, 89.0))), 1e-6)  # a degree of longitude is shorter
+    minx, miny, maxx, maxy = shapely.bounds(secondary.geometry.to_numpy()).T
+    grown = shapely.box(minx - dx, miny - dy, maxx + dx, maxy + dy)
     _, prim = shapely.STRtree(primary.geometry.to_numpy()).query(grown)
     return np.unique(prim)
 
