@@ -16,7 +16,7 @@ from pmtiles.tile import Compression, TileType
 
 from cim.store import shared_store
 from tiles.cache import DiskCache, TileCache
-from tiles.engine import TileEngine
+from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles_helpers import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
@@ -47,7 +47,7 @@ def test_seed_fills_the_disk_cache_the_server_reads(demo_store_url: str, tmp_pat
     # a server with a cold memory cache and this directory serves the seeded bytes
     engine = TileEngine(shared_store(demo_store_url), TileCache(disk=DiskCache(cache_dir)))
     tag = engine.release_tag(1)
-    key = (f"{tag}.v1", "basemap", "WebMercatorQuad", z, y, x)
+    key = (f"{tag}.v{ENGINE_VERSION}", "basemap", "WebMercatorQuad", z, y, x)
     assert engine.cache.get(key) == expected
 
 
