@@ -219,13 +219,19 @@ def test_hillshade_is_lit_from_the_north_west_and_imagery_keeps_its_colours(clie
     assert abs(red - 127) <= 4 and abs(green - 127) <= 4 and blue == 128 and alpha == 255
 
 
-def test_a_tile_without_data_is_204(client: TestClient) -> None:
+def test_a_tile_without_data_is_204_but_flat_in_height_encodings(client: TestClient) -> None:
+    """Hillshade: 204. Terrain-RGB and Terrarium store missing pixels as 0 m, and a raster-dem client
+    cannot use an empty answer, so their tile without data is a flat 0 m PNG."""
     west, north = dem_origin()
     to_lonlat = Transformer.from_crs("EPSG:4548", "EPSG:4490", always_xy=True)
     inside_nodata = to_lonlat.transform(west + NODATA_BLOCK * PIXEL_M / 2, north - NODATA_BLOCK * PIXEL_M / 2)
-    for query in ("", "?style=terrain-rgb"):
-        response = client.get(tile_url(DEM, "WebMercatorQuad", 16, *inside_nodata) + query)
-        assert response.status_code == 204 and response.content == b"" and response.headers["etag"]
+    response = client.get(tile_url(DEM, "WebMercatorQuad", 16, *inside_nodata))
+    assert response.status_code == 204 and response.content == b"" and response.headers["etag"]
+    for style, decoder in (("terrain-rgb", decode_terrain_rgb), ("terrarium", decode_terrarium)):
+        response = client.get(tile_url(DEM, "WebMercatorQuad", 16, *inside_nodata) + f"?style={style}")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        _, rgb = decode(response.content)
+        assert rgb.shape[1:] == (256, 256) and np.allclose(decoder(rgb[:3].astype("float64")), 0.0, atol=0.1)
 
 
 def test_etag_304_and_cache_control(client: TestClient) -> None:

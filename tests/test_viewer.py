@@ -214,21 +214,8 @@ def test_style_with_hillshade_and_imagery_renders_in_maplibre(raster_server, bro
     assert len(colours) > 1000, len(colours)  # the orthophoto's gradients, shaded
 
 
-class EmptyDemTileError(Exception):
-    """The known failure of :func:`test_hillshade_over_a_dem_tile_without_data` (nothing else)."""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=EmptyDemTileError,
-    reason="a DEM tile without data is 204; MapLibre makes a 1x1 image of an empty answer, and a raster-dem "
-    "source then fails with 'dem dimension mismatch' (terrain-RGB tiles could encode 0 m instead)",
-)
 def test_hillshade_over_a_dem_tile_without_data(raster_server, browser: Chromium) -> None:
-    # map zoom 14 over the DEM's nodata corner: matrix 15 has tiles there without a valid pixel
-    try:
-        open_viewer(browser, f"{raster_server.url}/viewer#14/39.1427/117.1790")
-    except AssertionError as exc:
-        if "dem dimension mismatch" in str(exc):
-            raise EmptyDemTileError(str(exc)) from None
-        raise
+    """Map zoom 14 over the DEM's nodata corner, where matrix 15 has tiles without a valid pixel:
+    their terrain-RGB tiles are flat 0 m, so MapLibre's raster-dem source takes them (an empty answer
+    failed with 'dem dimension mismatch')."""
+    open_viewer(browser, f"{raster_server.url}/viewer#14/39.1427/117.1790")

@@ -29,7 +29,7 @@ from tiles.tms import CGCS2000_QUAD, CRS84_QUAD, check_tile, get_grid, grids, wi
 LOGGER = logging.getLogger(__name__)
 
 #: bump when rendering changes: part of every map tile's cache key and ETag
-MAP_ENGINE_VERSION = 1
+MAP_ENGINE_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ elevation, or the image itself, encoded as PNG, JPEG or WebP (GDAL's drivers, th
 
 rio-tiler reads the tile in the grid's CRS (any morecantile TileMatrixSet: WebMercatorQuad directly
 from the EPSG:3857 COG and its overviews, WorldCRS84Quad and CGCS2000Quad warped on the fly) with
-bilinear resampling. A tile with no valid pixel renders as ``b""`` (the route answers 204).
+bilinear resampling. A tile with no valid pixel renders as ``b""`` (the route answers 204), except
+in the height encodings, where it is a flat 0 m tile (see :func:`render_map_tile`).
 
 - **hillshade**: Horn's 3 × 3 gradient on heights read with a one-pixel buffer (no seams between
   tiles), pixel sizes in ground metres at the tile's latitude, sun at azimuth 315°, altitude 45°;
@@ -51,24 +52,27 @@ class MapRequest:
 
 
 def render_map_tile(request: MapRequest) -> bytes:
-    """The encoded tile, or b"" when it holds no valid pixel."""
+    """The encoded tile, or b"" when it holds no valid pixel — except for the height encodings
+    (terrain-RGB, Terrarium), which store missing pixels as 0 m: there a tile without data is a
+    flat 0 m tile, since a raster-dem client (MapLibre) cannot use an empty answer ("dem dimension
+    mismatch") and would leave a hole in the hillshade."""
     buffer = 1 if request.style == HILLSHADE else 0
     with Reader(request.path, tms=request.grid) as src:
         x, y, z = request.tile.x, request.tile.y, request.tile.z
         if not src.tile_exists(x, y, z):
-            return b""
+            return _no_data(request)
         try:
             image = src.tile(
                 x, y, z, tilesize=request.tile_size, buffer=buffer or None,
                 resampling_method="bilinear", reproject_method="bilinear",
             )
         except TileOutsideBounds:
-            return b""
+            return _no_data(request)
     # 255 where a pixel has data (rio-tiler's mask may come as floats)
     mask = np.where(np.nan_to_num(np.asarray(image.mask, dtype="float64")) > 0, 255, 0).astype("uint8")
     inner = mask[buffer : mask.shape[0] - buffer, buffer : mask.shape[1] - buffer] if buffer else mask
     if not inner.any():
-        return b""
+        return _no_data(request)
     data = np.ma.getdata(image.array)
     if request.style == HILLSHADE:
         shade = hillshade(data[0].astype("float64"), mask > 0, *_pixel_metres(request))
@@ -79,6 +83,15 @@ def render_map_tile(request: MapRequest) -> bytes:
         return render(rgb, img_format="PNG", **CREATION["PNG"])
     bands = data.astype("uint8") if data.dtype != np.uint8 else data
     return _encode(bands, mask, request.fmt)
+
+
+def _no_data(request: MapRequest) -> bytes:
+    """What a tile without any valid pixel is: b"" (204), or 0 m everywhere for height encodings."""
+    if request.style not in (TERRAIN_RGB, TERRARIUM):
+        return b""
+    flat = np.zeros((request.tile_size, request.tile_size))
+    rgb = terrain_rgb(flat) if request.style == TERRAIN_RGB else terrarium(flat)
+    return render(rgb, img_format="PNG", **CREATION["PNG"])
 
 
 def _encode(data: np.ndarray, mask: np.ndarray, fmt: str) -> bytes:
