@@ -1,7 +1,8 @@
 """Side-by-side benchmark: cim-basemap vs tipg vs pygeoapi (PostgreSQL provider) on one PostGIS table.
 
     bash bench/setup-peers.sh                       # once: the peers' own venv, and wrk
-    .venv/bin/python -m bench.run --features 1000000 --out bench/results/features.json
+    .venv/bin/python -m bench.run --suite features --features 1000000   # -> bench/results/features.json
+    .venv/bin/python -m bench.run --suite tiles --features 1000000      # -> bench/results/tiles.json
 
 Each server runs alone (the others stopped) with the same worker count, and wrk loads it from the
 same machine. Every scenario is checked for errors; a run with non-2xx answers is reported as such.
@@ -15,12 +16,14 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
 
 from bench import wrk
 from bench.data import replicate
+from bench.tiles import measure_tiles
 from bench.servers import Server, cim_server, peers_installed, pygeoapi_server, tipg_server
 from cim.store import FeatureQuery, ReleaseDraft, open_store
 
@@ -65,15 +68,35 @@ def bbox_with(store_url: str, target: int) -> tuple[float, float, float, float]:
     return box
 
 
+def next_link_at(items_url: str, position: int, limit: int) -> str | None:
+    """The ``next`` link a client following links from the first page holds at ``position``
+    (pages of 10 000, the maximum, then one of ``limit``); None when the server gives none."""
+    url = f"{items_url}?limit={min(10_000, position)}"
+    reached = 0
+    while reached < position:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            page = json.load(response)
+        reached += page["numberReturned"]
+        url = next((link["href"] for link in page.get("links", []) if link["rel"] == "next"), None)
+        if url is None:
+            return None
+    return url.replace("limit=10000", f"limit={limit}")
+
+
 def scenarios(server: Server, bbox: tuple[float, ...]) -> dict[str, str]:
     items = f"{server.url}{server.buildings}/items"
     box = ",".join(f"{v:.6f}" for v in bbox)
-    return {
+    urls = {
         "items_limit100": f"{items}?limit=100",
         "bbox_1000": f"{items}?bbox={box}&limit=1000",
         "first_page": f"{items}?limit=100",
         "offset_50000": f"{items}?limit=100&offset=50000",
     }
+    # the deep page as a client reaches it: by next links (keyset cursors for cim-basemap,
+    # offsets for the peers, whose next links are offsets)
+    if (deep := next_link_at(items, 50_000, 100)) is not None:
+        urls["next_link_50000"] = deep
+    return urls
 
 
 def measure(server: Server, bbox: tuple[float, ...], seconds: int) -> dict[str, dict[str, float]]:
@@ -81,7 +104,7 @@ def measure(server: Server, bbox: tuple[float, ...], seconds: int) -> dict[str, 
     results = {}
     for name, url in urls.items():
         wrk.run(url, seconds=2, connections=4)  # warm-up: caches, JIT plans, pools
-        single = name in ("first_page", "offset_50000")  # latency, one request at a time
+        single = name in ("first_page", "offset_50000", "next_link_50000")  # latency, one request at a time
         load = wrk.run(url, seconds=seconds, connections=1 if single else 16, threads=1 if single else 2)
         results[name] = load.as_dict()
         print(f"  {server.name:12s} {name:16s} {load.requests_per_s:8.1f} req/s  p50 {load.p50_ms:8.2f} ms"
@@ -96,11 +119,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/features.json"))
+    parser.add_argument("--suite", choices=("features", "tiles"), default="features")
+    parser.add_argument("--out", type=Path, default=None, help="[default: bench/results/SUITE.json]")
     args = parser.parse_args(argv)
+    out: Path = args.out or Path(f"bench/results/{args.suite}.json")
     if not peers_installed():
         sys.exit("peers missing: run `bash bench/setup-peers.sh` first")
     store_url, schema = prepare(args.db, args.features, args.rebuild)
+    report = {"suite": args.suite, "features": args.features, "workers": args.workers, "seconds": args.seconds,
+              "machine": platform.platform()}
+    if args.suite == "tiles":
+        cache = tempfile.mkdtemp(prefix="bench-tile-cache-")  # fresh: no tile of an earlier run is cached
+        report["results"] = measure_tiles(
+            cim_server(store_url, 5101, args.workers, {"CIM_TILE_CACHE": cache}),
+            tipg_server(store_url, schema, 5102, args.workers),
+            store_url, schema, args.seconds, args.workers,
+        )
+        write(report, out)
+        return
     bbox = bbox_with(store_url, 1000)
     db = {"host": "127.0.0.1", "port": "5432", "dbname": args.db, "user": "postgres", "password": ""}
     servers = [
@@ -109,16 +145,20 @@ def main(argv: list[str] | None = None) -> None:
         pygeoapi_server(db, schema, 5103, args.workers),
     ]
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    report = {"features": args.features, "workers": args.workers, "seconds": args.seconds, "bbox": bbox,
-              "machine": platform.platform(), "results": {}}
+    report["bbox"] = bbox
+    report["results"] = {}
     for server in servers:
         server.start(logs)
         try:
             report["results"][server.name] = measure(server, bbox, args.seconds)
         finally:
             server.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
+    write(report, out)
+
+
+def write(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report["results"], indent=1))
 
 

@@ -61,10 +61,10 @@ class Server:
                 self.process.kill()
 
 
-def cim_server(store_url: str, port: int, workers: int) -> Server:
+def cim_server(store_url: str, port: int, workers: int, env: dict[str, str] | None = None) -> Server:
     cim = str(Path(sys.executable).parent / "cim")
     command = [cim, "serve", "--store", store_url, "--port", str(port), "--workers", str(workers)]
-    return Server("cim-basemap", port, command, {}, "/collections/buildings")
+    return Server("cim-basemap", port, command, env or {}, "/collections/buildings")
 
 
 def tipg_server(db_url: str, schema: str, port: int, workers: int) -> Server:

@@ -12,4 +12,11 @@ fi
 log "installing tipg and pygeoapi (PostgreSQL provider) into $venv"
 "$venv/bin/python" -m pip install -qq tipg pygeoapi psycopg2-binary geoalchemy2 pygeofilter uvicorn </dev/null
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk </dev/null >/dev/null; }
+# nginx: the static-file baseline for cached tiles (its default site is stopped; bench runs its own)
+if [[ ! -x /usr/sbin/nginx ]]; then
+    log "installing nginx-light"
+    apt-get install -y -q --no-install-recommends nginx-light </dev/null >/dev/null
+    service nginx stop >/dev/null 2>&1 || true
+fi
+ogr2ogr --version >/dev/null 2>&1 || { log "installing gdal-bin"; apt-get install -y -q gdal-bin </dev/null >/dev/null; }
 "$venv/bin/python" -m pip list 2>/dev/null | grep -iE '^(tipg|pygeoapi) '

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 from dataclasses import dataclass
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -27,12 +29,17 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def run(url: str, seconds: int = 10, connections: int = 16, threads: int = 2) -> Load:
-    """``wrk --latency`` against one URL."""
-    out = subprocess.run(
-        ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", url],
-        capture_output=True, text=True, check=True,
-    ).stdout
+PATHS_SCRIPT = Path(__file__).with_name("paths.lua")
+
+
+def run(url: str, seconds: int = 10, connections: int = 16, threads: int = 2, paths: Path | None = None) -> Load:
+    """``wrk --latency`` against one URL, or against ``url`` + each line of ``paths`` in turn."""
+    command = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
+    env = None
+    if paths is not None:
+        command += ["-s", str(PATHS_SCRIPT)]
+        env = {**os.environ, "WRK_PATHS": str(paths), "WRK_THREADS": str(threads)}
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True, env=env).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
