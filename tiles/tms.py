@@ -141,9 +141,21 @@ def limits(grid: TileMatrixSet, bbox: Bounds, zooms: range) -> list[dict[str, An
     return out
 
 
+#: tileMatrixSetLimits of (grid id, bbox, zoom): morecantile's ``tile()`` hashes the grid's CRS (a
+#: WKT export) on every call, which cost more than the rest of a cached tile's request
+_LIMITS: dict[tuple[str, Bounds, int], dict[str, Any]] = {}
+_LIMITS_MAX = 4096
+
+
 def within_limits(grid: TileMatrixSet, bbox: Bounds, tile: Tile) -> bool:
     """Whether ``tile`` is inside the ``tileMatrixSetLimits`` of ``bbox`` at its zoom."""
-    (limit,) = limits(grid, bbox, range(tile.z, tile.z + 1))
+    key = (grid.id, tuple(bbox), tile.z)
+    limit = _LIMITS.get(key)
+    if limit is None:
+        (limit,) = limits(grid, bbox, range(tile.z, tile.z + 1))
+        if len(_LIMITS) >= _LIMITS_MAX:
+            _LIMITS.clear()
+        _LIMITS[key] = limit
     return (
         limit["minTileRow"] <= tile.y <= limit["maxTileRow"]
         and limit["minTileCol"] <= tile.x <= limit["maxTileCol"]
