@@ -97,3 +97,29 @@ def test_unknown_layer_or_attribute(demo_store_url: str) -> None:
         store.render_tile(query("nope", 14))
     with pytest.raises(InvalidQuery):
         store.render_tile(query("buildings", 14, ("no_such_field",)))
+
+
+def test_layer_below_visibility_at_a_zoom_is_not_queried(demo_store_url: str) -> None:
+    """The release records each polygon/line layer's largest feature; where even that one is under
+    the visibility threshold the layer is left out of the tile's SQL — with the same (empty) result
+    the query would give — and from where it can be seen on, it is queried again."""
+    from cim.store.postgis_store import PostgisDialect
+    from cim.store.tiles_sql import PostgisTileDialect, invisible, tile_statement
+
+    dialect = PostgisTileDialect(PostgisDialect("cim_r0001"))
+
+    store = shared_store(demo_store_url)
+    info = store.layer("buildings")
+    assert info.max_size is not None and info.max_size > 0
+    frame = store.read_frame("buildings")
+    assert info.max_size == pytest.approx(float(frame.geometry.area.max()), rel=1e-9)
+    hidden = [z for z in range(4, 16) if invisible(info, query("buildings", z))]
+    assert hidden and hidden == list(range(4, hidden[-1] + 1))  # the lowest zooms, then never again
+    deepest = hidden[-1]
+    assert store.render_tile(query("buildings", deepest)).data == b""
+    assert tile_statement([info], query("buildings", deepest), dialect).sql.startswith("SELECT 0 AS ord, NULL")
+    visible = query("buildings", deepest + 1)
+    assert "buildings" in tile_statement([info], visible, dialect).sql
+    # editable layers are always queried (an edit may add a larger feature than the release had)
+    landuse = store.layer("landuse")
+    assert landuse.spec.editable and not invisible(landuse, query("landuse", 0))

@@ -43,6 +43,9 @@ class LayerInfo:
     interval: tuple[str | None, str | None] | None = None
     #: for raster layers: path of the Cloud-Optimised GeoTIFF of the release
     raster_path: str | None = None
+    #: the largest feature's area (polygon layers, storage CRS units²) or length (line layers) in
+    #: the release: tiles skip a layer at zooms where even it is below the visibility threshold
+    max_size: float | None = None
 
     @property
     def name(self) -> str:
@@ -66,6 +69,7 @@ class LayerInfo:
                 "bbox": self.bbox,
                 "interval": self.interval,
                 "raster_path": self.raster_path,
+                "max_size": self.max_size,
             }
         )
 
@@ -79,6 +83,7 @@ class LayerInfo:
             bbox=tuple(data["bbox"]) if data["bbox"] else None,
             interval=tuple(data["interval"]) if data.get("interval") else None,
             raster_path=data.get("raster_path"),
+            max_size=data.get("max_size"),
         )
 
 

@@ -60,8 +60,21 @@ def measure(layer: LayerData, srid: int) -> LayerInfo:
         to_lonlat = Transformer.from_crs(source, "OGC:CRS84", always_xy=True)
         bbox = tuple(float(v) for v in to_lonlat.transform_bounds(minx, miny, maxx, maxy))  # type: ignore[assignment]
     return LayerInfo(
-        spec=layer.spec, srid=srid, count=len(frame), bbox=bbox, interval=_interval(layer), raster_path=layer.raster_path
+        spec=layer.spec, srid=srid, count=len(frame), bbox=bbox, interval=_interval(layer),
+        raster_path=layer.raster_path, max_size=_max_size(layer, srid),
     )
+
+
+def _max_size(layer: LayerData, srid: int) -> float | None:
+    """The largest area (polygons) or length (lines) in the storage CRS; None for points or no features."""
+    kind = layer.spec.geometry_type or ""
+    if "Point" in kind or not len(layer.frame):
+        return None
+    geoms = layer.frame.geometry
+    if geoms.crs is not None and CRS.from_user_input(geoms.crs).to_epsg() != srid:
+        geoms = geoms.to_crs(epsg=srid)
+    sizes = shapely.area(geoms.to_numpy()) if "Polygon" in kind else shapely.length(geoms.to_numpy())
+    return float(np.nanmax(sizes)) if np.isfinite(sizes).any() else None
 
 
 def _interval(layer: LayerData) -> tuple[str | None, str | None] | None:

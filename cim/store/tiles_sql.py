@@ -119,9 +119,7 @@ def _candidates(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]
     where = f"ST_Intersects({geom}, {dialect.envelope(query.buffered_storage_bounds(srid), srid)})"
     table = dialect.base.table(info.name)
     limit = int(query.max_features)
-    kind = info.spec.geometry_type
-    px_w, px_h = query.storage_pixel(srid)
-    if kind in POINTS:
+    if info.spec.geometry_type in POINTS:
         cell = num(query.point_cell(srid))
         cells = f"floor(ST_XMin({geom}) / {cell}) AS cx, floor(ST_YMin({geom}) / {cell}) AS cy"
         return (
@@ -129,16 +127,30 @@ def _candidates(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]
             f" (SELECT {select}, {cells} FROM {table} WHERE {where}) AS p ORDER BY cx, cy, {fid}) AS d"
             f" ORDER BY {fid} LIMIT {limit}"
         )
-    if kind in POLYGONS:
-        size, least = f"ST_Area({geom})", query.min_area_px * px_w * px_h
-    elif kind in LINES:
-        size, least = f"ST_Length({geom})", query.min_length_px * math.sqrt(px_w * px_h)
-    else:
-        raise InvalidQuery(f"layer {info.name!r} has no vector geometry to tile")
+    size, least = _visible_size(info, query)
     return (
         f"SELECT {select} FROM {table} WHERE {where} AND {size} >= {num(least)}"
         f" ORDER BY {size} DESC, {fid} LIMIT {limit}"
     )
+
+
+def _visible_size(info: LayerInfo, query: TileQuery) -> tuple[str, float]:
+    """(SQL size of a feature, the least size seen in this tile) of a polygon or line layer."""
+    geom, kind = quote_ident(GEOM), info.spec.geometry_type
+    px_w, px_h = query.storage_pixel(info.srid)
+    if kind in POLYGONS:
+        return f"ST_Area({geom})", query.min_area_px * px_w * px_h
+    if kind in LINES:
+        return f"ST_Length({geom})", query.min_length_px * math.sqrt(px_w * px_h)
+    raise InvalidQuery(f"layer {info.name!r} has no vector geometry to tile")
+
+
+def invisible(info: LayerInfo, query: TileQuery) -> bool:
+    """Whether even the layer's largest feature is too small for this tile (so the tile needs no
+    query for it). Editable layers are always queried: an edit may have added a larger feature."""
+    if info.max_size is None or info.spec.editable or info.spec.geometry_type in POINTS:
+        return False
+    return info.max_size < _visible_size(info, query)[1]
 
 
 def layer_statement(ordinal: int, info: LayerInfo, layer: TileLayerQuery, query: TileQuery, dialect: TileDialect) -> str:
@@ -169,7 +181,11 @@ def tile_statement(infos: list[LayerInfo], query: TileQuery, dialect: TileDialec
     for info in infos:
         if info.srid not in query.storage_bounds:
             raise InvalidQuery(f"tile query has no storage bounds for EPSG:{info.srid} (layer {info.name!r})")
-    parts = [f"({layer_statement(i, info, layer, query, dialect)})" for i, (info, layer) in enumerate(zip(infos, query.layers))]
+    parts = [
+        f"({layer_statement(i, info, layer, query, dialect)})"
+        for i, (info, layer) in enumerate(zip(infos, query.layers))
+        if not invisible(info, query)
+    ]
     if not parts:
         return Statement("SELECT 0 AS ord, NULL AS mvt WHERE false", ())
     return Statement(" UNION ALL ".join(parts) + " ORDER BY ord", ())
