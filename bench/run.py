@@ -16,6 +16,7 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -74,8 +75,12 @@ def next_link_at(items_url: str, position: int, limit: int) -> str | None:
     url = f"{items_url}?limit={min(10_000, position)}"
     reached = 0
     while reached < position:
-        with urllib.request.urlopen(url, timeout=120) as response:
-            page = json.load(response)
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                page = json.load(response)
+        except urllib.error.HTTPError as exc:  # (pygeoapi's PostgreSQL provider answers 500 on some pages)
+            print(f"  no next link to position {position}: {exc.code} at {url}", file=sys.stderr)
+            return None
         reached += page["numberReturned"]
         url = next((link["href"] for link in page.get("links", []) if link["rel"] == "next"), None)
         if url is None:

@@ -49,6 +49,7 @@ class Server:
             except OSError:
                 pass
             if time.monotonic() > deadline:
+                self.stop()  # not left running on the port
                 raise RuntimeError(f"{self.name} did not start on {self.url}")
             time.sleep(0.5)
 

@@ -249,3 +249,11 @@ def test_crosscheck_in_geographic_storage_matches_like_a_full_reprojection(kind:
     full = match_geoms(DIMENSION[kind], primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy(), config, "a")
     assert (fast.primary >= 0).sum() > len(sec) // 2  # the fixture really matches
     assert fast.primary.tolist() == full.primary.tolist() and fast.why_not == full.why_not
+
+
+@pytest.mark.parametrize("lon, lat", [(117.2, 39.1), (24.94, 60.17), (-58.4, -34.6), (179.9, 10.0), (-179.9, -10.0), (3.1, 0.5)])
+def test_metric_crs_is_the_utm_zone_geopandas_would_estimate(lon: float, lat: float) -> None:
+    from cim.build.crosscheck import metric_crs
+
+    frame = gpd.GeoDataFrame(geometry=[shapely.box(lon - 0.05, lat - 0.05, lon + 0.05, lat + 0.05)], crs="EPSG:4326")
+    assert metric_crs(frame, frame) == frame.geometry.estimate_utm_crs()

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from cim.build.config import DEFAULT_TOLERANCES, CrossCheckConfig
 from cim.build.geometry import DIMENSION
@@ -48,11 +49,19 @@ def metric_crs(primary: gpd.GeoDataFrame, secondary: gpd.GeoDataFrame) -> Any:
     """The CRS distances and areas are measured in: the storage CRS when projected in metres, else
     the UTM zone of both sources' data."""
     crs = primary.crs
-    if not _is_metric(crs):
-        # the zone is chosen from the data's total bounds: the two frames' bounding boxes have the same
-        boxes = [shapely.box(*f.total_bounds) for f in (primary, secondary) if np.isfinite(f.total_bounds).all()]
-        crs = gpd.GeoSeries(boxes, crs=primary.crs).estimate_utm_crs()
-    return crs
+    if _is_metric(crs):
+        return crs
+    # the zone of the centre of the data's total bounds (the two frames' bounding boxes have the same)
+    boxes = [shapely.box(*f.total_bounds) for f in (primary, secondary) if np.isfinite(f.total_bounds).all()]
+    both = gpd.GeoSeries(boxes, crs=crs)
+    if not crs.is_geographic:
+        return both.estimate_utm_crs()
+    # in lon/lat storage, computed as geopandas' estimate_utm_crs finds it in the PROJ database
+    # (WGS 84 / UTM zone of the centre), without its database query (a second a build)
+    minx, miny, maxx, maxy = both.total_bounds
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def _is_metric(crs: Any) -> bool:
