@@ -22,50 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyogrio
 
-from bench.data import replicate
+from bench.build import CONFIG, write_sources
 from cim.build import load_config, prepare
 from cim.build.cluster import open_scale
 from cim.build.partitions import DEFAULT_PARTITION_ROWS
 from cim.build.progress import Progress
-
-CONFIG = """\
-city: Benchmark city
-storage_crs: EPSG:4326
-layers:
-  buildings:
-    sources:
-      - path: {gpkg}
-        name: survey
-        layer: buildings
-        id: bid
-        fields: {{name: name, use: use, height_m: height, floors: floors}}
-      - path: {gpkg}
-        name: check
-        layer: buildings_check
-        id: bid
-        fields: {{height_m: height}}
-"""
-
-
-def write_sources(features: int, gpkg: Path) -> None:
-    from layers.osm_demo import load_demo_layers
-
-    buildings = next(layer for layer in load_demo_layers() if layer.spec.name == "buildings")
-    frame = replicate(buildings, features).frame.to_crs("EPSG:3857")
-    out = frame[["geometry"]].copy()
-    out["bid"] = np.arange(1, len(frame) + 1)
-    out["name"], out["use"] = frame["name"], frame["use"]
-    out["height"], out["floors"] = frame["height_m"], frame["floors"]
-    pyogrio.write_dataframe(out, gpkg, layer="buildings", driver="GPKG")
-    check = out.iloc[::10].copy()
-    changed = np.random.default_rng(7).random(len(check)) < 0.05
-    check.loc[changed, "height"] = check.loc[changed, "height"].fillna(10) + 10
-    pyogrio.write_dataframe(check, gpkg, layer="buildings_check", driver="GPKG")
-
 
 class Timeline(Progress):
     """Progress lines with the seconds since the start: per-step times."""

@@ -23,16 +23,8 @@ from cim.errors import CIMError, InvalidQuery, NotFound, StoreError
 from cim.store import FeatureQuery, LayerInfo, Store, shared_store
 from cim.store.temporal import parse_datetime
 from ogcapi.items_request import CURRENT, ItemsRequest, ParsedFilter
+from ogcapi.openapi_features import JSON_TYPES
 
-#: JSON Schema types of the layer field types
-JSON_TYPES = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-}
 
 
 class StoreUnavailable(ProviderConnectionError):
