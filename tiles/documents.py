@@ -30,15 +30,23 @@ def tiles_prefix(base: str, ts: Tileset) -> str:
     return f"{base}/tiles" if ts.composite else f"{base}/collections/{ts.id}/tiles"
 
 
-def _summary(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
-    doc: dict[str, Any] = {"title": f"{ts.title} ({grid.id})", "dataType": "vector", "crs": crs_uri(grid)}
+def tileset_summary(title: str, data_type: str, grid: TileMatrixSet, prefix: str, base: str) -> dict[str, Any]:
+    """A tileset's entry in a tileset list (and the start of its metadata): title, dataType, CRS,
+    the registered TileMatrixSet URI where there is one, self and tiling-scheme links; ``prefix`` is
+    the URL of the list it belongs to."""
+    doc: dict[str, Any] = {"title": f"{title} ({grid.id})", "dataType": data_type, "crs": crs_uri(grid)}
     if grid.uri:
         doc["tileMatrixSetURI"] = grid.uri
+    kind = "tileset" if data_type == "vector" else f"{data_type} tileset"
     doc["links"] = [
-        {"rel": "self", "type": JSON, "title": f"{ts.title}, {grid.id} tileset", "href": f"{tiles_prefix(base, ts)}/{grid.id}"},
+        {"rel": "self", "type": JSON, "title": f"{title}, {grid.id} {kind}", "href": f"{prefix}/{grid.id}"},
         {"rel": REL_TILING_SCHEME, "type": JSON, "title": f"{grid.id} definition", "href": f"{base}/tileMatrixSets/{grid.id}"},
     ]
     return doc
+
+
+def _summary(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
+    return tileset_summary(ts.title, "vector", grid, tiles_prefix(base, ts), base)
 
 
 def tileset_list(ts: Tileset, base: str) -> dict[str, Any]:

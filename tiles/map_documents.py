@@ -8,9 +8,9 @@ from typing import Any
 from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
-from tiles.documents import JSON, REL_GEODATA, REL_TILING_SCHEME, TILE_TEMPLATE
+from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_summary
 from tiles.maptilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
-from tiles.tms import WEB_MERCATOR, crs_uri, grids, limits
+from tiles.tms import WEB_MERCATOR, grids, limits
 
 REL_TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 
@@ -28,14 +28,7 @@ def _query(ts: MapTileset, style: str, fmt: str, release: int | None = None) -> 
 
 
 def _summary(ts: MapTileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
-    doc: dict[str, Any] = {"title": f"{ts.title} ({grid.id})", "dataType": "map", "crs": crs_uri(grid)}
-    if grid.uri:
-        doc["tileMatrixSetURI"] = grid.uri
-    doc["links"] = [
-        {"rel": "self", "type": JSON, "title": f"{ts.title}, {grid.id} map tileset", "href": f"{map_prefix(base, ts)}/{grid.id}"},
-        {"rel": REL_TILING_SCHEME, "type": JSON, "title": f"{grid.id} definition", "href": f"{base}/tileMatrixSets/{grid.id}"},
-    ]
-    return doc
+    return tileset_summary(ts.title, "map", grid, map_prefix(base, ts), base)
 
 
 def map_tileset_list(ts: MapTileset, base: str) -> dict[str, Any]:
