@@ -71,6 +71,17 @@ def write_sources(features: int, gpkg: Path) -> None:
     pyogrio.write_dataframe(check, gpkg, layer="buildings_check", driver="GPKG")
 
 
+def city_config(work: Path, features: int) -> tuple[Path, Path]:
+    """(build config, GeoPackage) of the benchmark city in ``work``; the GeoPackage is made once and kept."""
+    work.mkdir(parents=True, exist_ok=True)
+    gpkg = work / f"buildings_{features}.gpkg"
+    if not gpkg.exists():
+        write_sources(features, gpkg)
+    config = work / "city.yml"
+    config.write_text(CONFIG.format(gpkg=gpkg))
+    return config, gpkg
+
+
 def fresh_database(name: str) -> str:
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -99,12 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/build.json"))
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.gettempdir()) / "cim-bench-build"
-    work.mkdir(parents=True, exist_ok=True)
-    gpkg = work / f"buildings_{args.features}.gpkg"
-    if not gpkg.exists():
-        write_sources(args.features, gpkg)
-    config = work / "city.yml"
-    config.write_text(CONFIG.format(gpkg=gpkg))
+    config, gpkg = city_config(work, args.features)
     cim = str(Path(sys.executable).parent / "cim")
     report: dict = {"suite": "build", "features": args.features, "machine": platform.platform(), "results": {}}
 

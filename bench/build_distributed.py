@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.build import CONFIG, write_sources
+from bench.build import city_config
 from cim.build import load_config, prepare
 from cim.build.cluster import open_scale
 from cim.build.partitions import DEFAULT_PARTITION_ROWS
@@ -58,12 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/build_distributed.json"))
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.gettempdir()) / "cim-bench-build-distributed"
-    work.mkdir(parents=True, exist_ok=True)
-    gpkg = work / f"buildings_{args.features}.gpkg"
-    if not gpkg.exists():
-        write_sources(args.features, gpkg)
-    config = work / "city.yml"
-    config.write_text(CONFIG.format(gpkg=gpkg))
+    config, _ = city_config(work, args.features)
 
     load = os.getloadavg()[0]
     single_s, single, single_log = run(config)
