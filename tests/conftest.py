@@ -7,6 +7,7 @@ a fresh database cloned from a template with PostGIS. A missing server fails the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -85,29 +86,39 @@ def demo_layers() -> list[LayerData]:
     return load_demo_layers()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def demo_store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_layers: list[LayerData]
-) -> Iterator[str]:
-    """A store (each backend) holding the demo city as release 1; shared by the session, read-only."""
+@contextlib.contextmanager
+def backend_store(request: pytest.FixtureRequest, name: str, directory: Path) -> Iterator[str]:
+    """An empty store URL of ``request.param``'s backend for a long-lived fixture: a DuckDB file in
+    ``directory``, or a PostGIS database ``cim_<name>_<pid>`` cloned from the template; the database
+    (and the process's shared store on it) is dropped afterwards."""
     if request.param == "duckdb":
-        url = str(tmp_path_factory.mktemp("demo") / "demo.duckdb")
-    else:
-        template = request.getfixturevalue("postgis_template")
-        name = f"cim_demo_{os.getpid()}"
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-        url = _admin_url(name)
-    with open_store(url) as store:
-        store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
-    yield url
-    if request.param == "postgis":
+        yield str(directory / f"{name}.duckdb")
+        return
+    template = request.getfixturevalue("postgis_template")
+    database = f"cim_{name}_{os.getpid()}"
+    _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    _admin(f"CREATE DATABASE {database} TEMPLATE {template}")
+    url = _admin_url(database)
+    try:
+        yield url
+    finally:
         from cim.store import _shared
 
         shared = _shared.pop(url, None)
         if shared is not None:
             shared.close()
-        _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def demo_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_layers: list[LayerData]
+) -> Iterator[str]:
+    """A store (each backend) holding the demo city as release 1; shared by the session, read-only."""
+    with backend_store(request, "demo", tmp_path_factory.mktemp("demo")) as url:
+        with open_store(url) as store:
+            store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
+        yield url
 
 
 def free_port() -> int:

@@ -4,8 +4,6 @@ errors, empty tiles, conformance, style, TileJSON, and tiles following the relea
 
 from __future__ import annotations
 
-import os
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rasters import HILL, NODATA_BLOCK, ORTHO_BOUNDS, PIXEL_M, dem_origin, elevation_at, raster_config
+from tiles_helpers import wait_until
 
 from cim.build import load_config, prepare
 from cim.store import LayerData, open_store
@@ -51,29 +50,15 @@ def publish_city(store_url: str, root: Path, dem_shift: float = 0.0) -> int:
 
 @pytest.fixture(scope="module", params=["duckdb", "postgis"])
 def raster_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from conftest import _admin, _admin_url
+    from conftest import backend_store
 
     root = tmp_path_factory.mktemp(f"rasters-{request.param}")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CIM_RASTER_DIR", str(root / "cogs"))
         patch.setenv("CIM_TILE_CACHE", str(root / "tile-cache"))
-        if request.param == "duckdb":
-            url = str(root / "city.duckdb")
-        else:
-            template = request.getfixturevalue("postgis_template")
-            name = f"cim_raster_{os.getpid()}"
-            _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            _admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-            url = _admin_url(name)
-        publish_city(url, root / "city")
-        yield url
-        if request.param == "postgis":
-            from cim.store import _shared
-
-            shared = _shared.pop(url, None)
-            if shared is not None:
-                shared.close()
-            _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        with backend_store(request, "raster", root) as url:
+            publish_city(url, root / "city")
+            yield url
 
 
 @pytest.fixture(scope="module")
@@ -318,14 +303,6 @@ def test_openapi_describes_the_map_tile_paths(client: TestClient) -> None:
     assert doc["components"]["parameters"]["tiles_rasterCollectionId"]["schema"]["enum"] == ["imagery", "dem"]
 
 
-def wait_until(check, timeout: float = 5.0):
-    """PostGIS readers trust the current release for up to a second (CURRENT_TTL)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_tiles_follow_the_release(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

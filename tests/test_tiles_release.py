@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from citydata import TIANJIN, building_frame
-from tiles_helpers import counts, decode, tile_at, tile_path
+from tiles_helpers import counts, decode, tile_at, tile_path, wait_until
 
 # zoom 13: the three hand-made buildings fall in one tile
 PATH = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))
@@ -28,14 +27,6 @@ def in_tile(client: TestClient, **headers: str) -> tuple[int, str, int]:
     return response.status_code, response.headers.get("etag", ""), found
 
 
-def wait_until(check, timeout: float = 5.0):
-    """PostGIS readers trust the current release for up to a second (CURRENT_TTL)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 import mapbox_vector_tile
 import morecantile
@@ -41,3 +42,14 @@ def coordinates(geometry: Any) -> Iterator[tuple[float, float]]:
 
 def counts(layers: dict[str, Any]) -> dict[str, int]:
     return {name: len(layer["features"]) for name, layer in layers.items()}
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """``check()`` once true, or its last value after ``timeout``: PostGIS readers trust the current
+    release for up to a second (CURRENT_TTL)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
