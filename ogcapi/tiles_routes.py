@@ -7,10 +7,12 @@
 - ``.../{tileMatrixSetId}/tilejson.json`` (WebMercatorQuad) and ``/styles/basemap`` for MapLibre
 
 A tile is ``200`` with ``application/vnd.mapbox-vector-tile``, or ``204 No Content`` when no feature
-falls in it. Every tile response carries an ``ETag`` (release + tile key) and answers a matching
-``If-None-Match`` with ``304``. Tile URLs pinned to a release (``?release=N``, as TileJSON and the
-style give them) are ``Cache-Control: public, max-age=86400, immutable`` while N is current;
-unpinned URLs — whose content changes with the next release — get a short max-age.
+falls in it. Every tile response carries an ``ETag`` (release + tile key, and the store's edit
+generation for tilesets with an editable layer) and answers a matching ``If-None-Match`` with
+``304``. Tile URLs pinned to a release (``?release=N``, as TileJSON and the style give them) are
+``Cache-Control: public, max-age=86400, immutable`` while N is current; unpinned URLs — whose
+content changes with the next release — and every tile of a tileset with an editable layer (it
+changes with edits) get a short max-age.
 Unknown grids, tilesets, tile matrices and tiles outside the grid or the tileset's limits: 404;
 non-integer rows or columns: 400; all as OGC exception JSON (ogcapi/errors.py).
 """
@@ -26,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from cim.errors import InvalidQuery, NotFound
 from tiles import documents
-from tiles.engine import MVT_MEDIA_TYPE, TileEngine
+from tiles.engine import MVT_MEDIA_TYPE, TileEngine, TileVersion
 from tiles.maptilesets import raster_layers
 from tiles.style import basemap_style
 from tiles.tilesets import COMPOSITE, Tileset, collection, composite
@@ -34,7 +36,8 @@ from tiles.tms import WEB_MERCATOR, get_grid, tile_matrix_set_json
 
 #: Cache-Control of tiles whose URL names the current release
 IMMUTABLE = "public, max-age=86400, immutable"
-#: Cache-Control of tiles by unpinned URL (their content changes with the next release)
+#: Cache-Control of tiles by unpinned URL (their content changes with the next release) and of
+#: tiles of tilesets with an editable layer (edits change them within a release)
 SHORT = "public, max-age=60"
 #: Cache-Control of metadata documents (they name the current release)
 DOCUMENTS = "public, max-age=60"
@@ -124,17 +127,17 @@ class TilesAPI:
         pinned = request.query_params.get("release")
         if_none_match = request.headers.get("if-none-match")
 
-        def serve() -> tuple[int, bytes, str, int]:
+        def serve() -> tuple[int, bytes, TileVersion]:
             if if_none_match:
-                number = self.engine.store.current_number()
-                etag = self.engine.etag_now(*args)
-                if _etag_matches(if_none_match, etag):
-                    return 304, b"", etag, number
+                version = self.engine.version(*args)
+                if _etag_matches(if_none_match, version.etag):
+                    return 304, b"", version
             result = self.engine.tile(*args)
-            return (200 if result.data else 204), result.data, result.etag, result.release
+            return (200 if result.data else 204), result.data, TileVersion(result.release, result.etag, result.mutable)
 
-        status, data, etag, release = await run_in_threadpool(serve)
-        headers = {"ETag": etag, "Cache-Control": IMMUTABLE if pinned == str(release) else SHORT}
+        status, data, version = await run_in_threadpool(serve)
+        immutable = pinned == str(version.release) and not version.mutable
+        headers = {"ETag": version.etag, "Cache-Control": IMMUTABLE if immutable else SHORT}
         if status == 200:
             return Response(data, status_code=200, media_type=MVT_MEDIA_TYPE, headers=headers)
         return Response(status_code=status, headers=headers)

@@ -130,9 +130,14 @@ def test_etag_304_and_cache_control(api_client) -> None:
     again = api_client.get(path, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag and not again.content
     assert api_client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    # the composite holds an editable layer (landuse): edits change its tiles within a release
     pinned = api_client.get(path, params={"release": 1})
-    assert pinned.headers["cache-control"] == "public, max-age=86400, immutable"
+    assert pinned.headers["cache-control"] == "public, max-age=60"
     assert pinned.content == first.content and pinned.headers["etag"] == etag
+    buildings = tile_path("/collections/buildings/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14))
+    pinned = api_client.get(buildings, params={"release": 1})
+    assert pinned.status_code == 200 and pinned.headers["cache-control"] == "public, max-age=86400, immutable"
+    assert api_client.get(buildings).headers["cache-control"] == "public, max-age=60"
 
 
 def test_empty_tile_is_204(api_client) -> None:

@@ -1,9 +1,10 @@
 """A two-level tile cache: a bounded in-memory LRU in front of a bounded directory on disk.
 
 Keys are ``(release tag, tileset, grid, z, row, col)``. The release tag names one release of one
-store (its number and creation time), so a new release — or a rollback, or a store rebuilt from
-scratch that reuses a number — reads and writes other keys: a tile cached for one release is never
-served for another, and nothing needs invalidating. Empty tiles are cached too (as b"").
+store (its number and creation time; for tilesets with an editable layer also the store's edit
+generation, see tiles/engine.py), so a new release — or a rollback, an edit, or a store rebuilt
+from scratch that reuses a number — reads and writes other keys: a tile cached for one release is
+never served for another, and nothing needs invalidating. Empty tiles are cached too (as b"").
 
 On disk a tile is ``<dir>/<release tag>/<tileset>/<grid>/<z>/<row>/<col>.mvt``, written to a temporary
 name and renamed, so several processes (server workers, ``cim tiles seed``) can share a directory.

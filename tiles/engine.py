@@ -2,7 +2,9 @@
 
 The store encodes (``Store.render_tile``: SQL with ST_AsMVT/ST_AsMVTGeom); this module decides
 what goes into a tile (tilesets), where it lies (grids), the generalisation parameters, the byte
-ceiling, and caching by release.
+ceiling, and caching by release — and, for tilesets with an editable layer, by the store's edit
+generation (``Store.edit_generation``, asked per request; the stores answer it cheaply), since
+edits change their tiles.
 
 Byte ceiling: a tile is first rendered with a budget of :data:`MAX_FEATURES` features per layer; if
 it is still larger than :data:`MAX_TILE_BYTES`, the budget is halved (smallest features go first, see
@@ -41,12 +43,24 @@ BUFFER_SHARE = 0.05
 
 @dataclass(frozen=True)
 class TileResult:
-    """A tile as served: bytes (b"" = empty), the release tag it belongs to and its ETag."""
+    """A tile as served: bytes (b"" = empty), the release tag it belongs to and its ETag;
+    ``mutable`` when its tileset has an editable layer (the tile changes with edits too, not only
+    with the next release)."""
 
     data: bytes
     release: int
     tag: str
     etag: str
+    mutable: bool = False
+
+
+@dataclass(frozen=True)
+class TileVersion:
+    """The version a tile has now: its release, ETag and whether it is ``mutable`` (as above)."""
+
+    release: int
+    etag: str
+    mutable: bool
 
 
 def default_cache(store: Store) -> TileCache:
@@ -99,13 +113,21 @@ class TileEngine:
 
     # -- tiles ---------------------------------------------------------------------------------
     @staticmethod
-    def key(tag: str, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> TileKey:
-        return (f"{tag}.v{ENGINE_VERSION}", ts.key, grid.id, tile.z, tile.y, tile.x)
+    def key(tag: str, ts: Tileset, grid: TileMatrixSet, tile: Tile, generation: int = 0) -> TileKey:
+        """The cache key; ``generation``: the store's edit generation, for tilesets with an editable
+        layer (0, before any edit, keeps the key of the release as built)."""
+        version = f"{tag}.v{ENGINE_VERSION}" + (f".e{int(generation)}" if generation else "")
+        return (version, ts.key, grid.id, tile.z, tile.y, tile.x)
 
     @staticmethod
     def etag(key: TileKey) -> str:
         digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=10).hexdigest()
         return f'"{key[0]}-{digest}"'
+
+    def generation(self, ts: Tileset) -> int:
+        """The edit generation a tileset's tiles are keyed by: read from the store (edits of any
+        process count) for a tileset with an editable layer; 0, without a read, for the others."""
+        return self.store.edit_generation() if ts.editable else 0
 
     def locate(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> tuple[Tileset, TileMatrixSet, Tile]:
         """Check a tile request: NotFound (404) for unknown tilesets, grids or tiles outside the grid."""
@@ -120,37 +142,47 @@ class TileEngine:
             )
         return ts, grid, tile
 
-    def etag_now(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> str:
-        """The ETag the tile has in the current release (answers If-None-Match without rendering)."""
-        ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
-        _, tag = self.current_tag()
-        return self.etag(self.key(tag, ts, grid, tile))
-
-    def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
-        """The tile from the cache, else rendered (and cached under the release it was read from)."""
+    def version(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileVersion:
+        """The version the tile has now (answers If-None-Match without rendering)."""
         ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
         number, tag = self.current_tag()
-        key = self.key(tag, ts, grid, tile)
+        key = self.key(tag, ts, grid, tile, self.generation(ts))
+        return TileVersion(number, self.etag(key), ts.editable)
+
+    def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
+        """The tile from the cache, else rendered (and cached under the release it was read from).
+
+        The edit generation is read before rendering, so a tile is never older than its key: an edit
+        committed in between is in the tile already (cached under the older key, which later requests
+        no longer ask for)."""
+        ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
+        number, tag = self.current_tag()
+        generation = self.generation(ts)
+        key = self.key(tag, ts, grid, tile, generation)
         data = self.cache.get(key)
         if data is not None:
-            return TileResult(data, number, tag, self.etag(key))
+            return TileResult(data, number, tag, self.etag(key), ts.editable)
         rendered = self.render(ts, grid, tile)
         if rendered.release != number:  # a release switch happened in between
             number, tag = rendered.release, self.release_tag(rendered.release)
-            key = self.key(tag, ts, grid, tile)
+            key = self.key(tag, ts, grid, tile, generation)
         self.cache.put(key, rendered.data)
-        return TileResult(rendered.data, number, tag, self.etag(key))
+        return TileResult(rendered.data, number, tag, self.etag(key), ts.editable)
 
     def query(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> TileQuery | None:
         """The store query for a tile; None when no layer of the tileset is shown at this zoom."""
         west, south, east, north = grid.bounds(tile)  # CRS84
         pad_x, pad_y = (east - west) * BUFFER_SHARE, (north - south) * BUFFER_SHARE
+        # the release's extents; editable layers are always asked (an edit may add a feature outside)
         near = {
             info.name
             for info in ts.layers
-            if info.bbox is not None
-            and info.bbox[0] <= east + pad_x and info.bbox[2] >= west - pad_x
-            and info.bbox[1] <= north + pad_y and info.bbox[3] >= south - pad_y
+            if info.spec.editable
+            or (
+                info.bbox is not None
+                and info.bbox[0] <= east + pad_x and info.bbox[2] >= west - pad_x
+                and info.bbox[1] <= north + pad_y and info.bbox[3] >= south - pad_y
+            )
         }
         layers = tuple(layer for layer in ts.layers_at(grid, tile.z) if layer.layer in near)
         if not layers:

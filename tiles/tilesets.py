@@ -50,6 +50,11 @@ class Tileset:
         return grid_zoom(grid, info.spec.minzoom), grid_zoom(grid, info.spec.maxzoom)
 
     @property
+    def editable(self) -> bool:
+        """Whether a layer of the tileset takes edits (its tiles then change within a release)."""
+        return any(info.spec.editable for info in self.layers)
+
+    @property
     def key(self) -> str:
         """Name in cache keys and paths: the composite and a collection never share one."""
         return self.id if self.composite else f"collections.{self.id}"

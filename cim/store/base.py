@@ -229,6 +229,12 @@ class Store(abc.ABC):
     def edit_log(self, layer: str | None = None, limit: int = 100) -> list[Any]:
         """The latest ``cim.store.edits.EditRecord`` entries, newest first."""
 
+    def edit_generation(self) -> int:
+        """A number that grows with every edit applied to the store, by any process (0 before the
+        first): the tile engine keys tiles of editable layers by it, asking per tile request, so it
+        is cheap (DuckDB: one readlink; PostGIS: read with the current release, CURRENT_TTL)."""
+        return 0
+
     # -- releases ------------------------------------------------------------------------------
     @abc.abstractmethod
     def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:

@@ -196,6 +196,11 @@ class DuckDBEdits:
 
             return self._live.write(change)
 
+    def edit_generation(self) -> int:
+        """The number of the current overlay version (one readlink): every edit writes the next."""
+        path = self._live.current()
+        return int(path.stem[1:]) if path is not None and path.stem[1:].isdigit() else 0
+
     def edit_log(self, layer: str | None = None, limit: int = 100) -> list[EditRecord]:
         """The latest edits, newest first."""
         store: Any = self

@@ -79,13 +79,17 @@ class DuckDBDialect(Dialect):
     def table(self, layer: str) -> str:
         return quote_ident(layer)
 
-    def source(self, info: LayerInfo) -> str:
-        if self.live is None or info.name not in self.live.columns:
-            return self.table(info.name)
-        return merged_source(info, self.table(info.name), self.live.table(info.name), self.live.columns[info.name])
+    def edited(self, info: LayerInfo) -> bool:
+        return self.live is not None and info.name in self.live.columns
+
+    def source(self, info: LayerInfo, where: str | None = None) -> str:
+        if self.live is None or not self.edited(info):
+            return super().source(info, where)
+        live = self.live
+        return merged_source(info, self.table(info.name), live.table(info.name), live.columns[info.name], where)
 
     def count_all(self, info: LayerInfo) -> Statement | None:
-        if self.live is None or info.name not in self.live.columns:
+        if self.live is None or not self.edited(info):
             return None
         return Statement(count_sql(self.table(info.name), self.live.table(info.name), "?"), (info.count,))
 
@@ -223,7 +227,7 @@ class DuckDBStore(DuckDBEdits, Store):
     def render_tile(self, query: TileQuery) -> RenderedTile:
         reader = self._read()
         infos = [self._layer_in(reader, layer.layer) for layer in query.layers]
-        statement = tile_statement(infos, query, DuckDBTileDialect(self.dialect))
+        statement = tile_statement(infos, query, DuckDBTileDialect(self._dialect(reader)))
         rows = self._fetch(reader.cursor(), statement.sql, statement.params)
         stem = reader.path.stem
         return RenderedTile(int(stem[1:]) if stem[1:].isdigit() else 0, join_layers(rows))

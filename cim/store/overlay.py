@@ -26,19 +26,31 @@ SQL_TYPES_POSTGRES = {
 }  # fmt: skip
 
 
-def merged_source(info: LayerInfo, release_table: str, live_table: str, live_columns: Collection[str]) -> str:
+def merged_source(
+    info: LayerInfo, release_table: str, live_table: str, live_columns: Collection[str], where: str | None = None
+) -> str:
     """A derived table: the release's rows not shadowed by the overlay, and the overlay's live rows.
-    Fields the overlay table lacks (added to the layer after its last edit) read as NULL there."""
+    Fields the overlay table lacks (added to the layer after its last edit) read as NULL there.
+
+    ``where``, a condition on the layer's columns (unqualified), is applied inside both branches:
+    directly on the release table, so that its spatial index serves an ``ST_Intersects`` there
+    without relying on the planner pushing a condition through the UNION ALL and the anti-join, and
+    on the overlay's rows (in a subquery, so fields it lacks read as NULL there too)."""
     names = [f.name for f in info.fields]
     release_cols = ", ".join([quote_ident(FID), quote_ident(GEOM), *map(quote_ident, names)])
     live_cols = ", ".join(
         [quote_ident(FID), quote_ident(GEOM), *(quote_ident(n) if n in live_columns else f"NULL AS {quote_ident(n)}" for n in names)]
     )
     fid = quote_ident(FID)
+    live_rows = f"SELECT {live_cols} FROM {live_table} WHERE NOT {quote_ident(DELETED)}"
+    release_where = ""
+    if where is not None:
+        release_where = f"({where}) AND "
+        live_rows = f"SELECT * FROM ({live_rows}) AS e WHERE {where}"
     return (
         f"(SELECT {release_cols} FROM {release_table} AS r"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {live_table} AS e WHERE e.{fid} = r.{fid})"
-        f" UNION ALL SELECT {live_cols} FROM {live_table} WHERE NOT {quote_ident(DELETED)}) AS src"
+        f" WHERE {release_where}NOT EXISTS (SELECT 1 FROM {live_table} AS e WHERE e.{fid} = r.{fid})"
+        f" UNION ALL {live_rows}) AS src"
     )
 
 

@@ -76,8 +76,14 @@ def _v2_edits(conn: Connection) -> None:
     create_live_schema(conn)
 
 
+def _v3_overlay_indexes(conn: Connection) -> None:
+    from cim.store.postgis_live import index_overlays
+
+    index_overlays(conn)
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

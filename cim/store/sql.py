@@ -60,9 +60,17 @@ class Dialect(abc.ABC):
         """A geometry from one WKB parameter, in ``srid``."""
         return f"ST_GeomFromWKB({self.placeholder})"
 
-    def source(self, info: LayerInfo) -> str:
-        """What layer reads select from: the release table, merged with edits where a backend has them."""
-        return self.table(info.name)
+    def edited(self, info: LayerInfo) -> bool:
+        """Whether reads of the layer merge an edits overlay (False: they read the release table)."""
+        return False
+
+    def source(self, info: LayerInfo, where: str | None = None) -> str:
+        """What layer reads select from: the release table, merged with edits where a backend has them.
+        ``where`` (a condition on the layer's columns) is applied inside: for a merged layer in each
+        branch of the merge, on the release table itself (see :func:`cim.store.overlay.merged_source`)."""
+        if where is None:
+            return self.table(info.name)
+        return f"(SELECT * FROM {self.table(info.name)} WHERE {where}) AS src"
 
     def count_all(self, info: LayerInfo) -> Statement | None:
         """How to count an unfiltered layer; None: the release's stored count is exact."""
