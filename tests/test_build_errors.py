@@ -15,6 +15,7 @@ import shapely
 from tianjin import square, to_crs, write_city
 
 from cim.build import build, load_config, prepare
+from cim.build.progress import Progress
 from cim.errors import BuildError
 from cim.store import open_store
 
@@ -110,6 +111,31 @@ def test_bad_sources_stop_the_build_and_keep_the_release(store_url: str, tmp_pat
             assert str(error).startswith(f"{file}: layer parcels: "), str(error)
             assert store.releases() == releases and store.current_number() == 1, make.__name__
             pd.testing.assert_frame_equal(store.read_frame("parcels"), frame)
+
+
+def test_a_bad_source_after_a_layer_is_loaded_keeps_the_release(store_url: str, tmp_path: Path) -> None:
+    """The store loads a layer while the build still reads its verifying sources and the next layers
+    (cim/build/feed.py): a failure then drops what was loaded, and the current release stays."""
+    write_parcels(tmp_path / "good.gpkg")
+    truncated(tmp_path)  # cut.geojson
+    verifying = source("good.gpkg") + source("cut.geojson")
+    (tmp_path / "two_layers.yml").write_text(
+        "city: Tianjin\nstorage_crs: EPSG:4490\nlayers:\n  parcels:\n    sources:\n" + source("good.gpkg")
+        + "  landuse:\n    sources:\n" + source("cut.geojson").replace("parcel_id: PID, land_use: USE", "zoning_code: USE"),
+        encoding="utf-8",
+    )  # fmt: skip
+    with open_store(store_url) as store:
+        build(load_config(config_for(tmp_path, source("good.gpkg"))), store)
+        releases, frame = store.releases(), store.read_frame("parcels")
+        for config in (config_for(tmp_path, verifying), tmp_path / "two_layers.yml"):
+            lines: list[str] = []
+            with pytest.raises(BuildError) as caught:
+                build(load_config(config), store, progress=Progress(lines.append))
+            assert caught.value.file == "cut.geojson", str(caught.value)
+            assert any(line.startswith("parcels: loading into") for line in lines), lines
+            assert store.releases() == releases and store.current_number() == 1, config.name
+            pd.testing.assert_frame_equal(store.read_frame("parcels"), frame)
+        assert build(load_config(config_for(tmp_path, source("good.gpkg"))), store).release.number == 2
 
 
 def test_unknown_declared_crs_is_refused_with_the_config(tmp_path: Path) -> None:

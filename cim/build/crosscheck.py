@@ -23,6 +23,7 @@ from pyproj import CRS
 from cim.build.config import DEFAULT_TOLERANCES, CrossCheckConfig
 from cim.build.geometry import DIMENSION
 from cim.build.qa import QAReport
+from cim.build.reproject import to_crs
 from cim.layerspec import LayerSpec
 
 #: a line matches when at least this share of its length lies near primary lines
@@ -158,15 +159,15 @@ def _match(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckCo
         return no_primary(primary, secondary)
     dimension = DIMENSION[spec.geometry_type]
     crs = metric_crs(primary.frame, secondary.frame)
-    b = secondary.frame.geometry.to_crs(crs).to_numpy()
+    b = to_crs(secondary.frame.geometry, crs).to_numpy()
     near = None
     if not _is_metric(primary.frame.crs) and np.isfinite(secondary.frame.total_bounds).all():
         # geographic storage: only the primary features within reach of a secondary one are reprojected
         # and matched; they keep their order, so ties between candidates break the same way
         near = _within_reach(primary.frame, secondary.frame, 0.0 if dimension == 2 else config.max_distance_m)
     if near is None or len(near) == 0:
-        return match_geoms(dimension, primary.frame.geometry.to_crs(crs).to_numpy(), b, config, primary.label)
-    found = match_geoms(dimension, primary.frame.geometry.iloc[near].to_crs(crs).to_numpy(), b, config, primary.label)
+        return match_geoms(dimension, to_crs(primary.frame.geometry, crs).to_numpy(), b, config, primary.label)
+    found = match_geoms(dimension, to_crs(primary.frame.geometry.iloc[near], crs).to_numpy(), b, config, primary.label)
     return Match(np.where(found.primary >= 0, near[np.maximum(found.primary, 0)], -1), found.why_not)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,12 +28,14 @@ from pyproj import CRS
 from cim.build.config import BuildConfig, LayerConfig, SourceConfig, check_against
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
+from cim.build.feed import LayerFeed, publishing
 from cim.build.cluster import active_scale
 from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
 from cim.build.progress import Progress
 from cim.build.qa import Action, QAReport, SourceStats
 from cim.build.raster import build_raster_layer
+from cim.build.reproject import to_crs
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import check_area, resolve_crs
 from cim.catalog import Catalog, load_catalog
@@ -73,78 +77,121 @@ def build(
     keep: int | None = None,
     report_dir: Path | None = None,
 ) -> BuildResult:
-    """Prepare the release ``config`` describes, publish it to ``store`` (pruning to ``keep``, else the
-    config's ``keep``) and write the QA report into ``report_dir`` when given."""
+    """Prepare the release ``config`` describes and publish it to ``store`` (pruning to ``keep``, else
+    the config's ``keep``); write the QA report into ``report_dir`` when given.
+
+    The store loads each layer as soon as its features are final, while the pipeline goes on with
+    its cross-checks and the next layers (:mod:`cim.build.feed`); the release becomes current once
+    everything has passed, and a failure anywhere leaves the current release as it was."""
     progress = progress or Progress()
-    prepared = prepare(config, catalog, progress)
-    if report_dir is not None:
-        prepared.draft.qa["report"] = str(report_dir)
-    progress.message(f"publishing {len(prepared.draft.layers)} layers to {store.url}")
+    catalog = catalog if catalog is not None else load_catalog(config.catalog)
+    draft = ReleaseDraft(layers=LayerFeed(), config=_config_record(config), srid=config.storage_srid)
+    done: list[Prepared] = []
+
+    def work(feed: LayerFeed) -> None:
+        def load(layer: LayerData) -> None:
+            progress.message(f"{layer.spec.name}: loading into {store.url} while the checks go on")
+            feed.put(layer)
+
+        prepared = prepare(config, catalog, progress, on_layer=load)
+        done.append(prepared)
+        draft.checksums, draft.qa = prepared.draft.checksums, prepared.draft.qa
+        if report_dir is not None:
+            draft.qa["report"] = str(report_dir)
+        progress.message(f"checks done; making the release of {len(config.layers)} layers current")
+
     try:
-        release = store.publish(prepared.draft, keep=keep if keep is not None else config.keep)
+        release = publishing(store, draft, keep if keep is not None else config.keep, work)
     finally:
-        prepared.discard()
-    prepared.report.release = release.number
+        for prepared in done:
+            prepared.discard()
+    report = done[0].report
+    report.release = release.number
     files = None
     if report_dir is not None:
         try:
-            files = prepared.report.write(report_dir)
+            files = report.write(report_dir)
         except OSError as exc:
             reason = f"release {release.number} is published, but its QA report cannot be written: {exc.strerror or exc}"
             raise BuildError(reason, file=str(report_dir)) from None
-    return BuildResult(release, prepared.report, files)
+    return BuildResult(release, report, files)
 
 
-def prepare(config: BuildConfig, catalog: Catalog | None = None, progress: Progress | None = None) -> Prepared:
-    """Read, check and normalise every source; raises BuildError for a source that cannot be used."""
+def prepare(
+    config: BuildConfig,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+    on_layer: Callable[[LayerData], None] | None = None,
+) -> Prepared:
+    """Read, check and normalise every source; raises BuildError for a source that cannot be used.
+    ``on_layer`` gets each layer as soon as its features are final (before its cross-checks); the
+    draft lists the layers in catalog order."""
     progress = progress or Progress()
+    ready = on_layer or (lambda layer: None)
     catalog = catalog if catalog is not None else load_catalog(config.catalog)
     check_against(config, catalog)
     storage = CRS.from_epsg(config.storage_srid)
     report = QAReport(config.city, config.path.name)
     checksums: dict[str, str] = {}
     staging = Path(tempfile.mkdtemp(prefix="cim-raster-")) if any(catalog[l.name].kind == "raster" for l in config.layers) else None
+    layers = []
     try:
-        layers = [
-            build_raster_layer(layer, catalog[layer.name], report, checksums, progress, staging)
-            if staging is not None and catalog[layer.name].kind == "raster"
-            else _build_layer(layer, catalog[layer.name], storage, report, checksums, progress)
-            for layer in config.layers
-        ]
+        for layer in config.layers:
+            spec = catalog[layer.name]
+            if staging is not None and spec.kind == "raster":
+                layers.append(build_raster_layer(layer, spec, report, checksums, progress, staging))
+                ready(layers[-1])
+            else:
+                layers.append(_build_layer(layer, spec, storage, report, checksums, progress, ready))
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         raise
     layers.sort(key=lambda data: (data.spec.order, data.spec.name))
     draft = ReleaseDraft(
-        layers=layers,
-        config={**config.raw, "config_file": str(config.path)},
-        checksums=checksums,
-        qa=report.summary(),
-        srid=config.storage_srid,
+        layers=layers, config=_config_record(config), checksums=checksums, qa=report.summary(), srid=config.storage_srid
     )
     return Prepared(draft, report, staging)
 
 
+def _config_record(config: BuildConfig) -> dict[str, Any]:
+    """The build config as the release records it."""
+    return {**config.raw, "config_file": str(config.path)}
+
+
 def _build_layer(
-    layer: LayerConfig, spec: LayerSpec, storage: CRS, report: QAReport, checksums: dict[str, str], progress: Progress
+    layer: LayerConfig,
+    spec: LayerSpec,
+    storage: CRS,
+    report: QAReport,
+    checksums: dict[str, str],
+    progress: Progress,
+    ready: Callable[[LayerData], None],
 ) -> LayerData:
+    """The layer from its primary source (handed to ``ready`` at once), then cross-checked against
+    the other sources."""
     if layer.invalid_geometry is not None:
         spec = dataclasses.replace(spec, invalid_geometry=layer.invalid_geometry)  # type: ignore[arg-type]
     sides = []
-    for position, source in enumerate(layer.sources):
-        progress.start_source(layer.name, source.label, STEPS)
-        frame = _load_source(spec, source, storage, report, progress, primary=position == 0)
-        for name, path in source_files(source).items():
-            checksums[name] = sha256(path)
-        sides.append(Side(source.label, frame))
+    with ThreadPoolExecutor(1, thread_name_prefix="cim-sha256") as hashing:  # beside the reading
+        digests = {
+            name: hashing.submit(sha256, path) for source in layer.sources for name, path in source_files(source).items()
+        }
+        for position, source in enumerate(layer.sources):
+            progress.start_source(layer.name, source.label, STEPS)
+            frame = _load_source(spec, source, storage, report, progress, primary=position == 0)
+            sides.append(Side(source.label, frame))
+            if position == 0:
+                data = LayerData(spec, frame)
+                report.features[layer.name] = len(frame)
+                ready(data)
+        checksums.update({name: digest.result() for name, digest in digests.items()})
     scale = active_scale()  # a distributed build (cim/build/distributed.py), else None
     for other in sides[1:]:
         progress.message(f"{layer.name}: cross-checking {sides[0].label} with {other.label}")
         match = scale.match(spec, sides[0], other, layer.crosscheck, progress) if scale is not None else None
         report.crosschecks.append(crosscheck(spec, sides[0], other, layer.crosscheck, report, match))
-    report.features[layer.name] = len(sides[0].frame)
-    return LayerData(spec, sides[0].frame)
+    return data
 
 
 def _field_values(spec: LayerSpec, source: SourceConfig, frame: gpd.GeoDataFrame) -> dict[str, pd.Series]:
@@ -188,7 +235,7 @@ def _load_source(
             progress.step("rectify", crs.offset)
             geoms = rectify(geoms, crs.offset)
         progress.step("reproject", f"{crs.label} → EPSG:{storage.to_epsg()}")
-        geometry = gpd.GeoSeries(geoms, crs=crs.crs).to_crs(storage)
+        geometry = to_crs(gpd.GeoSeries(geoms, crs=crs.crs), storage)
         progress.step("normalise")
         values = _field_values(spec, source, read.frame)
         conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)

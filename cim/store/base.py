@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import geopandas as gpd
 
@@ -121,14 +121,24 @@ class LayerData:
 
 @dataclass
 class ReleaseDraft:
-    """What a build hands the store to publish as the next release."""
+    """What a build hands the store to publish as the next release.
 
-    layers: list[LayerData]
+    ``layers`` is iterated once, in order; a store reads ``config``, ``checksums`` and ``qa`` only
+    after it has been exhausted, so a build may stream its layers while it still checks them
+    (cim/build/feed.py) and fill those in last. An error raised by the iteration aborts the publish."""
+
+    layers: Iterable[LayerData]
     config: dict[str, Any] = field(default_factory=dict)
     checksums: dict[str, str] = field(default_factory=dict)
     qa: dict[str, Any] = field(default_factory=dict)
     #: EPSG code every vector layer is stored in
     srid: int = 4326
+
+
+def catalog_order(infos: Iterable[LayerInfo]) -> list[LayerInfo]:
+    """Layers as a release lists them: in the catalog's order (``LayerSpec.order``, then name),
+    whatever order a build loaded them in."""
+    return sorted(infos, key=lambda info: (info.spec.order, info.spec.name))
 
 
 @dataclass(frozen=True)
@@ -251,6 +261,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def current_number(self) -> int:
         """Number of the release readers see now (cheap: servers call it per request)."""
+
+    def known_current_number(self) -> int | None:
+        """The number :meth:`current_number` would give, when the store can tell without a query
+        or anything else that may block (a server's event loop asks it per cached tile); None
+        when it cannot, and then the caller takes the way that calls :meth:`current_number`."""
+        return None
 
     def current_release(self) -> ReleaseInfo | None:
         return next((r for r in self.releases() if r.current), None)

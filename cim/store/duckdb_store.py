@@ -39,6 +39,7 @@ from cim.store.base import (
     ReleaseDraft,
     ReleaseInfo,
     Store,
+    catalog_order,
     not_found,
 )
 from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView
@@ -169,8 +170,16 @@ class DuckDBStore(DuckDBEdits, Store):
         return list(self._read().layers)
 
     def current_number(self) -> int:
-        stem = self._read().path.stem
-        return int(stem[1:]) if stem[:1] == "r" and stem[1:].isdigit() else 0
+        return _release_number(self._read().path)
+
+    def known_current_number(self) -> int | None:
+        # the release symlink, read without opening anything: known when the open reader is its target
+        reader = self._reader
+        try:
+            target = self._current_target()
+        except OSError:
+            return None
+        return _release_number(target) if reader is not None and reader.path == target else None
 
     # -- reads ---------------------------------------------------------------------------------
     def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
@@ -307,10 +316,8 @@ class DuckDBStore(DuckDBEdits, Store):
         try:
             con.execute("CREATE TABLE cim_release (number INTEGER, created TIMESTAMPTZ, meta VARCHAR)")
             con.execute("CREATE TABLE cim_layer (name VARCHAR PRIMARY KEY, ord INTEGER, info VARCHAR)")
-            meta = json.dumps({"config": draft.config, "checksums": draft.checksums, "qa": draft.qa}, default=str)
-            con.execute("INSERT INTO cim_release VALUES (?, ?, ?)", (number, created, meta))
             infos = []
-            for ordinal, layer in enumerate(draft.layers):
+            for layer in draft.layers:
                 if layer.spec.kind == "raster":
                     # the COG beside the release file, in place before the release can become current
                     raster = self._raster_file(number, layer.spec.name)
@@ -319,8 +326,13 @@ class DuckDBStore(DuckDBEdits, Store):
                 else:
                     info = measure(layer, draft.srid)
                     self._write_layer(con, layer, draft.srid)
-                con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
                 infos.append(info)
+            infos = catalog_order(infos)
+            for ordinal, info in enumerate(infos):
+                con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
+            # the draft's metadata is complete only once its layers are (ReleaseDraft)
+            meta = json.dumps({"config": draft.config, "checksums": draft.checksums, "qa": draft.qa}, default=str)
+            con.execute("INSERT INTO cim_release VALUES (?, ?, ?)", (number, created, meta))
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -392,3 +404,9 @@ class DuckDBStore(DuckDBEdits, Store):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def _release_number(path: Path) -> int:
+    """The number of a release file ``rNNNN.duckdb`` (0 for a plain DuckDB file)."""
+    stem = path.stem
+    return int(stem[1:]) if stem[:1] == "r" and stem[1:].isdigit() else 0

@@ -35,6 +35,7 @@ from cim.store.base import (
     ReleaseDraft,
     ReleaseInfo,
     Store,
+    catalog_order,
     not_found,
 )
 from cim.store.edits import Edit, EditRecord
@@ -196,6 +197,12 @@ class PostgisStore(Store):
 
     def current_number(self) -> int:
         return self._read().number
+
+    def known_current_number(self) -> int | None:
+        current = self._current  # what _read() would answer without a query
+        if current is not None and time.monotonic() - current.loaded < CURRENT_TTL:
+            return current.number
+        return None
 
     # -- reads ---------------------------------------------------------------------------------
     def query(self, query: FeatureQuery) -> FeaturePage:
@@ -371,7 +378,7 @@ class PostgisStore(Store):
                     qa=json.loads(json.dumps(draft.qa, default=str)),
                 )
             )
-            for ordinal, info in enumerate(infos):
+            for ordinal, info in enumerate(catalog_order(infos)):
                 conn.execute(
                     schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
                 )
