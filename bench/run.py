@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         cache = tempfile.mkdtemp(prefix="bench-tile-cache-")  # fresh: no tile of an earlier run is cached
         report["results"] = measure_tiles(
             cim_server(store_url, 5101, args.workers, {"CIM_TILE_CACHE": cache}),
+            cim_server(store_url, 5101, args.workers, {"CIM_TILE_CACHE": "off", "CIM_TILE_MEMORY_MB": "0"}),
             tipg_server(store_url, schema, 5102, args.workers),
             store_url, schema, args.seconds, args.workers,
         )

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cim.errors import NotFound
+from ogcapi.tile_fastpath import mark_release
 from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, _etag_matches, _int, _json_only
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
@@ -80,6 +81,7 @@ class MapTilesAPI:
             return (200 if result.data else 204), result.data, result.etag, result.release, located.media_type
 
         status, data, etag, release, media_type = await run_in_threadpool(serve)
+        mark_release(request.scope, release)  # repeated from memory (ogcapi/tile_fastpath.py): varies by Accept only
         headers = {"ETag": etag, "Cache-Control": IMMUTABLE if pinned == str(release) else SHORT, "Vary": "Accept"}
         if status == 200:
             return Response(data, status_code=200, media_type=media_type, headers=headers)

@@ -32,6 +32,7 @@ def serve_workers(store_url: str | None, public_url: str, host: str, port: int, 
     os.environ["CIM_STORE"] = resolve_url(store_url)
     os.environ["CIM_SERVER_URL"] = public_url
     config = TCPConfig(
-        "ogcapi.app:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning"
+        "ogcapi.app:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning",
+        access_log=False,  # at log level warning it printed nothing, but formatted every request's line
     )
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cim.errors import InvalidQuery, NotFound
+from ogcapi.tile_fastpath import mark_release
 from tiles import documents
 from tiles.engine import MVT_MEDIA_TYPE, TileEngine, TileVersion
 from tiles.maptilesets import raster_layers
@@ -136,6 +137,8 @@ class TilesAPI:
             return (200 if result.data else 204), result.data, TileVersion(result.release, result.etag, result.mutable)
 
         status, data, version = await run_in_threadpool(serve)
+        if not version.mutable:
+            mark_release(request.scope, version.release)  # repeated from memory (ogcapi/tile_fastpath.py)
         immutable = pinned == str(version.release) and not version.mutable
         headers = {"ETag": version.etag, "Cache-Control": IMMUTABLE if immutable else SHORT}
         if status == 200:

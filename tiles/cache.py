@@ -27,10 +27,24 @@ TileKey = tuple[str, str, str, int, int, int]
 
 MEMORY_BYTES = 128 * 1024 * 1024
 DISK_BYTES = 2 * 1024 * 1024 * 1024
+#: environment variable bounding a server process's tiles in memory, in MiB (0: none kept)
+MEMORY_ENV = "CIM_TILE_MEMORY_MB"
 #: bytes an entry costs besides its data (so that cached empty tiles count too)
 ENTRY_OVERHEAD = 100
 
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def memory_budget() -> int:
+    """Bytes of tiles a process keeps in memory: ``$CIM_TILE_MEMORY_MB`` (default 128). It bounds
+    the engine's LRU and, as much again, the server's fast path (ogcapi/tile_fastpath.py); 0 keeps
+    none, so that every request renders (or reads the disk cache)."""
+    value = os.environ.get(MEMORY_ENV)
+    try:
+        mib = float(value) if value is not None else MEMORY_BYTES / 2**20
+    except ValueError:
+        raise ValueError(f"${MEMORY_ENV} must be a number of MiB, not {value!r}") from None
+    return max(0, int(mib * 2**20))
 
 
 def _part(value: str | int) -> str:

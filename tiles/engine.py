@@ -26,7 +26,7 @@ from cim.errors import NotFound
 from cim.store import Store
 from cim.store.duckdb_store import DuckDBStore
 from cim.store.tilequery import MAX_FEATURES, RenderedTile, TileQuery
-from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey
+from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey, memory_budget
 from tiles.tilesets import Tileset, tileset
 from tiles.tms import TILE_SRID, check_tile, get_grid, storage_bounds, tile_bounds, within_limits
 
@@ -66,16 +66,18 @@ class TileVersion:
 def default_cache(store: Store) -> TileCache:
     """Memory cache, plus a disk cache: ``$CIM_TILE_CACHE`` if set (``off`` = none), else for the
     embedded store ``<store>.d/tiles``; PostGIS without ``$CIM_TILE_CACHE`` caches in memory only.
-    ``$CIM_TILE_CACHE_MB`` bounds the disk cache (default 2048)."""
+    ``$CIM_TILE_CACHE_MB`` bounds the disk cache (default 2048), ``$CIM_TILE_MEMORY_MB`` the memory
+    (default 128; with ``CIM_TILE_CACHE=off`` and ``CIM_TILE_MEMORY_MB=0`` every tile is rendered)."""
     configured = os.environ.get("CIM_TILE_CACHE")
     max_bytes = int(float(os.environ.get("CIM_TILE_CACHE_MB", DISK_BYTES / 2**20)) * 2**20)
+    memory = memory_budget()
     if configured == "off":
-        return TileCache()
+        return TileCache(memory)
     if configured:
-        return TileCache(disk=DiskCache(Path(configured), max_bytes))
+        return TileCache(memory, DiskCache(Path(configured), max_bytes))
     if isinstance(store, DuckDBStore):
-        return TileCache(disk=DiskCache(store.releases_dir.parent / "tiles", max_bytes))
-    return TileCache()
+        return TileCache(memory, DiskCache(store.releases_dir.parent / "tiles", max_bytes))
+    return TileCache(memory)
 
 
 class TileEngine:
