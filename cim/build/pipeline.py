@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -173,13 +173,20 @@ def _build_layer(
     if layer.invalid_geometry is not None:
         spec = dataclasses.replace(spec, invalid_geometry=layer.invalid_geometry)  # type: ignore[arg-type]
     sides = []
-    with ThreadPoolExecutor(1, thread_name_prefix="cim-sha256") as hashing:  # beside the reading
-        digests = {
-            name: hashing.submit(sha256, path) for source in layer.sources for name, path in source_files(source).items()
-        }
+    # checksums on the second core while the first one checks what was read (after the read, when
+    # the file is in the page cache: hashing beside the read made both wait for the disk)
+    with ThreadPoolExecutor(1, thread_name_prefix="cim-sha256") as hashing:
+        digests: dict[str, Future[str]] = {}
+
+        def hash_files(source: SourceConfig) -> None:
+            for name, path in source_files(source).items():
+                digests.setdefault(name, hashing.submit(sha256, path))
+
         for position, source in enumerate(layer.sources):
             progress.start_source(layer.name, source.label, STEPS)
-            frame = _load_source(spec, source, storage, report, progress, primary=position == 0)
+            frame = _load_source(
+                spec, source, storage, report, progress, primary=position == 0, on_read=lambda s=source: hash_files(s)
+            )
             sides.append(Side(source.label, frame))
             if position == 0:
                 data = LayerData(spec, frame)
@@ -206,12 +213,20 @@ def _field_values(spec: LayerSpec, source: SourceConfig, frame: gpd.GeoDataFrame
 
 
 def _load_source(
-    spec: LayerSpec, source: SourceConfig, storage: CRS, report: QAReport, progress: Progress, primary: bool
+    spec: LayerSpec,
+    source: SourceConfig,
+    storage: CRS,
+    report: QAReport,
+    progress: Progress,
+    primary: bool,
+    on_read: Callable[[], None] = lambda: None,
 ) -> gpd.GeoDataFrame:
-    """One source's features, normalised into ``spec`` in the storage CRS, deduplicated."""
+    """One source's features, normalised into ``spec`` in the storage CRS, deduplicated; ``on_read``
+    is called once the source is read."""
     label, layer = source.label, spec.name
     progress.step("read")
     read = read_source(source, layer)
+    on_read()
     stats = SourceStats(layer, label, source.format, read=len(read.frame), filtered=read.filtered, primary=primary)
     report.sources.append(stats)
     for rule, reason in read.notes:

@@ -30,12 +30,27 @@ ARROW_TYPES = {
 BATCH_ROWS = 65_536
 
 
+def wkb_array(wkb: np.ndarray) -> pa.Array:
+    """The WKB geometries (bytes, None for none) as an Arrow binary array, built from one joined
+    buffer and its offsets: ``pa.array`` copied them one object at a time (1,000,000 footprints:
+    1.5 s against 0.3 s, GIL held — while the build's checks run beside the publish)."""
+    present = np.fromiter((b is not None for b in wkb), dtype=bool, count=len(wkb))
+    lengths = np.fromiter((len(b) if b is not None else 0 for b in wkb), dtype=np.int64, count=len(wkb))
+    offsets = np.zeros(len(wkb) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(b for b in wkb if b is not None)
+    kind, width = (pa.binary(), np.int32) if offsets[-1] < 2**31 else (pa.large_binary(), np.int64)
+    validity = None if present.all() else pa.array(present).buffers()[1]
+    nulls = int(len(wkb) - present.sum())
+    return pa.Array.from_buffers(kind, len(wkb), [validity, pa.py_buffer(offsets.astype(width)), pa.py_buffer(data)], nulls)
+
+
 def arrow_table(attrs: pd.DataFrame, wkb: np.ndarray, field_types: dict[str, str], fid: str, geom: str) -> pa.Table:
     """``attrs`` (``fid``, then the fields of ``field_types``) and the ``wkb`` geometries as Arrow columns;
     missing values (None, NaN, NaT, NA) are nulls."""
     columns = {
         fid: pa.array(attrs[fid].to_numpy(dtype="int64"), type=pa.int64()),
-        geom: pa.array(wkb, type=pa.binary()),
+        geom: wkb_array(wkb),
     }
     for name, ftype in field_types.items():
         columns[name] = pa.Array.from_pandas(attrs[name], type=ARROW_TYPES[ftype])
