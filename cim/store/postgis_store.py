@@ -147,7 +147,11 @@ class PostgisStore(Store):
         except sqlalchemy.exc.OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(f"cannot connect to {self.url}: {reason}") from None
-        self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True, name="cim")
+        # autocommit: a read is one round trip, not BEGIN, the statement and the pool's ROLLBACK on
+        # return; what must be atomic (edits, a tile's SET LOCAL) says so with conn.transaction()
+        self._pool = ConnectionPool(
+            conninfo, min_size=1, max_size=pool_size, open=True, name="cim", kwargs={"autocommit": True}
+        )
         self._current: _Current | None = None
         self._lock = threading.Lock()
 
@@ -261,12 +265,15 @@ class PostgisStore(Store):
         current = self._read()
         infos = [current.layer(layer.layer) for layer in query.layers]
         statement = tile_statement(infos, query, PostgisTileDialect(current.dialect))
-        with self._pool.connection() as conn, conn.transaction():
+        with self._pool.connection() as conn:
             if any(current.dialect.edited(info) for info in infos):
-                # the planner runs the two branches of a merged layer in a Parallel Append whenever
-                # the release side is costly (z14/z13: 30 ms against 5 ms without, workers' start)
-                conn.execute("SET LOCAL enable_parallel_append = off")
-            rows = self._fetch(conn, statement.sql, statement.params)
+                with conn.transaction():
+                    # the planner runs the two branches of a merged layer in a Parallel Append whenever
+                    # the release side is costly (z14/z13: 30 ms against 5 ms without, workers' start)
+                    conn.execute("SET LOCAL enable_parallel_append = off")
+                    rows = self._fetch(conn, statement.sql, statement.params)
+            else:  # one round trip (the pool's connections autocommit)
+                rows = self._fetch(conn, statement.sql, statement.params)
         return RenderedTile(current.number, join_layers(rows))
 
     # -- edits ---------------------------------------------------------------------------------
