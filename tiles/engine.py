@@ -28,7 +28,7 @@ from cim.store.duckdb_store import DuckDBStore
 from cim.store.tilequery import MAX_FEATURES, RenderedTile, TileQuery
 from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey, memory_budget
 from tiles.tilesets import Tileset, tileset
-from tiles.tms import TILE_SRID, check_tile, get_grid, storage_bounds, tile_bounds, within_limits
+from tiles.tms import TILE_SRID, check_tile, get_grid, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class TileEngine:
 
     def query(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> TileQuery | None:
         """The store query for a tile; None when no layer of the tileset is shown at this zoom."""
-        west, south, east, north = grid.bounds(tile)  # CRS84
+        west, south, east, north = lonlat_bounds(grid, tile)  # CRS84
         pad_x, pad_y = (east - west) * BUFFER_SHARE, (north - south) * BUFFER_SHARE
         # the release's extents; editable layers are always asked (an edit may add a feature outside)
         near = {
