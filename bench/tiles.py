@@ -168,6 +168,7 @@ def measure_tiles(
         server.start(logs)
         try:
             row = results.setdefault(server.name, {})
+            before = set(row)
             if server is cim:
                 root = work / "static"
                 size = fetch_tiles(server, template, hot, root)
@@ -180,7 +181,7 @@ def measure_tiles(
             if server is cim_rendering:
                 row["sizes"] = size_distribution(server, db_url, schema, range(4, 17, 2))
             for name, scenario in row.items():
-                if "rps" in scenario:
+                if "rps" in scenario and name not in before:
                     print(f"  {server.name:12s} {name:18s} {scenario['rps']:8.1f} req/s  p50 {scenario['p50_ms']:8.2f} ms"
                           f"  errors {scenario['errors']}", file=sys.stderr)
         finally:
