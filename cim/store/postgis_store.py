@@ -4,7 +4,8 @@ A release is a schema ``cim_rNNNN`` holding one table per layer; ``cim.current_r
 current one. Publishing loads the new schema completely (COPY, GiST index, ANALYZE) and then flips
 ``current_release`` in one transaction. Readers cache the current release (and the edit
 generation, read with it) for :data:`CURRENT_TTL` seconds, so a running server switches within
-that time, without a restart.
+that time, without a restart. Writing releases: cim/store/postgis_releases.py; SQL spellings:
+cim/store/postgis_dialect.py.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
@@ -21,33 +20,20 @@ import pandas as pd
 import psycopg
 import sqlalchemy
 from psycopg_pool import ConnectionPool
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import postgis_schema as schema
-from cim.store.base import (
-    FID,
-    GEOM,
-    FeaturePage,
-    FeatureQuery,
-    LayerData,
-    LayerInfo,
-    ReleaseDraft,
-    ReleaseInfo,
-    Store,
-    catalog_order,
-    not_found,
-)
+from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, not_found
 from cim.store.edits import Edit, EditRecord
-from cim.store.frames import measure, prepare, to_frame
-from cim.store.overlay import count_sql, merged_source
-from cim.store.postgis_copy import copy_rows
-from cim.store.postgis_live import apply_edit, ensure_overlays, generation_sql, live_table, read_log
-from cim.store.rasters import install, measure_raster, postgis_raster_dir, remove
+from cim.store.frames import to_frame
+from cim.store.postgis_dialect import PostgisDialect
+from cim.store.postgis_live import apply_edit, generation_sql, read_log
+from cim.store.postgis_releases import PostgisReleases
+from cim.store.rasters import postgis_raster_dir
 from cim.store.tilequery import RenderedTile, TileQuery
 from cim.store.tiles_sql import PostgisTileDialect, join_layers, tile_statement
 from cim.store.sql import (
-    Dialect,
     Statement,
     count_features,
     is_filtered,
@@ -59,6 +45,8 @@ from cim.store.sql import (
     select_one,
 )
 
+__all__ = ["PostgisDialect", "PostgisStore"]
+
 #: seconds a reader trusts its idea of the current release
 CURRENT_TTL = 1.0
 #: filtered queries the planner expects to match more rows than this get no numberMatched: counting
@@ -66,45 +54,6 @@ CURRENT_TTL = 1.0
 EXACT_COUNT_LIMIT = 100_000
 
 
-class PostgisDialect(Dialect):
-    def __init__(self, schema_name: str, live_layers: frozenset[str] = frozenset()) -> None:
-        self.schema_name = schema_name
-        #: editable layers: read merged with their overlay table in schema cim_live
-        self.live_layers = live_layers
-
-    def edited(self, info: LayerInfo) -> bool:
-        return info.name in self.live_layers
-
-    def source(self, info: LayerInfo, where: str | None = None) -> str:
-        if not self.edited(info):
-            return super().source(info, where)
-        return merged_source(info, self.table(info.name), live_table(info.name), [f.name for f in info.fields], where)
-
-    def count_all(self, info: LayerInfo) -> Statement | None:
-        if not self.edited(info):
-            return None
-        return Statement(count_sql(self.table(info.name), live_table(info.name), "%s"), (info.count,))
-
-    def table(self, layer: str) -> str:
-        return f"{quote_ident(self.schema_name)}.{quote_ident(layer)}"
-
-    def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
-        # a numeric SRID: PostGIS caches the projection; a text CRS costs a lookup per call
-        return f"ST_Transform({geom_sql}, {int(dst_srid)})"
-
-    def envelope(self, srid: int) -> str:
-        return f"ST_MakeEnvelope(%s, %s, %s, %s, {int(srid)})"
-
-    def geojson(self, geom_sql: str) -> str:
-        # options 0: no legacy GeoJSON "crs" member (RFC 7946; the CRS goes in the Content-Crs header)
-        return f"ST_AsGeoJSON({geom_sql}, 9, 0)"
-
-    def geometry_param(self, srid: int) -> str:
-        return f"ST_GeomFromWKB(%s, {int(srid)})"
-
-
-#: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
-INDEX_BUILD_MEMORY = "1GB"
 
 
 class _Current:
@@ -131,7 +80,7 @@ def _safe_url(url: str) -> str:
         return "the configured database"
 
 
-class PostgisStore(Store):
+class PostgisStore(PostgisReleases, Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = _safe_url(url)
         #: where this store's raster layers (COGs) live (cim/store/rasters.py)
@@ -303,149 +252,6 @@ class PostgisStore(Store):
             return conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"query failed: {str(exc).strip()}") from exc
-
-    # -- releases ------------------------------------------------------------------------------
-    def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:
-        with self._engine.connect() as lock_conn:
-            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": 0x43494D + 1})
-            try:
-                number = self._next_number()
-                schema_name = f"cim_r{number:04d}"
-                rasters: list[str] = []
-                try:
-                    infos = self._load_schema(schema_name, draft, rasters)
-                    self._activate(number, schema_name, draft, infos)
-                except BaseException:
-                    remove(rasters)
-                    with self._engine.begin() as conn:
-                        conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
-                    raise
-                if keep is not None:
-                    self._prune(keep)
-            finally:
-                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": 0x43494D + 1})
-        self._current = None
-        return self._release(number)
-
-    def _next_number(self) -> int:
-        with self._engine.connect() as conn:
-            last = conn.execute(text("SELECT coalesce(max(number), 0) FROM cim.release")).scalar_one()
-            # a schema left by a crashed build must not be reused
-            while conn.execute(
-                text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": f"cim_r{last + 1:04d}"}
-            ).first():
-                conn.execute(text(f"DROP SCHEMA {quote_ident(f'cim_r{last + 1:04d}')} CASCADE"))
-                conn.commit()
-            return last + 1
-
-    def _load_schema(self, schema_name: str, draft: ReleaseDraft, rasters: list[str]) -> list[LayerInfo]:
-        """Load the vector layers into ``schema_name``; install the raster layers' COGs into
-        :attr:`raster_dir`, appending their paths to ``rasters`` (removed if the publish fails)."""
-        with self._engine.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {quote_ident(schema_name)}"))
-        infos = []
-        token = uuid.uuid4().hex[:8]
-        for layer in draft.layers:
-            if layer.spec.kind == "raster":
-                dest = self.raster_dir / f"{schema_name}-{token}.{layer.spec.name}.tif"
-                rasters.append(str(dest))
-                install(layer, dest)
-                infos.append(measure_raster(layer, str(dest)))
-            else:
-                infos.append(measure(layer, draft.srid))
-                self._load_layer(schema_name, layer, draft.srid)
-        return infos
-
-    def _load_layer(self, schema_name: str, layer: LayerData, srid: int) -> None:
-        table = schema.layer_table(layer.spec, schema_name, srid)
-        with self._engine.begin() as conn:
-            table.create(conn)
-        attrs, wkb = prepare(layer, srid)
-        info = LayerInfo(layer.spec, srid, 0, None)
-        qualified = PostgisDialect(schema_name).table(layer.spec.name)
-        with self._pool.connection() as conn:
-            copy_rows(conn, qualified, attrs, wkb, info.field_types, FID, GEOM)
-            # more memory for this session's index build (1M footprints: GiST 3.6 -> 2.9 s)
-            conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-            try:
-                conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
-            finally:
-                conn.execute("RESET maintenance_work_mem")
-            conn.execute(f"ANALYZE {qualified}")
-
-    def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                schema.release.insert().values(
-                    number=number,
-                    created=datetime.now(UTC),
-                    schema=schema_name,
-                    config=json.loads(json.dumps(draft.config, default=str)),
-                    checksums=draft.checksums,
-                    qa=json.loads(json.dumps(draft.qa, default=str)),
-                )
-            )
-            for ordinal, info in enumerate(catalog_order(infos)):
-                conn.execute(
-                    schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
-                )
-            ensure_overlays(conn, infos)
-            self._set_current(conn, number)
-
-    @staticmethod
-    def _set_current(conn: sqlalchemy.Connection, number: int) -> None:
-        conn.execute(
-            text(
-                "INSERT INTO cim.current_release (singleton, number) VALUES (true, :n) "
-                "ON CONFLICT (singleton) DO UPDATE SET number = EXCLUDED.number"
-            ),
-            {"n": number},
-        )
-
-    def _prune(self, keep: int) -> None:
-        pruned: list[str] = []
-        with self._engine.begin() as conn:
-            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
-            rows = conn.execute(select(schema.release.c.number, schema.release.c.schema).order_by("number")).all()
-            for number, schema_name in rows[: max(0, len(rows) - keep)]:
-                if number != current:
-                    infos = conn.execute(
-                        text("SELECT info->>'raster_path' FROM cim.layer WHERE release = :n"), {"n": number}
-                    ).scalars()
-                    pruned.extend(path for path in infos if path)
-                    conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
-                    conn.execute(schema.release.delete().where(schema.release.c.number == number))
-        remove(pruned)  # once the releases are gone for good
-
-    def _release(self, number: int) -> ReleaseInfo:
-        return next(r for r in self.releases() if r.number == number)
-
-    def releases(self) -> list[ReleaseInfo]:
-        with self._engine.connect() as conn:
-            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
-            names = conn.execute(text("SELECT release, array_agg(name ORDER BY ord) FROM cim.layer GROUP BY release"))
-            layers = dict(names.all())
-            rows = conn.execute(select(schema.release).order_by(schema.release.c.number)).mappings().all()
-        return [
-            ReleaseInfo(
-                number=r["number"],
-                created=r["created"],
-                current=r["number"] == current,
-                layers=tuple(layers.get(r["number"], ())),
-                config=r["config"],
-                checksums=r["checksums"],
-                qa=r["qa"],
-            )
-            for r in rows
-        ]
-
-    def set_current(self, number: int) -> ReleaseInfo:
-        with self._engine.begin() as conn:
-            if not conn.execute(select(schema.release.c.number).where(schema.release.c.number == number)).first():
-                raise StoreError(f"store {self.url} has no release {number}")
-            self._set_current(conn, number)
-        self._current = None
-        return self._release(number)
 
     def close(self) -> None:
         self._pool.close()

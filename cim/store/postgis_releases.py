@@ -1,0 +1,186 @@
+"""Writing and switching the releases of the PostGIS store (a mixin of ``PostgisStore``).
+
+Publishing loads a new schema ``cim_rNNNN`` completely — per layer one binary COPY, a GiST index,
+ANALYZE (cim/store/postgis_copy.py) — while holding an advisory lock against concurrent builds,
+then records the release and flips ``cim.current_release`` in one transaction. Anything failing on
+the way drops the schema and the installed raster files, so the current release stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from psycopg_pool import ConnectionPool
+from sqlalchemy import select, text
+
+from cim.errors import StoreError
+from cim.store import postgis_schema as schema
+from cim.store.base import FID, GEOM, LayerData, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
+from cim.store.frames import measure, prepare
+from cim.store.postgis_copy import copy_rows
+from cim.store.postgis_dialect import PostgisDialect
+from cim.store.postgis_live import ensure_overlays
+from cim.store.rasters import install, measure_raster, remove
+from cim.store.sql import quote_ident
+
+#: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
+INDEX_BUILD_MEMORY = "1GB"
+#: advisory lock key held while a release is published
+PUBLISH_LOCK = 0x43494D + 1
+
+
+class PostgisReleases:
+    """publish / releases / set_current over ``_engine`` (SQLAlchemy) and ``_pool`` (psycopg)."""
+
+    url: str
+    raster_dir: Path
+    _engine: sqlalchemy.Engine
+    _pool: ConnectionPool
+    _current: Any
+
+    def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:
+        with self._engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PUBLISH_LOCK})
+            try:
+                number = self._next_number()
+                schema_name = f"cim_r{number:04d}"
+                rasters: list[str] = []
+                try:
+                    infos = self._load_schema(schema_name, draft, rasters)
+                    self._activate(number, schema_name, draft, infos)
+                except BaseException:
+                    remove(rasters)
+                    with self._engine.begin() as conn:
+                        conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
+                    raise
+                if keep is not None:
+                    self._prune(keep)
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK})
+        self._current = None
+        return self._release(number)
+
+    def _next_number(self) -> int:
+        with self._engine.connect() as conn:
+            last = conn.execute(text("SELECT coalesce(max(number), 0) FROM cim.release")).scalar_one()
+            # a schema left by a crashed build must not be reused
+            while conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": f"cim_r{last + 1:04d}"}
+            ).first():
+                conn.execute(text(f"DROP SCHEMA {quote_ident(f'cim_r{last + 1:04d}')} CASCADE"))
+                conn.commit()
+            return last + 1
+
+    def _load_schema(self, schema_name: str, draft: ReleaseDraft, rasters: list[str]) -> list[LayerInfo]:
+        """Load the vector layers into ``schema_name``; install the raster layers' COGs into
+        :attr:`raster_dir`, appending their paths to ``rasters`` (removed if the publish fails)."""
+        with self._engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {quote_ident(schema_name)}"))
+        infos = []
+        token = uuid.uuid4().hex[:8]
+        for layer in draft.layers:
+            if layer.spec.kind == "raster":
+                dest = self.raster_dir / f"{schema_name}-{token}.{layer.spec.name}.tif"
+                rasters.append(str(dest))
+                install(layer, dest)
+                infos.append(measure_raster(layer, str(dest)))
+            else:
+                infos.append(measure(layer, draft.srid))
+                self._load_layer(schema_name, layer, draft.srid)
+        return infos
+
+    def _load_layer(self, schema_name: str, layer: LayerData, srid: int) -> None:
+        table = schema.layer_table(layer.spec, schema_name, srid)
+        with self._engine.begin() as conn:
+            table.create(conn)
+        attrs, wkb = prepare(layer, srid)
+        info = LayerInfo(layer.spec, srid, 0, None)
+        qualified = PostgisDialect(schema_name).table(layer.spec.name)
+        with self._pool.connection() as conn:
+            copy_rows(conn, qualified, attrs, wkb, info.field_types, FID, GEOM)
+            # more memory for this session's index build (1M footprints: GiST 3.6 -> 2.9 s)
+            conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+            try:
+                conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
+            finally:
+                conn.execute("RESET maintenance_work_mem")
+            conn.execute(f"ANALYZE {qualified}")
+
+    def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                schema.release.insert().values(
+                    number=number,
+                    created=datetime.now(UTC),
+                    schema=schema_name,
+                    config=json.loads(json.dumps(draft.config, default=str)),
+                    checksums=draft.checksums,
+                    qa=json.loads(json.dumps(draft.qa, default=str)),
+                )
+            )
+            for ordinal, info in enumerate(catalog_order(infos)):
+                conn.execute(
+                    schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
+                )
+            ensure_overlays(conn, infos)
+            self._set_current(conn, number)
+
+    @staticmethod
+    def _set_current(conn: sqlalchemy.Connection, number: int) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO cim.current_release (singleton, number) VALUES (true, :n) "
+                "ON CONFLICT (singleton) DO UPDATE SET number = EXCLUDED.number"
+            ),
+            {"n": number},
+        )
+
+    def _prune(self, keep: int) -> None:
+        pruned: list[str] = []
+        with self._engine.begin() as conn:
+            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
+            rows = conn.execute(select(schema.release.c.number, schema.release.c.schema).order_by("number")).all()
+            for number, schema_name in rows[: max(0, len(rows) - keep)]:
+                if number != current:
+                    infos = conn.execute(
+                        text("SELECT info->>'raster_path' FROM cim.layer WHERE release = :n"), {"n": number}
+                    ).scalars()
+                    pruned.extend(path for path in infos if path)
+                    conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
+                    conn.execute(schema.release.delete().where(schema.release.c.number == number))
+        remove(pruned)  # once the releases are gone for good
+
+    def _release(self, number: int) -> ReleaseInfo:
+        return next(r for r in self.releases() if r.number == number)
+
+    def releases(self) -> list[ReleaseInfo]:
+        with self._engine.connect() as conn:
+            current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
+            names = conn.execute(text("SELECT release, array_agg(name ORDER BY ord) FROM cim.layer GROUP BY release"))
+            layers = dict(names.all())
+            rows = conn.execute(select(schema.release).order_by(schema.release.c.number)).mappings().all()
+        return [
+            ReleaseInfo(
+                number=r["number"],
+                created=r["created"],
+                current=r["number"] == current,
+                layers=tuple(layers.get(r["number"], ())),
+                config=r["config"],
+                checksums=r["checksums"],
+                qa=r["qa"],
+            )
+            for r in rows
+        ]
+
+    def set_current(self, number: int) -> ReleaseInfo:
+        with self._engine.begin() as conn:
+            if not conn.execute(select(schema.release.c.number).where(schema.release.c.number == number)).first():
+                raise StoreError(f"store {self.url} has no release {number}")
+            self._set_current(conn, number)
+        self._current = None
+        return self._release(number)
