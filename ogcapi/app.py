@@ -87,7 +87,9 @@ def create_app(
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     # outermost: repeated requests for immutable tiles are answered from memory before any routing
-    app.tile_fast_path = TileFastPath(None, current=store.known_current_number, max_bytes=memory_budget())
+    app.tile_fast_path = TileFastPath(
+        None, current=store.known_current_number, generation=store.known_edit_generation, max_bytes=memory_budget()
+    )
     return app
 
 

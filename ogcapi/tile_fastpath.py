@@ -8,12 +8,13 @@ requests the routes marked as belonging to one release (:func:`mark_release`) an
 repeated request for the same URL — path, query and ``Accept`` header — itself while that release
 is still current, with ``304`` when ``If-None-Match`` names its ETag.
 
-Only immutable tiles are marked: vector tiles of tilesets without an editable layer and map tiles
-(tiles of tilesets with an editable layer change with edits and always take the route). Whether the
-release is still current is asked of the store without I/O that could block the event loop
-(``Store.known_current_number``: DuckDB reads its release symlink, PostGIS answers from the state
-it re-reads every second); when the store cannot tell, the request takes the route, which
-re-reads it. A release switch therefore reaches this path no later than it reaches the routes.
+Tiles of a tileset with an editable layer change with edits too: the route marks them with the
+store's edit generation they are keyed by, and they are repeated only while that generation is
+still the store's. Whether the release (and generation) is still current is asked of the store
+without I/O that could block the event loop (``Store.known_current_number`` and
+``known_edit_generation``: DuckDB reads its release and overlay symlinks, PostGIS answers from the
+state it re-reads every second); when the store cannot tell, the request takes the route, which
+re-reads it. A release switch or an edit therefore reaches this path no later than the routes.
 
 Memory: responses are kept up to ``max_bytes`` of bodies per process (the app passes
 ``$CIM_TILE_MEMORY_MB``, tiles/cache.py; 0 keeps none); past that the oldest go first (first in,
@@ -36,17 +37,20 @@ MAX_BYTES = 128 * 2**20
 _NOT_MODIFIED_HEADERS = (b"etag", b"cache-control", b"vary", b"expires", b"content-location", b"date")
 
 
-def mark_release(scope: Scope, release: int) -> None:
-    """Called by a tile route: this response belongs to ``release`` and to nothing else of the
-    request than its URL and ``Accept`` header, so it may be repeated while ``release`` is current."""
+def mark_release(scope: Scope, release: int, generation: int | None = None) -> None:
+    """Called by a tile route: this response belongs to ``release`` (and, unless None, to the store's
+    edit ``generation``) and to nothing else of the request than its URL and ``Accept`` header, so it
+    may be repeated while they are current."""
     slot = scope.get(SLOT)
     if slot is not None:
-        slot["release"] = release
+        slot["release"], slot["generation"] = release, generation
 
 
 @dataclass(frozen=True)
 class _Entry:
     release: int
+    #: the edit generation the response depends on (None: it does not)
+    generation: int | None
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
@@ -62,11 +66,19 @@ def _etag_matches(header: bytes, etag: str) -> bool:
 
 
 class TileFastPath:
-    """ASGI middleware; ``current()`` is the store's release when known without blocking, else None."""
+    """ASGI middleware; ``current()`` / ``generation()``: the store's release / edit generation when
+    known without blocking, else None."""
 
-    def __init__(self, app: ASGIApp | None, current: Callable[[], int | None], max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp | None,
+        current: Callable[[], int | None],
+        generation: Callable[[], int | None] = lambda: None,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.app: ASGIApp = app  # type: ignore[assignment]  # None until the app's stack is built (ogcapi/app.py)
         self.current = current
+        self.generation = generation
         self.max_bytes = max_bytes
         self._entries: dict[tuple[str, bytes, bytes | None], _Entry] = {}
         self._bytes = 0
@@ -85,10 +97,10 @@ class TileFastPath:
         entry = self._entries.get(key)
         if entry is not None:
             release = self.current()
-            if release == entry.release:
+            if release == entry.release and (entry.generation is None or self.generation() == entry.generation):
                 await self._answer(entry, if_none_match, send)
                 return
-            if release is not None:  # an older release's: gone for good
+            if release is not None and release != entry.release:  # an older release's: gone for good
                 self._drop(key)
         await self._through(scope, receive, send, key)
 
@@ -124,7 +136,10 @@ class TileFastPath:
             return
         headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
         etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
-        self._keep(key, _Entry(int(release), start["status"], headers, b"".join(chunks), etag))
+        generation = slot.get("generation")
+        entry = _Entry(int(release), None if generation is None else int(generation), start["status"], headers,
+                       b"".join(chunks), etag)  # fmt: skip
+        self._keep(key, entry)
 
     def _keep(self, key: tuple[str, bytes, bytes | None], entry: _Entry) -> None:
         if self.max_bytes <= 0 or len(entry.body) > self.max_bytes:

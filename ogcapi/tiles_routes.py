@@ -134,11 +134,12 @@ class TilesAPI:
                 if _etag_matches(if_none_match, version.etag):
                     return 304, b"", version
             result = self.engine.tile(*args)
-            return (200 if result.data else 204), result.data, TileVersion(result.release, result.etag, result.mutable)
+            return (200 if result.data else 204), result.data, TileVersion(result.release, result.etag, result.mutable, result.generation)
 
         status, data, version = await run_in_threadpool(serve)
-        if not version.mutable:
-            mark_release(request.scope, version.release)  # repeated from memory (ogcapi/tile_fastpath.py)
+        # repeated from memory (ogcapi/tile_fastpath.py) while its release — and, for a tileset with
+        # an editable layer, the store's edit generation — is still the store's
+        mark_release(request.scope, version.release, version.generation if version.mutable else None)
         immutable = pinned == str(version.release) and not version.mutable
         headers = {"ETag": version.etag, "Cache-Control": IMMUTABLE if immutable else SHORT}
         if status == 200:

@@ -22,14 +22,17 @@ class Inner:
     def __init__(self) -> None:
         self.calls = 0
         self.release = 1
+        self.generation = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.calls += 1
         path = scope["path"]
         status = 404 if path == "/error" else 200
-        body = f"{path} r{self.release} {scope['query_string'].decode()}".encode()
+        body = f"{path} r{self.release} e{self.generation} {scope['query_string'].decode()}".encode()
         if path == "/tile":
             mark_release(scope, self.release)
+        elif path == "/edited":  # a tile of a tileset with an editable layer
+            mark_release(scope, self.release, self.generation)
         headers = [(b"content-type", b"application/x-test"), (b"etag", f'"r{self.release}"'.encode()),
                    (b"cache-control", b"public, max-age=60"), (b"content-length", str(len(body)).encode())]  # fmt: skip
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -63,15 +66,29 @@ def test_a_marked_response_is_repeated_while_its_release_is_current(inner: Inner
     app = TileFastPath(inner, lambda: current[0])
     first = call(app, "/tile", query=b"release=1")
     assert call(app, "/tile", query=b"release=1") == first and inner.calls == 1
-    assert call(app, "/tile", query=b"f=mvt")[2] == b"/tile r1 f=mvt" and inner.calls == 2  # another query
+    assert call(app, "/tile", query=b"f=mvt")[2] == b"/tile r1 e0 f=mvt" and inner.calls == 2  # another query
     assert call(app, "/tile", query=b"release=1", accept="image/png") == first and inner.calls == 3  # another Accept
 
     current[0] = None  # the store cannot tell without a query: the route answers (and re-reads it)
     assert call(app, "/tile", query=b"release=1") == first and inner.calls == 4
     inner.release = current[0] = 2  # a new release: never the old answer
     status, headers, body = call(app, "/tile", query=b"release=1")
-    assert (status, headers["etag"], body) == (200, '"r2"', b"/tile r2 release=1") and inner.calls == 5
-    assert call(app, "/tile", query=b"release=1")[2] == b"/tile r2 release=1" and inner.calls == 5
+    assert (status, headers["etag"], body) == (200, '"r2"', b"/tile r2 e0 release=1") and inner.calls == 5
+    assert call(app, "/tile", query=b"release=1")[2] == b"/tile r2 e0 release=1" and inner.calls == 5
+
+
+def test_a_tile_marked_with_an_edit_generation_is_repeated_only_while_it_is_the_stores(inner: Inner) -> None:
+    generation: list[int | None] = [0]
+    app = TileFastPath(inner, lambda: 1, lambda: generation[0])
+    first = call(app, "/edited")
+    assert call(app, "/edited") == first and inner.calls == 1
+    inner.generation = generation[0] = 1  # an edit
+    assert call(app, "/edited")[2] == b"/edited r1 e1 " and inner.calls == 2
+    assert call(app, "/edited")[2] == b"/edited r1 e1 " and inner.calls == 2
+    generation[0] = None  # the store cannot tell without a query: the route answers
+    call(app, "/edited")
+    assert inner.calls == 3
+    assert call(app, "/tile") == call(app, "/tile") and inner.calls == 4  # not tied to edits
 
 
 def test_if_none_match_gets_304_with_the_etag(inner: Inner) -> None:
@@ -95,8 +112,8 @@ def test_unmarked_failed_and_non_get_responses_always_reach_the_app(inner: Inner
 
 
 def test_memory_is_bounded_oldest_first(inner: Inner) -> None:
-    app = TileFastPath(inner, lambda: 1, max_bytes=30)
-    for n in range(4):  # bodies of 12 bytes: two fit
+    app = TileFastPath(inner, lambda: 1, max_bytes=36)
+    for n in range(4):  # bodies of 15 bytes: two fit
         call(app, "/tile", query=f"n={n}".encode())
     assert len(app) == 2
     calls = inner.calls

@@ -52,15 +52,19 @@ class TileResult:
     tag: str
     etag: str
     mutable: bool = False
+    #: the store's edit generation the tile is keyed by (0 for tiles that are not ``mutable``)
+    generation: int = 0
 
 
 @dataclass(frozen=True)
 class TileVersion:
-    """The version a tile has now: its release, ETag and whether it is ``mutable`` (as above)."""
+    """The version a tile has now: its release, ETag, whether it is ``mutable`` and the edit
+    generation it is keyed by (as above)."""
 
     release: int
     etag: str
     mutable: bool
+    generation: int = 0
 
 
 def default_cache(store: Store) -> TileCache:
@@ -148,8 +152,9 @@ class TileEngine:
         """The version the tile has now (answers If-None-Match without rendering)."""
         ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
         number, tag = self.current_tag()
-        key = self.key(tag, ts, grid, tile, self.generation(ts))
-        return TileVersion(number, self.etag(key), ts.editable)
+        generation = self.generation(ts)
+        key = self.key(tag, ts, grid, tile, generation)
+        return TileVersion(number, self.etag(key), ts.editable, generation)
 
     def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
         """The tile from the cache, else rendered (and cached under the release it was read from).
@@ -163,13 +168,13 @@ class TileEngine:
         key = self.key(tag, ts, grid, tile, generation)
         data = self.cache.get(key)
         if data is not None:
-            return TileResult(data, number, tag, self.etag(key), ts.editable)
+            return TileResult(data, number, tag, self.etag(key), ts.editable, generation)
         rendered = self.render(ts, grid, tile)
         if rendered.release != number:  # a release switch happened in between
             number, tag = rendered.release, self.release_tag(rendered.release)
             key = self.key(tag, ts, grid, tile, generation)
         self.cache.put(key, rendered.data)
-        return TileResult(rendered.data, number, tag, self.etag(key), ts.editable)
+        return TileResult(rendered.data, number, tag, self.etag(key), ts.editable, generation)
 
     def query(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> TileQuery | None:
         """The store query for a tile; None when no layer of the tileset is shown at this zoom."""

@@ -268,6 +268,10 @@ class Store(abc.ABC):
         when it cannot, and then the caller takes the way that calls :meth:`current_number`."""
         return None
 
+    def known_edit_generation(self) -> int | None:
+        """:meth:`edit_generation`, when the store can tell without blocking (as above); else None."""
+        return None
+
     def current_release(self) -> ReleaseInfo | None:
         return next((r for r in self.releases() if r.current), None)
 

@@ -181,6 +181,12 @@ class DuckDBStore(DuckDBEdits, Store):
             return None
         return _release_number(target) if reader is not None and reader.path == target else None
 
+    def known_edit_generation(self) -> int | None:
+        try:
+            return self.edit_generation()  # one readlink
+        except OSError:
+            return None
+
     # -- reads ---------------------------------------------------------------------------------
     def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
         """The dialect of one read: with the current edits overlay attached, when there is one."""

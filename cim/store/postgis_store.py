@@ -152,10 +152,17 @@ class PostgisStore(PostgisReleases, Store):
         return self._read().number
 
     def known_current_number(self) -> int | None:
-        current = self._current  # what _read() would answer without a query
-        if current is not None and time.monotonic() - current.loaded < CURRENT_TTL:
-            return current.number
-        return None
+        current = self._known()
+        return current.number if current is not None else None
+
+    def known_edit_generation(self) -> int | None:
+        current = self._known()
+        return current.generation if current is not None else None
+
+    def _known(self) -> _Current | None:
+        """What _read() would answer without a query, if anything."""
+        current = self._current
+        return current if current is not None and time.monotonic() - current.loaded < CURRENT_TTL else None
 
     # -- reads ---------------------------------------------------------------------------------
     def query(self, query: FeatureQuery) -> FeaturePage:
