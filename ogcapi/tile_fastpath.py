@@ -124,8 +124,10 @@ class TileFastPath:
         async def capture(message: Message) -> None:
             nonlocal start, complete
             if message["type"] == "http.response.start":
-                start = message
-            elif message["type"] == "http.response.body":
+                # routes mark before they answer: anything else (a streamed export, a page of
+                # features) is passed on without keeping its body
+                start = message if "release" in slot else None
+            elif message["type"] == "http.response.body" and start is not None:
                 chunks.append(message.get("body", b""))
                 complete = not message.get("more_body", False)
             await send(message)

@@ -111,6 +111,17 @@ def test_unmarked_failed_and_non_get_responses_always_reach_the_app(inner: Inner
     assert len(app) == 0
 
 
+def test_a_response_marked_after_it_started_is_not_kept() -> None:
+    async def late(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        mark_release(scope, 1)
+        await send({"type": "http.response.body", "body": b"streamed"})
+
+    app = TileFastPath(late, lambda: 1)
+    assert call(app, "/tile")[2] == b"streamed"
+    assert len(app) == 0
+
+
 def test_memory_is_bounded_oldest_first(inner: Inner) -> None:
     app = TileFastPath(inner, lambda: 1, max_bytes=36)
     for n in range(4):  # bodies of 15 bytes: two fit
