@@ -13,7 +13,7 @@ import shapely
 from pyproj import CRS
 
 from cim.build import reproject
-from cim.build.feed import FeedClosed, LayerFeed
+from cim.build.feed import FeedAborted, FeedClosed, LayerFeed
 from cim.build.referencing import SourceCRS, lonlat_bounds, outside_areas
 from cim.store.postgis_copy import wkb_array
 
@@ -65,9 +65,10 @@ def test_a_layer_feed_ends_with_the_producers_error_and_stops_a_producer_when_th
 
     def consume() -> None:
         try:
-            got.extend(feed)
-        except ValueError as exc:
-            got.append(exc)
+            for layer in feed:
+                got.append(layer)
+        except FeedAborted as exc:
+            got.append(exc.__cause__)
 
     consumer = threading.Thread(target=consume)
     consumer.start()

@@ -9,8 +9,8 @@ draft's checksums and QA summary are filled in before the feed ends, which is wh
 them (see ``Store.publish``), so the release becomes current only after every check has passed.
 
 Failure either way leaves the current release as it was: a failing check ends the feed with the
-error, which the store re-raises from its loading loop and so drops its staging schema or file; a
-failing store makes the pipeline's next :meth:`LayerFeed.put` raise the store's error.
+error, and the store's loading loop raises :class:`FeedAborted` and so drops its staging schema or
+file; a failing store makes the pipeline's next :meth:`LayerFeed.put` raise the store's error.
 """
 
 from __future__ import annotations
@@ -31,9 +31,14 @@ class FeedClosed(RuntimeError):
     """The consumer is gone (the store failed); the producer stops."""
 
 
+class FeedAborted(RuntimeError):
+    """Raised to the consumer (the store's loading loop) when the producer failed; its cause is the
+    producer's error, which the producer's own thread goes on raising (untouched by the store)."""
+
+
 class LayerFeed:
     """A one-pass iterator of layers, filled from another thread; ends with :meth:`close` or
-    :meth:`fail` (which makes the consumer raise that error)."""
+    :meth:`fail` (which makes the consumer raise :class:`FeedAborted` from that error)."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -68,7 +73,7 @@ class LayerFeed:
             if item is _END:
                 return
             if isinstance(item, BaseException):
-                raise item
+                raise FeedAborted(f"the build stopped: {item}") from item
             yield item
 
 
@@ -103,7 +108,7 @@ class FeedPublisher:
         self.feed.fail(error)
         try:
             self._future.result()
-        except BaseException:  # noqa: S110 - the store re-raised ``error`` (or failed before): ``error`` is what is reported
+        except BaseException:  # noqa: S110 - FeedAborted (or the store's own earlier error): ``error`` is what is reported
             pass
         finally:
             self._pool.shutdown(wait=True)
