@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cim.errors import NotFound
-from ogcapi.tile_fastpath import mark_release
-from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, _etag_matches, _int, _json_only
+from ogcapi.tile_fastpath import etag_matches, mark_release
+from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, _int, _json_only
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
 from tiles.maptilesets import map_tileset
@@ -75,7 +75,7 @@ class MapTilesAPI:
             if if_none_match:
                 number = self.engine.store.current_number()
                 etag = self.engine.etag_now(located)
-                if _etag_matches(if_none_match, etag):
+                if etag_matches(if_none_match, etag):
                     return 304, b"", etag, number, located.media_type
             result = self.engine.tile(located)
             return (200 if result.data else 204), result.data, result.etag, result.release, located.media_type

@@ -60,9 +60,13 @@ class _Entry:
         return [(k, v) for k, v in self.headers if k in _NOT_MODIFIED_HEADERS]
 
 
-def _etag_matches(header: bytes, etag: str) -> bool:
-    value = header.decode("latin-1").strip()
-    return value == "*" or any(tag.strip().removeprefix("W/") == etag for tag in value.split(","))
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (or is ``*``); weak tags compare by value."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
 class TileFastPath:
@@ -106,7 +110,7 @@ class TileFastPath:
 
     @staticmethod
     async def _answer(entry: _Entry, if_none_match: bytes | None, send: Send) -> None:
-        if if_none_match is not None and entry.etag is not None and _etag_matches(if_none_match, entry.etag):
+        if if_none_match is not None and entry.etag is not None and etag_matches(if_none_match.decode("latin-1"), entry.etag):
             await send({"type": "http.response.start", "status": 304, "headers": entry.not_modified()})
             await send({"type": "http.response.body", "body": b""})
             return

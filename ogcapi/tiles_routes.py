@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cim.errors import InvalidQuery, NotFound
-from ogcapi.tile_fastpath import mark_release
+from ogcapi.tile_fastpath import etag_matches, mark_release
 from tiles import documents
 from tiles.engine import MVT_MEDIA_TYPE, TileEngine, TileVersion
 from tiles.maptilesets import raster_layers
@@ -56,14 +56,6 @@ def _json_only(request: Request) -> None:
     f = request.query_params.get("f")
     if f not in (None, "json"):
         raise InvalidQuery(f"unsupported format f={f!r}: this resource is available as JSON (f=json)")
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
 class TilesAPI:
@@ -131,7 +123,7 @@ class TilesAPI:
         def serve() -> tuple[int, bytes, TileVersion]:
             if if_none_match:
                 version = self.engine.version(*args)
-                if _etag_matches(if_none_match, version.etag):
+                if etag_matches(if_none_match, version.etag):
                     return 304, b"", version
             result = self.engine.tile(*args)
             return (200 if result.data else 204), result.data, TileVersion(result.release, result.etag, result.mutable, result.generation)

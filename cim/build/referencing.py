@@ -86,12 +86,20 @@ def _area(crs: CRS) -> tuple[tuple[float, float, float, float], str] | None:
     return (area.bounds, f"{_label(crs)} ({area.name})") if area is not None else None
 
 
-def lonlat_bounds(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
-    """Per geometry, (west, south, east, north) in degrees of the source's datum; NaN where missing."""
-    bounds = shapely.bounds(np.asarray(geoms, dtype=object))
+def _to_geodetic(source: SourceCRS) -> Transformer | None:
+    """x/y to lon/lat of the source's datum; None when its coordinates are lon/lat already."""
     if source.offset is not None or source.crs.is_geographic:
+        return None
+    return Transformer.from_crs(source.crs, source.crs.geodetic_crs, always_xy=True)
+
+
+def lonlat_bounds(geoms: np.ndarray, source: SourceCRS, bounds: np.ndarray | None = None) -> np.ndarray:
+    """Per geometry, (west, south, east, north) in degrees of the source's datum; NaN where missing.
+    ``bounds``: the geometries' ``shapely.bounds`` when already computed."""
+    bounds = shapely.bounds(np.asarray(geoms, dtype=object)) if bounds is None else bounds
+    to_geodetic = _to_geodetic(source)
+    if to_geodetic is None:
         return bounds
-    to_geodetic = Transformer.from_crs(source.crs, source.crs.geodetic_crs, always_xy=True)
     xs = bounds[:, [0, 2, 0, 2]]
     ys = bounds[:, [1, 1, 3, 3]]
     with np.errstate(invalid="ignore"):
@@ -103,28 +111,36 @@ def lonlat_bounds(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
     return out
 
 
-def _extent_lonlat(bounds: np.ndarray, source: SourceCRS) -> tuple[float, float, float, float] | None:
-    """The lon/lat extent of the rectangle around all ``bounds`` (its edges densified), None if unknown.
-    A projection maps the rectangle's interior inside the extent of its image's boundary, so every
-    feature's lon/lat box lies within it."""
+def _extent_lonlat(bounds: np.ndarray, source: SourceCRS) -> np.ndarray | None:
+    """The lon/lat extent (one row of :func:`lonlat_bounds`) of the rectangle around all ``bounds``,
+    its edges densified; None if unknown. A projection maps the rectangle's interior inside the
+    extent of its image's boundary, so every feature's lon/lat box lies within it."""
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no geometry at all
         box = (np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1]), np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3]))
     if not np.isfinite(box).all():
         return None
-    if source.offset is not None or source.crs.is_geographic:
-        return tuple(float(v) for v in box)  # type: ignore[return-value]
-    to_geodetic = Transformer.from_crs(source.crs, source.crs.geodetic_crs, always_xy=True)
-    try:
-        extent = to_geodetic.transform_bounds(*box, densify_pts=21, errcheck=True)
-    except ProjError:
-        return None
-    return tuple(float(v) for v in extent) if np.isfinite(extent).all() else None  # type: ignore[return-value]
+    to_geodetic = _to_geodetic(source)
+    if to_geodetic is not None:
+        try:
+            box = to_geodetic.transform_bounds(*box, densify_pts=21, errcheck=True)
+        except ProjError:
+            return None
+    extent = np.asarray([box], dtype=float)
+    return extent if np.isfinite(extent).all() else None
 
 
-def _inside(extent: tuple[float, float, float, float], area: tuple[float, float, float, float]) -> bool:
-    (minx, miny, maxx, maxy), (west, south, east, north), tol = extent, area, AREA_TOLERANCE_DEG
-    return minx >= west - tol and maxx <= east + tol and miny >= south - tol and maxy <= north + tol
+def _inside(lonlat: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    """Per row of ``lonlat`` (as :func:`lonlat_bounds` gives), whether it lies within ``area``
+    widened by :data:`AREA_TOLERANCE_DEG`; False for missing rows."""
+    (west, south, east, north), tol = area, AREA_TOLERANCE_DEG
+    with np.errstate(invalid="ignore"):
+        return (
+            (lonlat[:, 0] >= west - tol)
+            & (lonlat[:, 2] <= east + tol)
+            & (lonlat[:, 1] >= south - tol)
+            & (lonlat[:, 3] <= north + tol)
+        )
 
 
 def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np.ndarray]:
@@ -136,24 +152,13 @@ def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np
     """
     areas = _areas(source, storage)
     geoms = np.asarray(geoms, dtype=object)
-    extent = _extent_lonlat(shapely.bounds(geoms), source)
-    if extent is not None and all(_inside(extent, bounds) for bounds, _ in areas):
+    bounds = shapely.bounds(geoms)
+    extent = _extent_lonlat(bounds, source)
+    if extent is not None and all(_inside(extent, area).all() for area, _ in areas):
         return [np.zeros(len(geoms), dtype=bool) for _ in areas]
-    lonlat = lonlat_bounds(geoms, source)
+    lonlat = lonlat_bounds(geoms, source, bounds)
     present = ~np.isnan(lonlat).any(axis=1)
-    masks = []
-    for area in areas:
-        (west, south, east, north), _ = area
-        tol = AREA_TOLERANCE_DEG
-        with np.errstate(invalid="ignore"):
-            inside = (
-                (lonlat[:, 0] >= west - tol)
-                & (lonlat[:, 2] <= east + tol)
-                & (lonlat[:, 1] >= south - tol)
-                & (lonlat[:, 3] <= north + tol)
-            )
-        masks.append(present & ~inside)
-    return masks
+    return [present & ~_inside(lonlat, area) for area, _ in areas]
 
 
 def _areas(source: SourceCRS, storage: CRS) -> list[tuple[tuple[float, float, float, float], str]]:

@@ -122,9 +122,10 @@ class PostgisStore(PostgisReleases, Store):
 
     # -- current release -----------------------------------------------------------------------
     def _read(self) -> _Current:
+        known = self._known()
+        if known is not None:
+            return known
         current = self._current
-        if current is not None and time.monotonic() - current.loaded < CURRENT_TTL:
-            return current
         with self._lock:
             with self._pool.connection() as conn:
                 # the edit generation comes with the pointer: no query of its own per tile request
