@@ -18,12 +18,12 @@ def serve(store_url: str | None, host: str, port: int, public_url: str | None, w
     import uvicorn
 
     from ogcapi.app import create_app, settled
-    from ogcapi.server import serve_workers
+    from ogcapi.server import http_protocol, serve_workers
 
     url = public_url or f"http://{host}:{port}"
     app = create_app(store_url, server_url=url)  # fails here, with a clear message, on a bad store
     click.echo(f"serving {app.state.store.url} at {url}  (layers: {', '.join(app.state.store.layer_names())})")
     if workers == 1:
-        uvicorn.run(settled(app), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(settled(app), host=host, port=port, log_level="warning", access_log=False, http=http_protocol())
         return
     serve_workers(store_url, url, host, port, workers)

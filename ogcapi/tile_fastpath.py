@@ -16,6 +16,10 @@ without I/O that could block the event loop (``Store.known_current_number`` and
 state it re-reads every second); when the store cannot tell, the request takes the route, which
 re-reads it. A release switch or an edit therefore reaches this path no later than the routes.
 
+Behind this middleware, ogcapi/tile_protocol.py answers the same entries a level further out, in
+uvicorn's HTTP protocol, before any ASGI scope or task exists: both ask :meth:`TileFastPath.current_entry`,
+and each entry carries its header block already serialised (:attr:`_Entry.wire_head`) for it.
+
 Memory: responses are kept up to ``max_bytes`` of bodies per process (the app passes
 ``$CIM_TILE_MEMORY_MB``, tiles/cache.py; 0 keeps none); past that the oldest go first (first in,
 first out: a hit costs no bookkeeping).
@@ -46,18 +50,57 @@ def mark_release(scope: Scope, release: int, generation: int | None = None) -> N
         slot["release"], slot["generation"] = release, generation
 
 
+#: a request's key here: path, query string, ``Accept``
+Key = tuple[str, bytes, bytes | None]
+
+
+def _wire(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """``headers`` as HTTP/1.1 header lines, ending with the blank line."""
+    return b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
+
+
 @dataclass(frozen=True)
 class _Entry:
     release: int
     #: the edit generation the response depends on (None: it does not)
     generation: int | None
     status: int
+    #: lower-case names, as the app sent them
     headers: list[tuple[bytes, bytes]]
     body: bytes
     etag: str | None
+    #: the header lines of the response (with ``content-length``) and of its 304, each up to and
+    #: including the blank line, for a server writing HTTP itself; ``wire_head`` is None when the
+    #: headers take part in the connection's framing (``connection``, ``transfer-encoding``)
+    wire_head: bytes | None
+    wire_not_modified: bytes
+
+    @classmethod
+    def make(cls, release: int, generation: int | None, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> _Entry:
+        names = {k for k, _ in headers}
+        etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
+        framed = headers if b"content-length" in names or status == 204 else [*headers, (b"content-length", b"%d" % len(body))]
+        head = None if names & {b"connection", b"transfer-encoding", b"upgrade"} else _wire(framed)
+        return cls(release, generation, status, headers, body, etag, head, _wire(not_modified(headers)))
 
     def not_modified(self) -> list[tuple[bytes, bytes]]:
-        return [(k, v) for k, v in self.headers if k in _NOT_MODIFIED_HEADERS]
+        return not_modified(self.headers)
+
+
+def not_modified(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers of a 304 in place of a response with ``headers``."""
+    return [(k, v) for k, v in headers if k in _NOT_MODIFIED_HEADERS]
+
+
+def request_key(path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[Key, bytes | None]:
+    """The key of a request (lower-case ``headers``) and its ``If-None-Match`` value, if any."""
+    accept = if_none_match = None
+    for name, value in headers:
+        if name == b"accept":
+            accept = value
+        elif name == b"if-none-match":
+            if_none_match = value
+    return (path, query, accept), if_none_match
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -84,29 +127,35 @@ class TileFastPath:
         self.current = current
         self.generation = generation
         self.max_bytes = max_bytes
-        self._entries: dict[tuple[str, bytes, bytes | None], _Entry] = {}
+        self._entries: dict[Key, _Entry] = {}
         self._bytes = 0
+        #: responses written from entries here by the HTTP protocol itself (ogcapi/tile_protocol.py)
+        self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        accept = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value
-            elif name == b"if-none-match":
-                if_none_match = value
-        key = (scope["path"], scope["query_string"], accept)
-        entry = self._entries.get(key)
+        key, if_none_match = request_key(scope["path"], scope["query_string"], scope["headers"])
+        entry = self.current_entry(key)
         if entry is not None:
-            release = self.current()
-            if release == entry.release and (entry.generation is None or self.generation() == entry.generation):
-                await self._answer(entry, if_none_match, send)
-                return
-            if release is not None and release != entry.release:  # an older release's: gone for good
-                self._drop(key)
+            await self._answer(entry, if_none_match, send)
+            return
         await self._through(scope, receive, send, key)
+
+    def current_entry(self, key: Key) -> _Entry | None:
+        """The response kept for ``key`` if it may be repeated now: its release is the store's current
+        one and, for a response tied to edits, its generation the store's. None when not kept, stale
+        (an older release's is dropped) or when the store cannot tell without I/O."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        release = self.current()
+        if release == entry.release and (entry.generation is None or self.generation() == entry.generation):
+            return entry
+        if release is not None and release != entry.release:  # an older release's: gone for good
+            self._drop(key)
+        return None
 
     @staticmethod
     async def _answer(entry: _Entry, if_none_match: bytes | None, send: Send) -> None:
@@ -117,7 +166,7 @@ class TileFastPath:
         await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
         await send({"type": "http.response.body", "body": entry.body})
 
-    async def _through(self, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes, bytes | None]) -> None:
+    async def _through(self, scope: Scope, receive: Receive, send: Send, key: Key) -> None:
         """The route answers; a marked 200/204 is kept."""
         slot: dict[str, Any] = {}
         scope[SLOT] = slot
@@ -141,13 +190,12 @@ class TileFastPath:
         if release is None or start is None or not complete or start["status"] not in (200, 204):
             return
         headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
-        etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
         generation = slot.get("generation")
-        entry = _Entry(int(release), None if generation is None else int(generation), start["status"], headers,
-                       b"".join(chunks), etag)  # fmt: skip
+        entry = _Entry.make(int(release), None if generation is None else int(generation), start["status"], headers,
+                            b"".join(chunks))  # fmt: skip
         self._keep(key, entry)
 
-    def _keep(self, key: tuple[str, bytes, bytes | None], entry: _Entry) -> None:
+    def _keep(self, key: Key, entry: _Entry) -> None:
         if self.max_bytes <= 0 or len(entry.body) > self.max_bytes:
             return
         self._drop(key)
@@ -156,7 +204,7 @@ class TileFastPath:
         self._entries[key] = entry
         self._bytes += len(entry.body)
 
-    def _drop(self, key: tuple[str, bytes, bytes | None]) -> None:
+    def _drop(self, key: Key) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= len(old.body)
