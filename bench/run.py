@@ -51,6 +51,9 @@ def prepare(db: str, features: int, rebuild: bool) -> tuple[str, str]:
             started = time.monotonic()
             store.publish(ReleaseDraft(layers=layers, srid=4326), keep=1)
             print(f"loaded {features} buildings in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        started = time.monotonic()
+        if store.prepare_tiles():  # as `cim build` does after publishing (skips what is prepared)
+            print(f"prepared the tile geometry in {time.monotonic() - started:.0f} s", file=sys.stderr)
         return url, f"cim_r{store.current_number():04d}"
 
 

@@ -25,7 +25,9 @@ def build_demo(store_url: str | None) -> ReleaseInfo:
         srid=4326,
     )
     with open_store(store_url) as store:
-        return store.publish(draft)
+        release = store.publish(draft)
+        store.prepare_tiles(lambda layer, zoom, seconds: click.echo(f"  {layer}: tile geometry z{zoom} ({seconds:.1f} s)"))
+        return release
 
 
 def has_release(store_url: str | None) -> bool:

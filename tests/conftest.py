@@ -118,6 +118,7 @@ def demo_store_url(
     with backend_store(request, "demo", tmp_path_factory.mktemp("demo")) as url:
         with open_store(url) as store:
             store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
+            store.prepare_tiles()  # as `cim build` and `cim demo` do (PostGIS; nothing for DuckDB)
         yield url
 
 

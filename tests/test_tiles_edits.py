@@ -223,10 +223,10 @@ def test_postgis_migration_indexes_overlays_made_before(new_postgis_db: Any) -> 
         store.publish(ReleaseDraft([parcels_layer()], srid=4326))
     with psycopg.connect(url, autocommit=True) as conn:  # a store as schema version 2 left it
         conn.execute("DROP INDEX cim_live.parcels_geom_idx")
-        conn.execute("DELETE FROM cim.schema_version WHERE version = 3")
+        conn.execute("DELETE FROM cim.schema_version WHERE version >= 3")
     with open_store(url):
         pass
     with psycopg.connect(url) as conn:
         indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'cim_live' AND tablename = 'parcels'").fetchall()
         versions = [r[0] for r in conn.execute("SELECT version FROM cim.schema_version ORDER BY version")]
-    assert any("USING gist (geom)" in r[0] for r in indexes) and versions == [1, 2, 3]
+    assert any("USING gist (geom)" in r[0] for r in indexes) and versions == [1, 2, 3, 4]

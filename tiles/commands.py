@@ -1,4 +1,5 @@
-"""``cim tiles seed`` (pre-render into the tile cache) and ``cim export pmtiles|mbtiles``."""
+"""``cim tiles seed`` (pre-render into the tile cache), ``cim tiles prepare`` (the current release's
+tile geometry, PostGIS) and ``cim export pmtiles|mbtiles``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,22 @@ def _report(stats, what: str) -> None:
 @click.group()
 def tiles() -> None:
     """Vector tiles of the current release."""
+
+
+@tiles.command()
+@store_option
+def prepare(store_url: str | None) -> None:
+    """Prepare the current release's tile geometry (PostGIS; `cim build` does it after publishing).
+
+    Renders nothing: the tiles of the prepared zooms get faster (cim/store/tile_geometry.py).
+    What is prepared already is skipped, so it resumes an interrupted preparation."""
+    from cim.store import open_store
+
+    with open_store(store_url) as store:
+        done = store.prepare_tiles(lambda layer, zoom, seconds: click.echo(f"{layer}: z{zoom} ({seconds:.1f} s)"))
+        zooms = sum(len(z) for z in done.values())
+        click.echo(f"release {store.current_number()}: {zooms} tables of tile geometry prepared"
+                   + ("" if zooms else " (none missing, or the store renders every tile the plain way)"))
 
 
 @tiles.command()

@@ -35,7 +35,7 @@ LOGGER = logging.getLogger(__name__)
 #: no tile is served larger than this (the issue's bar: 500 KB)
 MAX_TILE_BYTES = 500_000
 #: bump when the generalisation or encoding changes: it is part of every cache key and ETag
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 #: share of the tile size searched around a tile for a layer's extent (covers the 64/4096 buffer)
 BUFFER_SHARE = 0.05
@@ -119,10 +119,13 @@ class TileEngine:
 
     # -- tiles ---------------------------------------------------------------------------------
     @staticmethod
-    def key(tag: str, ts: Tileset, grid: TileMatrixSet, tile: Tile, generation: int = 0) -> TileKey:
+    def key(tag: str, ts: Tileset, grid: TileMatrixSet, tile: Tile, generation: int = 0, prepared: int = 0) -> TileKey:
         """The cache key; ``generation``: the store's edit generation, for tilesets with an editable
-        layer (0, before any edit, keeps the key of the release as built)."""
-        version = f"{tag}.v{ENGINE_VERSION}" + (f".e{int(generation)}" if generation else "")
+        layer (0, before any edit, keeps the key of the release as built); ``prepared``: the
+        store's tile geometry version (``Store.tile_geometry_version``: tiles rendered from prepared
+        geometry may differ by a pixel from those rendered before it was ready)."""
+        version = f"{tag}.v{ENGINE_VERSION}" + (f".g{int(prepared)}" if prepared else "")
+        version += f".e{int(generation)}" if generation else ""
         return (version, ts.key, grid.id, tile.z, tile.y, tile.x)
 
     @staticmethod
@@ -153,7 +156,7 @@ class TileEngine:
         ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
         number, tag = self.current_tag()
         generation = self.generation(ts)
-        key = self.key(tag, ts, grid, tile, generation)
+        key = self.key(tag, ts, grid, tile, generation, self.store.tile_geometry_version())
         return TileVersion(number, self.etag(key), ts.editable, generation)
 
     def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
@@ -165,14 +168,15 @@ class TileEngine:
         ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
         number, tag = self.current_tag()
         generation = self.generation(ts)
-        key = self.key(tag, ts, grid, tile, generation)
+        prepared = self.store.tile_geometry_version()
+        key = self.key(tag, ts, grid, tile, generation, prepared)
         data = self.cache.get(key)
         if data is not None:
             return TileResult(data, number, tag, self.etag(key), ts.editable, generation)
         rendered = self.render(ts, grid, tile)
         if rendered.release != number:  # a release switch happened in between
             number, tag = rendered.release, self.release_tag(rendered.release)
-            key = self.key(tag, ts, grid, tile, generation)
+            key = self.key(tag, ts, grid, tile, generation, self.store.tile_geometry_version())
         self.cache.put(key, rendered.data)
         return TileResult(rendered.data, number, tag, self.etag(key), ts.editable, generation)
 
@@ -203,6 +207,8 @@ class TileEngine:
             storage_bounds={srid: storage_bounds(grid, tile, srid) for srid in srids},
             tile_size=matrix.tileWidth,
             max_features=self.max_features,
+            grid=grid.id,
+            zoom=tile.z,
         )
 
     def render(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> RenderedTile:

@@ -39,7 +39,7 @@ from cim.build.reproject import to_crs
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import check_area, resolve_crs
 from cim.catalog import Catalog, load_catalog
-from cim.errors import BuildError
+from cim.errors import BuildError, StoreError
 from cim.layerspec import LayerSpec
 from cim.store.base import LayerData, ReleaseDraft, ReleaseInfo, Store
 
@@ -105,6 +105,12 @@ def build(
     finally:
         for prepared in done:
             prepared.discard()
+    # the release is current: its tile geometry (PostGIS) follows; tiles render without it meanwhile
+    try:
+        store.prepare_tiles(lambda layer, zoom, seconds: progress.message(f"{layer}: tile geometry z{zoom} ready ({seconds:.1f} s)"))
+    except StoreError as exc:  # the release stands; its tiles render the plain way
+        progress.message(f"warning: release {release.number} is current, but its tile geometry is not prepared: {exc}"
+                         " (tiles render without it; `cim tiles prepare` retries)")
     report = done[0].report
     report.release = release.number
     files = None

@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import geopandas as gpd
 
@@ -46,6 +46,9 @@ class LayerInfo:
     #: the largest feature's area (polygon layers, storage CRS units²) or length (line layers) in
     #: the release: tiles skip a layer at zooms where even it is below the visibility threshold
     max_size: float | None = None
+    #: WebMercatorQuad zooms for which the store holds the layer's tile geometry ready
+    #: (cim/store/tile_geometry.py; PostGIS only, filled from its cim.tile_geometry, not serialised)
+    tile_zooms: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -228,6 +231,19 @@ class Store(abc.ABC):
         """One Mapbox Vector Tile of ``query.layers`` from the current release, encoded by the
         database (SQL in ``cim/store/tiles_sql.py``), with the number of the release it was read
         from; ``data`` is b"" when no feature falls in the tile. Raises LayerNotFound."""
+
+    def prepare_tiles(self, on_zoom: Callable[[str, int, float], None] | None = None) -> dict[str, tuple[int, ...]]:
+        """Prepare the current release's tile geometry (cim/store/tile_geometry.py) where this store
+        keeps it, calling ``on_zoom(layer, zoom, seconds)`` as each is done; returns the zooms
+        prepared now by layer. Tiles render without it (more slowly) until it is done; what is done
+        already is skipped. The embedded store renders every tile the plain way: nothing to do."""
+        return {}
+
+    def tile_geometry_version(self) -> int:
+        """A number that changes when prepared tile geometry of the current release becomes usable
+        (tiles may then differ by a pixel): part of the tile engine's cache keys and ETags. Cheap,
+        like :meth:`edit_generation`; 0 for a store that prepares none."""
+        return 0
 
     # -- edits (OGC API - Features Part 4; see cim/store/edits.py) ------------------------------
     @abc.abstractmethod

@@ -4,22 +4,28 @@ Publishing loads a new schema ``cim_rNNNN`` completely — per layer one binary 
 ANALYZE (cim/store/postgis_copy.py) — while holding an advisory lock against concurrent builds,
 then records the release and flips ``cim.current_release`` in one transaction. Anything failing on
 the way drops the schema and the installed raster files, so the current release stays as it was.
+The tile geometry of a release (:meth:`PostgisReleases.prepare_tiles`) is made once it is current:
+a build's release is served at once, its tiles grow faster as each table is done.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy
 from psycopg_pool import ConnectionPool
 from sqlalchemy import select, text
 
 from cim.errors import StoreError
 from cim.store import postgis_schema as schema
+from cim.store import tile_geometry
 from cim.store.base import FID, GEOM, LayerData, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.frames import measure, prepare
 from cim.store.postgis_copy import copy_rows
@@ -154,6 +160,59 @@ class PostgisReleases:
                     conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE"))
                     conn.execute(schema.release.delete().where(schema.release.c.number == number))
         remove(pruned)  # once the releases are gone for good
+
+    def prepare_tiles(self, on_zoom: Callable[[str, int, float], None] | None = None) -> dict[str, tuple[int, ...]]:
+        """Each missing table of tile geometry of the current release (cim/store/tile_geometry.py):
+        per layer and zoom one transaction builds it, indexes it, analyses it and records it in
+        ``cim.tile_geometry`` — readers use it from their next read of the current release on (at
+        most CURRENT_TTL later). Holds the publish lock, so no build prunes the release meanwhile."""
+        try:
+            return self._prepare_tiles(on_zoom)
+        except psycopg.Error as exc:
+            raise StoreError(f"tile geometry of the current release: {str(exc).strip()}") from exc
+
+    def _prepare_tiles(self, on_zoom: Callable[[str, int, float], None] | None) -> dict[str, tuple[int, ...]]:
+        done: dict[str, tuple[int, ...]] = {}
+        with self._engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PUBLISH_LOCK})
+            try:
+                with self._pool.connection() as conn:
+                    row = conn.execute(
+                        "SELECT r.number, r.schema FROM cim.current_release c JOIN cim.release r USING (number)"
+                    ).fetchone()
+                    if row is None:
+                        return done
+                    number, schema_name = row
+                    infos = [LayerInfo.from_json(json.dumps(i)) for (i,) in conn.execute(
+                        "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (number,))]  # fmt: skip
+                    have = set(conn.execute("SELECT layer, zoom FROM cim.tile_geometry WHERE release = %s", (number,)))
+                    conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+                    try:
+                        for info in infos:
+                            zooms = [z for z in tile_geometry.zooms_to_prepare(info) if (info.name, z) not in have]
+                            for zoom in zooms:
+                                started = time.monotonic()
+                                self._prepare_zoom(conn, number, PostgisDialect(schema_name), info, zoom)
+                                if on_zoom is not None:
+                                    on_zoom(info.name, zoom, time.monotonic() - started)
+                            if zooms:
+                                done[info.name] = tuple(zooms)
+                    finally:
+                        conn.execute("RESET maintenance_work_mem")
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK})
+        self._current = None
+        return done
+
+    @staticmethod
+    def _prepare_zoom(conn: Any, number: int, dialect: PostgisDialect, info: LayerInfo, zoom: int) -> None:
+        target = dialect.table(tile_geometry.table_name(info.name, zoom))
+        with conn.transaction():
+            conn.execute(f"DROP TABLE IF EXISTS {target}")
+            conn.execute(tile_geometry.prepare_sql(info, dialect.table(info.name), target, zoom))
+            conn.execute(f"CREATE INDEX ON {target} USING GIST ({quote_ident(GEOM)})")
+            conn.execute(f"ANALYZE {target}")
+            conn.execute("INSERT INTO cim.tile_geometry (release, layer, zoom) VALUES (%s, %s, %s)", (number, info.name, zoom))
 
     def _release(self, number: int) -> ReleaseInfo:
         return next(r for r in self.releases() if r.number == number)

@@ -66,6 +66,17 @@ layer = Table(
 )
 
 
+#: the prepared tile geometry of each release (cim/store/tile_geometry.py): one row per layer and
+#: zoom whose table is complete and indexed, written in the transaction that made it
+tile_geometry = Table(
+    "tile_geometry",
+    metadata,
+    Column("release", Integer, ForeignKey("cim.release.number", ondelete="CASCADE"), primary_key=True),
+    Column("layer", Text, primary_key=True),
+    Column("zoom", Integer, primary_key=True),
+)
+
+
 def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[release, current_release, layer])
 
@@ -82,8 +93,12 @@ def _v3_overlay_indexes(conn: Connection) -> None:
     index_overlays(conn)
 
 
+def _v4_tile_geometry(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[tile_geometry])
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

@@ -11,6 +11,7 @@ cim/store/postgis_dialect.py.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import threading
 import time
 from typing import Any
@@ -57,8 +58,12 @@ EXACT_COUNT_LIMIT = 100_000
 
 
 class _Current:
-    def __init__(self, number: int, schema_name: str, layers: list[LayerInfo], generation: int = 0) -> None:
+    def __init__(
+        self, number: int, schema_name: str, layers: list[LayerInfo], generation: int = 0, prepared: int = 0
+    ) -> None:
         self.number = number
+        #: how many tables of tile geometry the release had when its layers were read
+        self.prepared = prepared
         editable = frozenset(i.name for i in layers if i.spec.kind == "vector" and i.spec.editable)
         self.dialect = PostgisDialect(schema_name, editable)
         self.layers = layers
@@ -130,21 +135,29 @@ class PostgisStore(PostgisReleases, Store):
             with self._pool.connection() as conn:
                 # the edit generation comes with the pointer: no query of its own per tile request
                 row = conn.execute(
-                    f"SELECT r.number, r.schema, ({generation_sql()})"
+                    f"SELECT r.number, r.schema, ({generation_sql()}),"
+                    " (SELECT count(*) FROM cim.tile_geometry t WHERE t.release = r.number)"
                     " FROM cim.current_release c JOIN cim.release r USING (number)"
                 ).fetchone()
                 if row is None:
                     raise NoRelease(f"store {self.url} has no release yet: build one first (e.g. `cim demo --build-only`)")
-                if current is None or current.number != row[0]:
-                    infos = conn.execute(
-                        "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (row[0],)
-                    ).fetchall()
-                    current = _Current(row[0], row[1], [LayerInfo.from_json(json.dumps(i[0])) for i in infos], row[2])
+                if current is None or current.number != row[0] or current.prepared != row[3]:
+                    current = _Current(row[0], row[1], self._layer_infos(conn, row[0]), row[2], row[3])
                 else:
                     current.generation = row[2]
                     current.loaded = time.monotonic()
             self._current = current
             return current
+
+    @staticmethod
+    def _layer_infos(conn: psycopg.Connection, number: int) -> list[LayerInfo]:
+        """The layers of release ``number``, each with the zooms of its prepared tile geometry."""
+        zooms = dict(conn.execute(
+            "SELECT layer, array_agg(zoom ORDER BY zoom) FROM cim.tile_geometry WHERE release = %s GROUP BY layer", (number,)
+        ).fetchall())  # fmt: skip
+        infos = conn.execute("SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (number,)).fetchall()
+        layers = [LayerInfo.from_json(json.dumps(i[0])) for i in infos]
+        return [replace(info, tile_zooms=tuple(zooms.get(info.name, ()))) for info in layers]
 
     def layers(self) -> list[LayerInfo]:
         return list(self._read().layers)
@@ -248,6 +261,9 @@ class PostgisStore(PostgisReleases, Store):
     def edit_log(self, layer: str | None = None, limit: int = 100) -> list[EditRecord]:
         with self._pool.connection() as conn:
             return read_log(conn, layer, limit)
+
+    def tile_geometry_version(self) -> int:
+        return self._read().prepared
 
     def edit_generation(self) -> int:
         """The last committed edit's id, as of the current-release read (at most CURRENT_TTL old;

@@ -56,6 +56,10 @@ class TileQuery:
     min_length_px: float = 1.0
     #: at most this many features per layer: the largest are kept (points: one per grid cell)
     max_features: int = MAX_FEATURES
+    #: the tile matrix set's id and the tile's zoom (tile matrix), where the engine knows them: the
+    #: store may use geometry prepared for that grid and zoom (cim/store/tile_geometry.py)
+    grid: str | None = None
+    zoom: int | None = None
 
     def storage_pixel(self, srid: int) -> tuple[float, float]:
         """Width and height of one pixel in storage units of ``srid``."""
