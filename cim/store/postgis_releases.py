@@ -36,6 +36,8 @@ from cim.store.sql import quote_ident
 
 #: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
 INDEX_BUILD_MEMORY = "1GB"
+#: ``work_mem`` of the session that writes a release's tile geometry (sorted into tile order)
+SORT_MEMORY = "256MB"
 #: advisory lock key held while a release is published
 PUBLISH_LOCK = 0x43494D + 1
 
@@ -187,6 +189,7 @@ class PostgisReleases:
                         "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (number,))]  # fmt: skip
                     have = set(conn.execute("SELECT layer, zoom FROM cim.tile_geometry WHERE release = %s", (number,)))
                     conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+                    conn.execute(f"SET work_mem = '{SORT_MEMORY}'")  # the tables are written in tile order
                     try:
                         for info in infos:
                             zooms = [z for z in tile_geometry.zooms_to_prepare(info) if (info.name, z) not in have]
@@ -199,6 +202,7 @@ class PostgisReleases:
                                 done[info.name] = tuple(zooms)
                     finally:
                         conn.execute("RESET maintenance_work_mem")
+                        conn.execute("RESET work_mem")
             finally:
                 lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK})
         self._current = None
@@ -210,7 +214,7 @@ class PostgisReleases:
         with conn.transaction():
             conn.execute(f"DROP TABLE IF EXISTS {target}")
             conn.execute(tile_geometry.prepare_sql(info, dialect.table(info.name), target, zoom))
-            conn.execute(f"CREATE INDEX ON {target} USING GIST ({quote_ident(GEOM)})")
+            conn.execute(f"CREATE INDEX ON {target} USING GIST ({tile_geometry.PX})")
             conn.execute(f"ANALYZE {target}")
             conn.execute("INSERT INTO cim.tile_geometry (release, layer, zoom) VALUES (%s, %s, %s)", (number, info.name, zoom))
 

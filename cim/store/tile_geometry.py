@@ -1,40 +1,46 @@
-"""Tile geometry prepared at publish: each feature already in tile space for the zooms that cost most.
+"""Tile geometry prepared once per zoom: each feature already in tile space where tiles cost most.
 
 Rendering a WebMercatorQuad tile the plain way (:mod:`cim.store.tiles_sql`) reprojects, simplifies,
-clips, snaps and re-validates every feature in the tile on every request: for a z14 tile of ~600
-footprints that is ~7.5 ms of PostgreSQL's time, most of it in ``ST_Transform`` and in the clipping
-and validation of ``ST_AsMVTGeom``. Little of that depends on the tile, only on the zoom, so the
-PostGIS store does it once per zoom when it publishes a release, into a table beside the layer's
-(``"<layer>@z<zoom>"`` in the release schema), for every polygon and line layer and every zoom
-from the layer's ``minzoom`` to :data:`DETAIL_ZOOM`. Per feature it holds
+snaps, clips and re-validates every feature in the tile on every request: for a z14 tile of ~600
+footprints that is ~7.5 ms of PostgreSQL's time, most of it in ``ST_Transform`` and in the
+validation of ``ST_AsMVTGeom``. All of that but the clipping depends only on the zoom, so the
+PostGIS store does it once per zoom, once a release is current (``Store.prepare_tiles``), into a
+table beside the layer's (``"<layer>@z<zoom>"`` in the release schema), for every polygon and line
+layer and every zoom from the layer's ``minzoom`` to :data:`DETAIL_ZOOM`. Per feature it holds
 
-- ``geom``: the geometry in EPSG:3857, simplified by Douglas-Peucker by ½ pixel of the zoom
-  (``simplify_px`` of :class:`~cim.store.tilequery.TileQuery`) — what the plain way computes per
-  tile before ``ST_AsMVTGeom`` — with its GiST index;
-- ``px``: that geometry as ``ST_AsMVTGeom`` makes it for the whole world as one tile of
-  ``2^zoom × 4096`` units (no clipping): snapped to the zoom's tile-coordinate grid, made valid,
-  oriented, y down — the very grid of every tile of the zoom, since each tile's corner lies on it;
+- ``px``: the geometry as ``ST_AsMVTGeom`` makes it for the whole world taken as one tile of
+  ``2^zoom × extent`` units, unclipped, from the feature in EPSG:3857 simplified by Douglas-Peucker
+  by ½ pixel (``simplify_px`` of :class:`~cim.store.tilequery.TileQuery`): snapped to the zoom's
+  tile-coordinate grid, made valid, oriented, y down — "world pixel" coordinates, in which tile
+  (column ``c``, row ``r``) is the square ``[c·extent, (c+1)·extent] × [r·extent, (r+1)·extent]``;
 - ``size``, the feature's area or length in the storage CRS (the number the plain way filters and
-  orders by), and the layer's ``tile_attributes``.
+  orders by), and the layer's ``tile_attributes``;
+
+with a GiST index on ``px``, stored in ``px``'s order (PostGIS sorts geometries along a space-filling
+curve), so that a tile's rows share few pages.
 
 A feature wholly inside a tile is then only moved into it (``ST_Translate`` by whole tiles: exact,
 the coordinates stay integers); one crossing the tile's edge goes through ``ST_AsMVTGeom`` for that
-tile, from ``geom``, as the plain way does but without reprojecting or simplifying again. The
-filter, order and budget are the plain way's (on ``size``), so a tile holds the same features; the
-z14 tile above took 3.0 ms instead of 7.5 (docs/benchmarks.md). ``ST_AsMVTGeom``'s integer
-coordinates stop at 2^31, far past :data:`DETAIL_ZOOM` (z19).
+tile (mirrored back to y up, as it expects), which clips it to the buffer — from geometry already
+simplified, snapped and valid on the tile's own grid. The filter, order and budget are the plain
+way's (on ``size``), so a tile holds the same features; the z14 tile above takes ~3.3 ms
+(docs/benchmarks.md). ``ST_AsMVTGeom``'s integer coordinates stop at 2^31, far past
+:data:`DETAIL_ZOOM` (z19).
 
 Used only where it gives what the plain way would (:func:`usable`): the WebMercatorQuad tiles of a
 prepared zoom, with the default generalisation parameters, for attributes the table holds, and not
-for a layer with edits (its overlay is not prepared; it renders the plain way). Rows are kept only
-for features that could be visible at the zoom (area or length at least half the least visible
-size, in EPSG:3857 pixels: a superset of what any tile of the zoom shows, since the per-tile filter
-on ``size`` is still the exact one) and that do not vanish at the zoom (``px`` not NULL).
+for a layer with edits (its overlay is not prepared; it renders the plain way). Rows are made only
+for features that could be visible at the zoom — at least half the least visible size of any tile
+over the layer's extent (:func:`least_size`); the per-tile filter on ``size`` is still the exact one.
 """
 
 from __future__ import annotations
 
-from cim.store.base import FID, GEOM, LayerInfo
+import math
+
+from pyproj import Transformer
+
+from cim.store.base import FID, LayerInfo
 from cim.store.sql import quote_ident
 from cim.store.tilequery import TileQuery
 
@@ -47,6 +53,8 @@ HALF_WORLD = 20037508.342789244
 DETAIL_ZOOM = 14
 POLYGONS = ("Polygon", "MultiPolygon")
 LINES = ("LineString", "MultiLineString")
+#: the column of the prepared geometry
+PX = "px"
 #: the generalisation a prepared table is made for (TileQuery's defaults)
 _DEFAULTS = TileQuery(layers=(), bounds=(0.0, 0.0, 0.0, 0.0), srid=GRID_SRID)
 
@@ -63,33 +71,48 @@ def zooms_to_prepare(info: LayerInfo) -> list[int]:
     return list(range(max(0, info.spec.minzoom), DETAIL_ZOOM + 1))
 
 
-def unit(zoom: int) -> float:
-    """One tile-coordinate unit at ``zoom`` in EPSG:3857 metres."""
-    return 2 * HALF_WORLD / 2**zoom / _DEFAULTS.extent
-
-
 def pixel(zoom: int) -> float:
     """One pixel (of ``tile_size``) at ``zoom`` in EPSG:3857 metres."""
     return 2 * HALF_WORLD / 2**zoom / _DEFAULTS.tile_size
 
 
-def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:
-    """``CREATE TABLE target AS ...``: the prepared rows of layer ``info`` (table ``source``) at ``zoom``."""
-    geom, fid = quote_ident(GEOM), quote_ident(FID)
-    px = pixel(zoom)
+def least_size(info: LayerInfo, zoom: int) -> float:
+    """Half the smallest visible size (storage CRS units: area for polygons, length for lines) of
+    any tile of ``zoom`` over the layer's extent: the pixel measured in the storage CRS at the
+    extent's corners and centre, where it is smallest (nearest the pole, for EPSG:3857)."""
+    if info.bbox is None:
+        return 0.0
+    to_merc = Transformer.from_crs("OGC:CRS84", f"EPSG:{GRID_SRID}", always_xy=True)
+    to_storage = Transformer.from_crs(f"EPSG:{GRID_SRID}", f"EPSG:{info.srid}", always_xy=True)
+    west, south, east, north = info.bbox
+    side = pixel(zoom)
+    areas = []
+    for lon, lat in ((west, south), (west, north), (east, south), (east, north), ((west + east) / 2, (south + north) / 2)):
+        x, y = to_merc.transform(lon, max(-85.0, min(85.0, lat)))
+        xs, ys = to_storage.transform([x, x + side, x + side, x], [y, y, y + side, y + side])
+        areas.append(0.5 * abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(4))))
+    area = min(areas)
     if info.spec.geometry_type in POLYGONS:
-        size, visible = f"ST_Area({geom})", f"ST_Area(m) >= {0.5 * _DEFAULTS.min_area_px * px * px!r}"
-    else:
-        size, visible = f"ST_Length({geom})", f"ST_Length(m) >= {0.5 * _DEFAULTS.min_length_px * px!r}"
+        return 0.5 * _DEFAULTS.min_area_px * area
+    return 0.5 * _DEFAULTS.min_length_px * math.sqrt(area)
+
+
+def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:
+    """``CREATE TABLE target AS ...``: the prepared rows of layer ``info`` (table ``source``) at
+    ``zoom``. Each expression appears once, so PostgreSQL, which inlines subqueries and does not
+    share common expressions, computes each once per row."""
+    geom, fid = '"geom"', quote_ident(FID)
+    size = f"ST_Area({geom})" if info.spec.geometry_type in POLYGONS else f"ST_Length({geom})"
     merc = f"ST_Transform({geom}, {GRID_SRID})" if info.srid != GRID_SRID else geom
     attrs = "".join(f", {quote_ident(a)}" for a in info.spec.tile_attributes)
     world = f"ST_MakeEnvelope({-HALF_WORLD!r}, {-HALF_WORLD!r}, {HALF_WORLD!r}, {HALF_WORLD!r}, {GRID_SRID})::box2d"
-    whole = f"ST_AsMVTGeom(g, {world}, {2**zoom * _DEFAULTS.extent}, 0, false)"
+    simplified = f"ST_Simplify({merc}, {_DEFAULTS.simplify_px * pixel(zoom)!r}, true)"
+    # SRID 0: world pixels are no CRS (ST_AsMVTGeom keeps its input's)
+    whole = f"ST_SetSRID(ST_AsMVTGeom({simplified}, {world}, {2**zoom * _DEFAULTS.extent}, 0, false), 0)"
+    # rows whose px vanished (NULL) stay: filtering them would compute px twice; no tile reads them
     return (
-        f"CREATE TABLE {target} AS SELECT * FROM (SELECT {fid}, size{attrs}, g AS {geom}, {whole} AS px"
-        f" FROM (SELECT {fid}, size{attrs}, ST_Simplify(m, {_DEFAULTS.simplify_px * px!r}, true) AS g"
-        f" FROM (SELECT {fid}, {size} AS size{attrs}, {merc} AS m FROM {source}) AS t"
-        f" WHERE m IS NOT NULL AND {visible}) AS v) AS w WHERE px IS NOT NULL"
+        f"CREATE TABLE {target} AS SELECT {fid}, {size} AS size{attrs}, {whole} AS {PX} FROM {source}"
+        f" WHERE {size} >= {least_size(info, zoom)!r} ORDER BY {PX}"
     )
 
 
@@ -109,13 +132,30 @@ def usable(info: LayerInfo, query: TileQuery, attributes: tuple[str, ...], edite
     )
 
 
-def mvt_geometry(query: TileQuery, envelope: str, box: str, column: str = "c") -> str:
-    """The tile-space geometry of a prepared row ``column``: ``px`` moved into the tile for a
-    feature inside it, ``ST_AsMVTGeom`` (clip to the buffer, make valid) for the others."""
-    minx, _, _, maxy = query.bounds
-    width = query.bounds[2] - minx
-    col, row = round((minx + HALF_WORLD) / width), round((HALF_WORLD - maxy) / width)
-    geom = f"{column}.{quote_ident(GEOM)}"
-    moved = f"ST_Translate({column}.px, {-col * query.extent}, {-row * query.extent})"
-    clipped = f"ST_AsMVTGeom({geom}, {box}, {int(query.extent)}, {int(query.buffer)}, true)"
-    return f"CASE WHEN {geom} @ {envelope} THEN {moved} ELSE {clipped} END"
+def _world_box(col: int, row: int, extent: int, pad: int = 0) -> str:
+    return f"ST_MakeEnvelope({col * extent - pad}, {row * extent - pad}, {(col + 1) * extent + pad}, {(row + 1) * extent + pad})"
+
+
+def tile_place(query: TileQuery) -> tuple[int, int]:
+    """(column, row) of the query's WebMercatorQuad tile."""
+    minx, _, maxx, maxy = query.bounds
+    width = maxx - minx
+    return round((minx + HALF_WORLD) / width), round((HALF_WORLD - maxy) / width)
+
+
+def candidates_filter(query: TileQuery) -> str:
+    """The prepared rows reaching into the tile grown by its buffer (by the GiST index on ``px``)."""
+    col, row = tile_place(query)
+    return f"ST_Intersects({PX}, {_world_box(col, row, query.extent, query.buffer)})"
+
+
+def mvt_geometry(query: TileQuery, column: str = "c") -> str:
+    """The tile-space geometry of prepared row ``column``: ``px`` moved into the tile for a feature
+    inside it, else clipped to the buffer by ``ST_AsMVTGeom`` (given ``px`` mirrored to y up and
+    the tile's box in those units, its output is in the tile's own coordinates)."""
+    col, row = tile_place(query)
+    extent, px = int(query.extent), f"{column}.{PX}"
+    moved = f"ST_Translate({px}, {-col * extent}, {-row * extent})"
+    up = f"ST_MakeEnvelope({col * extent}, {-(row + 1) * extent}, {(col + 1) * extent}, {-row * extent})::box2d"
+    clipped = f"ST_AsMVTGeom(ST_Scale({px}, 1, -1), {up}, {extent}, {int(query.buffer)}, true)"
+    return f"CASE WHEN {px} @ {_world_box(col, row, extent)} THEN {moved} ELSE {clipped} END"

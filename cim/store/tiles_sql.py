@@ -228,19 +228,15 @@ def _plain_geometry(info: LayerInfo, query: TileQuery, dialect: TileDialect) -> 
 def _prepared(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]], dialect: TileDialect) -> tuple[str, str]:
     """(tile geometry, candidates) from the layer's prepared table of this zoom
     (:mod:`cim.store.tile_geometry`): steps 1–3 as in :func:`_candidates`, by the stored ``size``."""
-    geom, fid = quote_ident(GEOM), quote_ident(FID)
-    minx, miny, maxx, maxy = query.bounds
-    pad = (maxx - minx) * query.buffer / query.extent
-    buffered = dialect.envelope((minx - pad, miny - pad, maxx + pad, maxy + pad), query.srid)
+    fid, px = quote_ident(FID), tile_geometry.PX
     _, least = _visible_size(info, query)
-    select = ", ".join([fid, geom, "px"] + [f"{expr} AS {alias}" for expr, alias in columns])
+    select = ", ".join([fid, px] + [f"{expr} AS {alias}" for expr, alias in columns])
     table = dialect.base.table(tile_geometry.table_name(info.name, query.zoom or 0))
     candidates = (
-        f"SELECT {select} FROM {table} WHERE ST_Intersects({geom}, {buffered}) AND size >= {num(least)}"
+        f"SELECT {select} FROM {table} WHERE {tile_geometry.candidates_filter(query)} AND size >= {num(least)}"
         f" ORDER BY size DESC, {fid} LIMIT {int(query.max_features)}"
     )
-    envelope = dialect.envelope(query.bounds, query.srid)
-    return tile_geometry.mvt_geometry(query, envelope, dialect.box(query.bounds, query.srid)), candidates
+    return tile_geometry.mvt_geometry(query), candidates
 
 
 def tile_statement(infos: list[LayerInfo], query: TileQuery, dialect: TileDialect) -> Statement:
