@@ -73,8 +73,10 @@ def test_postgis_prepares_polygon_and_line_layers_to_the_detail_zoom(demo_store_
     store = shared_store(demo_store_url)
     infos = {info.name: info for info in store.layers()}
     if demo_store_url.startswith("postgresql"):
-        assert infos["buildings"].tile_zooms == tuple(range(13, DETAIL_ZOOM + 1))
-        assert infos["roads"].tile_zooms == tuple(range(infos["roads"].spec.minzoom, DETAIL_ZOOM + 1))
+        for name in ("buildings", "roads", "water"):  # from where the largest feature shows, to z14
+            zooms = infos[name].tile_zooms
+            assert zooms == tuple(range(zooms[0], DETAIL_ZOOM + 1)) == tuple(zooms_to_prepare(infos[name])), name
+        assert 10 <= infos["buildings"].tile_zooms[0] <= infos["buildings"].spec.minzoom
         assert infos["pois"].tile_zooms == ()  # points need no clipping
         with psycopg.connect(demo_store_url) as conn:
             count = conn.execute(f'SELECT count(*), bool_and(ST_IsValid(px)) FROM cim_r0001."{table_name("buildings", 14)}"').fetchone()
@@ -83,7 +85,7 @@ def test_postgis_prepares_polygon_and_line_layers_to_the_detail_zoom(demo_store_
         assert all(info.tile_zooms == () for info in infos.values())
 
 
-@pytest.mark.parametrize("z", [13, 14])
+@pytest.mark.parametrize("z", [11, 13, 14])
 @pytest.mark.parametrize("tileset_id", [COMPOSITE, "buildings", "roads"])
 def test_prepared_tiles_hold_what_the_plain_way_gives(demo_store_url: str, tileset_id: str, z: int) -> None:
     store = shared_store(demo_store_url)
@@ -124,7 +126,7 @@ def test_a_feature_snapping_would_make_invalid_is_valid_in_its_tile(new_postgis_
     ).to_crs(4326)
     with open_store(url) as store:
         store.publish(ReleaseDraft([LayerData(CATALOG["buildings"], frame)], srid=4326))
-        assert store.prepare_tiles() == {"buildings": (13, 14)}
+        assert store.prepare_tiles() == {"buildings": tuple(zooms_to_prepare(store.layer("buildings")))}
         with psycopg.connect(url) as conn:
             table = f'cim_r0001."{table_name("buildings", 14)}"'
             valid = dict(conn.execute(f"SELECT name, ST_IsValid(px) FROM {table}").fetchall())
@@ -198,9 +200,10 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
         assert reader.layer("buildings").tile_zooms == () and reader.tile_geometry_version() == 0
         result = CliRunner().invoke(cli, ["tiles", "prepare", "--store", url])
         assert result.exit_code == 0, result.output
-        assert "buildings: z13" in result.output and "2 tables of tile geometry prepared" in result.output
-        assert wait_until(lambda: reader.tile_geometry_version() == 2)
-        assert reader.layer("buildings").tile_zooms == (13, 14) and reader.layer("pois").tile_zooms == ()
+        zooms = zooms_to_prepare(reader.layer("buildings"))
+        assert f"buildings: z{zooms[0]}" in result.output and f"{len(zooms)} tables of tile geometry prepared" in result.output
+        assert wait_until(lambda: reader.tile_geometry_version() == len(zooms))
+        assert reader.layer("buildings").tile_zooms == tuple(zooms) and reader.layer("pois").tile_zooms == ()
         after = engine.tile("buildings", "WebMercatorQuad", "14", tile.y, tile.x)
         assert after.etag != before.etag and after.release == before.release
         assert {f["id"] for f in decode(after.data)["buildings"]["features"]} == {

@@ -6,7 +6,8 @@ footprints that is ~7.5 ms of PostgreSQL's time, most of it in ``ST_Transform`` 
 validation of ``ST_AsMVTGeom``. All of that but the clipping depends only on the zoom, so the
 PostGIS store does it once per zoom, once a release is current (``Store.prepare_tiles``), into a
 table beside the layer's (``"<layer>@z<zoom>"`` in the release schema), for every polygon and line
-layer and every zoom from the layer's ``minzoom`` to :data:`DETAIL_ZOOM`. Per feature it holds
+layer and every zoom from the first at which its largest feature shows to :data:`DETAIL_ZOOM`.
+Per feature it holds
 
 - ``px``: the geometry as ``ST_AsMVTGeom`` makes it for the whole world taken as one tile of
   ``2^zoom × extent`` units, unclipped, from the feature in EPSG:3857 simplified by Douglas-Peucker
@@ -64,11 +65,16 @@ def table_name(layer: str, zoom: int) -> str:
 
 
 def zooms_to_prepare(info: LayerInfo) -> list[int]:
-    """The zooms a layer's tile geometry is prepared for: ``minzoom`` to :data:`DETAIL_ZOOM` for
-    polygon and line layers with features; none for points (they need no clipping) or rasters."""
+    """The zooms a layer's tile geometry is prepared for, for polygon and line layers with features:
+    from the first zoom at which its largest feature can be seen (a collection's tileset serves
+    every zoom, the composite from ``minzoom``; below that zoom tiles skip the layer unread) to
+    :data:`DETAIL_ZOOM`. None for points (they need no clipping) or rasters."""
     if info.spec.kind != "vector" or info.spec.geometry_type not in POLYGONS + LINES or not info.count:
         return []
-    return list(range(max(0, info.spec.minzoom), DETAIL_ZOOM + 1))
+    first = info.spec.minzoom
+    if info.max_size is not None:
+        first = next((z for z in range(DETAIL_ZOOM + 1) if info.max_size >= 2 * least_size(info, z)), DETAIL_ZOOM + 1)
+    return list(range(max(0, first), DETAIL_ZOOM + 1))
 
 
 def pixel(zoom: int) -> float:
