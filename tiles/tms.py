@@ -104,6 +104,9 @@ def storage_bounds(grid: TileMatrixSet, tile: Tile, srid: int) -> Bounds:
     bounds = tile_bounds(grid, tile)
     if srid == tile_srid or (srid == 4326 and tile_srid == 4490) or (srid == 4490 and tile_srid == 4326):
         return bounds  # same coordinates (CGCS2000 and WGS84 agree to centimetres)
+    if srid in (4326, 4490) and tile_srid == 3857:
+        # Web Mercator maps longitude and latitude separately, each monotonic: the corners are exact
+        return lonlat_bounds(grid, tile)
     storage = parse_crs(srid)
     area = storage.area_of_use
     if area is not None and (area.west, area.south, area.east, area.north) != (-180.0, -90.0, 180.0, 90.0):

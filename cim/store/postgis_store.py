@@ -234,16 +234,20 @@ class PostgisStore(PostgisReleases, Store):
     def render_tile(self, query: TileQuery) -> RenderedTile:
         current = self._read()
         infos = [current.layer(layer.layer) for layer in query.layers]
+        # every tile's SQL is its own text, numbers as literals: sent as is (no placeholders to
+        # parse) and never prepared (psycopg would track each text for preparing in vain)
         statement = tile_statement(infos, query, PostgisTileDialect(current.dialect))
+        if statement.params:
+            raise ValueError("tile statements carry no parameters")
         with self._pool.connection() as conn:
             if any(current.dialect.edited(info) for info in infos):
                 with conn.transaction():
                     # the planner runs the two branches of a merged layer in a Parallel Append whenever
                     # the release side is costly (z14/z13: 30 ms against 5 ms without, workers' start)
                     conn.execute("SET LOCAL enable_parallel_append = off")
-                    rows = self._fetch(conn, statement.sql, statement.params)
+                    rows = self._fetch(conn, statement.sql, None, prepare=False)
             else:  # one round trip (the pool's connections autocommit)
-                rows = self._fetch(conn, statement.sql, statement.params)
+                rows = self._fetch(conn, statement.sql, None, prepare=False)
         return RenderedTile(current.number, join_layers(rows))
 
     # -- edits ---------------------------------------------------------------------------------
@@ -271,9 +275,12 @@ class PostgisStore(PostgisReleases, Store):
         return self._read().generation
 
     @staticmethod
-    def _fetch(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _fetch(
+        conn: psycopg.Connection, sql: str, params: tuple[Any, ...] | None, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql``; ``prepare``: psycopg's (None: prepared once run often; False: never)."""
         try:
-            return conn.execute(sql, params).fetchall()
+            return conn.execute(sql, params, prepare=prepare).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"query failed: {str(exc).strip()}") from exc
 
