@@ -57,13 +57,21 @@ def tipg_tile_path(server: Server) -> str:
 
 
 def uncached(server: Server, template: str, tiles: list[tuple[int, int, int]], seconds: int, work: Path) -> dict:
-    paths = write_paths(tiles, template, work / f"{server.name}-{tiles[0][0]}.paths")
-    # warm-up on tiles of another zoom level would not warm these; a short run on the list's tail
-    wrk.run(server.url, seconds=2, connections=4, paths=write_paths(tiles[-200:], template, work / "warm.paths"))
-    load = wrk.run(server.url, seconds=seconds, connections=16, threads=2, paths=paths)
+    """Tiles of the list but the last 200 (the warm-up's), 16 connections at a time, for as long as
+    three quarters of the list last at the server's rate (at most ``seconds``): no tile is asked
+    for twice, so no server gains from a tile it (or PostgreSQL's buffers) saw before. The rate
+    comes from a 1-s probe at 16 connections on the warm-up tiles (whole seconds: wrk's unit)."""
+    measured, warm = tiles[:-200], tiles[-200:]
+    paths = write_paths(measured, template, work / f"{server.name}-{tiles[0][0]}.paths")
+    warm_paths = write_paths(warm, template, work / "warm.paths")
+    wrk.run(server.url, seconds=2, connections=4, paths=warm_paths)
+    probe = wrk.run(server.url, seconds=1, connections=16, threads=2, paths=warm_paths)
+    duration = max(1, min(seconds, int(0.75 * len(measured) / max(probe.requests_per_s, 1.0))))
+    load = wrk.run(server.url, seconds=duration, connections=16, threads=2, paths=paths)
     result = load.as_dict()
-    result["distinct_tiles"] = len(tiles) - 200
-    result["wrapped"] = load.requests > len(tiles) - 200
+    result["seconds"] = duration
+    result["distinct_tiles"] = len(measured)
+    result["wrapped"] = load.requests > len(measured)
     return result
 
 
