@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from morecantile import Tile
 from pmtiles.convert import mbtiles_to_pmtiles
 from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
@@ -17,6 +18,8 @@ from pmtiles.tile import Compression, TileType
 from cim.store import shared_store
 from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
+from tiles.tilesets import tileset
+from tiles.tms import grids
 from tiles_helpers import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
@@ -45,9 +48,11 @@ def test_seed_fills_the_disk_cache_the_server_reads(demo_store_url: str, tmp_pat
     seeded = list(cache_dir.glob(f"r0001-*/basemap/WebMercatorQuad/{z}/{y}/{x}.mvt"))
     assert len(seeded) == 1 and seeded[0].read_bytes() == expected
     # a server with a cold memory cache and this directory serves the seeded bytes
-    engine = TileEngine(shared_store(demo_store_url), TileCache(disk=DiskCache(cache_dir)))
-    tag = engine.release_tag(1)
-    key = (f"{tag}.v{ENGINE_VERSION}", "basemap", "WebMercatorQuad", z, y, x)
+    store = shared_store(demo_store_url)
+    engine = TileEngine(store, TileCache(disk=DiskCache(cache_dir)))
+    key = engine.key(engine.release_tag(1), tileset(store, "basemap"), grids()["WebMercatorQuad"], Tile(x, y, z),
+                     prepared=store.tile_geometry_version())  # fmt: skip
+    assert key[0].startswith(f"{engine.release_tag(1)}.v{ENGINE_VERSION}")
     assert engine.cache.get(key) == expected
 
 

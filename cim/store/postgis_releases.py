@@ -11,8 +11,8 @@ a build's release is served at once, its tiles grow faster as each table is done
 from __future__ import annotations
 
 import json
-import uuid
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path

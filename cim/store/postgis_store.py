@@ -11,9 +11,9 @@ cim/store/postgis_dialect.py.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd

@@ -41,7 +41,7 @@ import math
 
 from pyproj import Transformer
 
-from cim.store.base import FID, LayerInfo
+from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.sql import quote_ident
 from cim.store.tilequery import TileQuery
 
@@ -107,7 +107,7 @@ def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:
     """``CREATE TABLE target AS ...``: the prepared rows of layer ``info`` (table ``source``) at
     ``zoom``. Each expression appears once, so PostgreSQL, which inlines subqueries and does not
     share common expressions, computes each once per row."""
-    geom, fid = '"geom"', quote_ident(FID)
+    geom, fid = quote_ident(GEOM), quote_ident(FID)
     size = f"ST_Area({geom})" if info.spec.geometry_type in POLYGONS else f"ST_Length({geom})"
     merc = f"ST_Transform({geom}, {GRID_SRID})" if info.srid != GRID_SRID else geom
     attrs = "".join(f", {quote_ident(a)}" for a in info.spec.tile_attributes)
