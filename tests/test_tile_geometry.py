@@ -162,21 +162,23 @@ def test_prepared_geometry_is_used_only_where_it_gives_the_plain_result(demo_sto
 
 
 def test_tile_layer_query_of_a_prepared_layer_reads_its_table(demo_store_url: str) -> None:
-    """The statement of a prepared zoom reads ``"<layer>@z<zoom>"``, of another zoom the release table."""
-    if not demo_store_url.startswith("postgresql"):
-        pytest.skip("only the PostGIS store prepares tile geometry")
+    """The statement of a prepared zoom reads ``"<layer>@z<zoom>"``, of another zoom (or of a layer
+    the embedded store holds: it prepares none) the release table."""
+    from cim.store.postgis_dialect import PostgisDialect
     from cim.store.tiles_sql import PostgisTileDialect, tile_statement
 
     store = shared_store(demo_store_url)
-    current = store._read()
+    info = store.layer("buildings")
     engine = TileEngine(store, TileCache(0))
     ts = tileset(store, "buildings")
-    for z, prepared in ((14, True), (15, False)):
+    dialect = PostgisTileDialect(PostgisDialect("cim_r0001"))
+    for z, prepared in ((14, demo_store_url.startswith("postgresql")), (15, False)):
         query = engine.query(ts, WEB, WEB.tile(*HELSINKI, z))
         assert query is not None
-        sql = tile_statement([current.layer("buildings")], query, PostgisTileDialect(current.dialect)).sql
+        sql = tile_statement([info], query, dialect).sql
         assert (f'"{table_name("buildings", z)}"' in sql) is prepared
-        assert query.layers == (TileLayerQuery("buildings", ts.layers[0].spec.tile_attributes),)
+        assert ('"cim_r0001"."buildings" ' in sql) is not prepared
+        assert query.layers == (TileLayerQuery("buildings", info.spec.tile_attributes),)
 
 
 def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postgis_db, demo_layers) -> None:
