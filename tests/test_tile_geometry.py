@@ -215,3 +215,29 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
         assert again.exit_code == 0 and "0 tables of tile geometry prepared (none missing" in again.output
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("srid", [4490, 4548])
+def test_prepared_tiles_of_a_cgcs2000_store_hold_what_the_plain_way_gives(new_postgis_db, srid: int) -> None:
+    """Storage in CGCS2000 (geographic, EPSG:4490) or its Gauss-Krüger zone at 117°E (EPSG:4548,
+    metres): the prepared rows reach every visible feature (the size threshold is measured in the
+    storage CRS) and the tiles are the plain way's."""
+    from citydata import TIANJIN, building_frame
+
+    url = new_postgis_db()
+    with open_store(url) as store:
+        store.publish(ReleaseDraft([LayerData(CATALOG["buildings"], building_frame(srid))], srid=srid))
+        zooms = store.prepare_tiles()["buildings"]
+        assert zooms == tuple(zooms_to_prepare(store.layer("buildings"))) and zooms[-1] == DETAIL_ZOOM
+        engine = TileEngine(store, TileCache(0))
+        ts = tileset(store, "buildings")
+        shown = set()
+        for z in zooms:
+            for lon, lat in TIANJIN:
+                query = engine.query(ts, WEB, WEB.tile(lon, lat, z))
+                assert query is not None and usable(store.layer("buildings"), query, query.layers[0].attributes, False)
+                fast = store.render_tile(query).data
+                assert_same_tile(fast, store.render_tile(replace(query, zoom=None)).data)
+                if z == DETAIL_ZOOM:
+                    shown |= {f["properties"].get("use") for f in decode(fast)["buildings"]["features"]}
+        assert shown == {"culture", "residential", "office"}  # all three buildings at z14
