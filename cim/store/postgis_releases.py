@@ -185,6 +185,7 @@ class PostgisReleases:
                     if row is None:
                         return done
                     number, schema_name = row
+                    dialect = PostgisDialect(schema_name)
                     infos = [LayerInfo.from_json(json.dumps(i)) for (i,) in conn.execute(
                         "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (number,))]  # fmt: skip
                     have = set(conn.execute("SELECT layer, zoom FROM cim.tile_geometry WHERE release = %s", (number,)))
@@ -195,7 +196,7 @@ class PostgisReleases:
                             zooms = [z for z in tile_geometry.zooms_to_prepare(info) if (info.name, z) not in have]
                             for zoom in zooms:
                                 started = time.monotonic()
-                                self._prepare_zoom(conn, number, PostgisDialect(schema_name), info, zoom)
+                                self._prepare_zoom(conn, number, dialect, info, zoom)
                                 if on_zoom is not None:
                                     on_zoom(info.name, zoom, time.monotonic() - started)
                             if zooms:

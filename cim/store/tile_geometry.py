@@ -37,13 +37,14 @@ over the layer's extent (:func:`least_size`); the per-tile filter on ``size`` is
 
 from __future__ import annotations
 
+import functools
 import math
 
 from pyproj import Transformer
 
 from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.sql import quote_ident
-from cim.store.tilequery import TileQuery
+from cim.store.tilequery import LINES, POLYGONS, TileQuery
 
 #: the grid prepared tables are cut for, and its CRS
 GRID = "WebMercatorQuad"
@@ -52,8 +53,6 @@ GRID_SRID = 3857
 HALF_WORLD = 20037508.342789244
 #: the deepest zoom prepared: tiles deeper hold few features each and render the plain way
 DETAIL_ZOOM = 14
-POLYGONS = ("Polygon", "MultiPolygon")
-LINES = ("LineString", "MultiLineString")
 #: the column of the prepared geometry
 PX = "px"
 #: the generalisation a prepared table is made for (TileQuery's defaults)
@@ -88,8 +87,7 @@ def least_size(info: LayerInfo, zoom: int) -> float:
     extent's corners and centre, where it is smallest (nearest the pole, for EPSG:3857)."""
     if info.bbox is None:
         return 0.0
-    to_merc = Transformer.from_crs("OGC:CRS84", f"EPSG:{GRID_SRID}", always_xy=True)
-    to_storage = Transformer.from_crs(f"EPSG:{GRID_SRID}", f"EPSG:{info.srid}", always_xy=True)
+    to_merc, to_storage = _transformers(info.srid)
     west, south, east, north = info.bbox
     side = pixel(zoom)
     areas = []
@@ -101,6 +99,15 @@ def least_size(info: LayerInfo, zoom: int) -> float:
     if info.spec.geometry_type in POLYGONS:
         return 0.5 * _DEFAULTS.min_area_px * area
     return 0.5 * _DEFAULTS.min_length_px * math.sqrt(area)
+
+
+@functools.lru_cache(maxsize=16)
+def _transformers(srid: int) -> tuple[Transformer, Transformer]:
+    """CRS84 → EPSG:3857 and EPSG:3857 → ``srid`` (asked once per zoom of every layer)."""
+    return (
+        Transformer.from_crs("OGC:CRS84", f"EPSG:{GRID_SRID}", always_xy=True),
+        Transformer.from_crs(f"EPSG:{GRID_SRID}", f"EPSG:{srid}", always_xy=True),
+    )
 
 
 def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:

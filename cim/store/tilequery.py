@@ -14,6 +14,10 @@ Bounds = tuple[float, float, float, float]
 
 #: default feature budget per layer and tile (see docs/tiles.md, "Generalisation")
 MAX_FEATURES = 10_000
+#: layer geometry types by how tiles treat them
+POLYGONS = ("Polygon", "MultiPolygon")
+LINES = ("LineString", "MultiLineString")
+POINTS = ("Point", "MultiPoint")
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,8 @@ from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, LayerInfo
 from cim.store import tile_geometry
 from cim.store.sql import Dialect, Statement, quote_ident
-from cim.store.tilequery import Bounds, TileLayerQuery, TileQuery
+from cim.store.tilequery import LINES, POINTS, POLYGONS, Bounds, TileLayerQuery, TileQuery
 
-POLYGONS = ("Polygon", "MultiPolygon")
-LINES = ("LineString", "MultiLineString")
-POINTS = ("Point", "MultiPoint")
 INT32_MAX = 2**31 - 1
 #: property types ST_AsMVT takes as they are; others are sent as text
 _NATIVE_TYPES = ("string", "integer", "number", "boolean")
@@ -136,11 +133,16 @@ def _columns(info: LayerInfo, layer: TileLayerQuery, dialect: TileDialect) -> li
     return out
 
 
+def _select_list(geometry: str, columns: list[tuple[str, str]]) -> str:
+    """``fid, <geometry>, <attribute> AS <name>...``: what a layer's candidate rows carry."""
+    return ", ".join([quote_ident(FID), geometry] + [f"{expr} AS {alias}" for expr, alias in columns])
+
+
 def _candidates(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]], dialect: TileDialect) -> str:
     """The features of one layer that make it into the tile (steps 1–3), with fid, attributes, geom."""
     srid = info.srid
     geom, fid = quote_ident(GEOM), quote_ident(FID)
-    select = ", ".join([fid, geom] + [f"{expr} AS {alias}" for expr, alias in columns])
+    select = _select_list(geom, columns)
     inner = ", ".join([fid, geom] + [alias for _, alias in columns])
     where = f"ST_Intersects({geom}, {dialect.envelope(query.buffered_storage_bounds(srid), srid)})"
     limit = int(query.max_features)
@@ -228,12 +230,11 @@ def _plain_geometry(info: LayerInfo, query: TileQuery, dialect: TileDialect) -> 
 def _prepared(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]], dialect: TileDialect) -> tuple[str, str]:
     """(tile geometry, candidates) from the layer's prepared table of this zoom
     (:mod:`cim.store.tile_geometry`): steps 1–3 as in :func:`_candidates`, by the stored ``size``."""
-    fid, px = quote_ident(FID), tile_geometry.PX
+    fid = quote_ident(FID)
     _, least = _visible_size(info, query)
-    select = ", ".join([fid, px] + [f"{expr} AS {alias}" for expr, alias in columns])
     table = dialect.base.table(tile_geometry.table_name(info.name, query.zoom or 0))
     candidates = (
-        f"SELECT {select} FROM {table} WHERE {tile_geometry.candidates_filter(query)} AND size >= {num(least)}"
+        f"SELECT {_select_list(tile_geometry.PX, columns)} FROM {table} WHERE {tile_geometry.candidates_filter(query)} AND size >= {num(least)}"
         f" ORDER BY size DESC, {fid} LIMIT {int(query.max_features)}"
     )
     return tile_geometry.mvt_geometry(query), candidates
