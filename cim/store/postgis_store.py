@@ -31,6 +31,7 @@ from cim.store.frames import to_frame
 from cim.store.postgis_dialect import PostgisDialect
 from cim.store.postgis_live import apply_edit, generation_sql, read_log
 from cim.store.postgis_releases import PostgisReleases
+from cim.store.postgis_tls import connection_url
 from cim.store.rasters import postgis_raster_dir
 from cim.store.tilequery import RenderedTile, TileQuery
 from cim.store.tiles_sql import PostgisTileDialect, join_layers, tile_statement
@@ -87,6 +88,7 @@ def _safe_url(url: str) -> str:
 
 class PostgisStore(PostgisReleases, Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
+        url = connection_url(url)  # TLS (sslmode ...) for every connection below: cim/store/postgis_tls.py
         self.url = _safe_url(url)
         #: where this store's raster layers (COGs) live (cim/store/rasters.py)
         self.raster_dir = postgis_raster_dir(url)
