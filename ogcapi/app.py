@@ -11,12 +11,14 @@ from starlette.types import ASGIApp
 
 from cim.store import resolve_url, shared_store
 from ogcapi.auth import JWTAuth
+from ogcapi import health
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
 from ogcapi.map_routes import map_routes
 from ogcapi.pygeoapi_config import load_base_config
 from ogcapi.pygeoapi_mount import PygeoapiService, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
+from ogcapi.request_guard import RequestGuard
 from ogcapi.tile_fastpath import TileFastPath
 from ogcapi.tiles_links import TilesLinks
 from ogcapi.tiles_routes import routes as tiles_routes
@@ -86,6 +88,9 @@ def create_app(
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
+    # outside the others: oversized and hostile requests refused before anything reads them
+    app.add_middleware(RequestGuard)
+    health.install(app, store)  # /healthz, /readyz; Retry-After on every 503
     # outermost: repeated requests for immutable tiles are answered from memory before any routing
     app.tile_fast_path = TileFastPath(
         None, current=store.known_current_number, generation=store.known_edit_generation, max_bytes=memory_budget()

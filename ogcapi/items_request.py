@@ -29,8 +29,9 @@ from starlette.requests import Request
 
 from cim.errors import InvalidQuery
 from cim.store.cql2_parse import Cql2Filter, parse_filter
-from cim.store.keyset import Cursor, decode_cursor
-from cim.store.temporal import TimeInterval, parse_datetime
+from cim.store.keyset import Cursor
+from cim.store.temporal import TimeInterval
+from ogcapi import parameters
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,10 @@ class ParsedFilter(ast.Node):
 
 
 def prepare(request: Request, items_url: str, crs_list: list[str]) -> ItemsRequest:
-    """Parse the request's filter, datetime and cursor; InvalidQuery says what is wrong."""
+    """Check the generic parameters (:func:`ogcapi.parameters.items_parameters`: limit, offset,
+    bbox), parse the request's filter, datetime and cursor; InvalidQuery says what is wrong."""
     query = request.query_params
+    generic = parameters.items_parameters(query)
     filter_ = None
     lang, crs = query.get("filter-lang"), query.get("filter-crs")
     if (lang is not None or crs is not None) and "filter" not in query:
@@ -83,16 +86,11 @@ def prepare(request: Request, items_url: str, crs_list: list[str]) -> ItemsReque
     if crs is not None and crs not in crs_list:
         raise InvalidQuery(f"unsupported filter-crs {crs!r}: use one of the collection's crs ({', '.join(crs_list)})")
     if "filter" in query:
-        filter_ = parse_filter(query["filter"], lang, crs)
-    interval = parse_datetime(query["datetime"]) if "datetime" in query else None
-    cursor = decode_cursor(query["cursor"]) if "cursor" in query else None
-    if cursor is not None and "offset" in query:
-        try:
-            offset = int(query["offset"])
-        except ValueError:
-            offset = -1  # pygeoapi answers the bad offset
-        if offset != cursor.position:
-            cursor = None  # an explicit other offset: plain offset paging
+        filter_ = parameters.filter_(query["filter"], lang, crs)
+    interval = parameters.datetime(query["datetime"]) if "datetime" in query else None
+    cursor = parameters.cursor(query["cursor"]) if "cursor" in query else None
+    if cursor is not None and generic.offset is not None and generic.offset != cursor.position:
+        cursor = None  # an explicit other offset: plain offset paging
     return ItemsRequest(items_url, tuple(query.multi_items()), filter_, interval, cursor)
 
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from cim.errors import NotFound
 from ogcapi.tile_fastpath import etag_matches, mark_release
-from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, _int, _json_only
+from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, json_only, tile_address
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
 from tiles.maptilesets import map_tileset
@@ -39,12 +39,12 @@ class MapTilesAPI:
         return JSONResponse(doc, headers={"Cache-Control": DOCUMENTS})
 
     async def tileset_list(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
         return self._json(map_documents.map_tileset_list(ts, self.base))
 
     async def tileset(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         grid = get_grid(request.path_params["tms_id"])
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
         return self._json(map_documents.map_tileset_metadata(ts, grid, self.base))
@@ -63,13 +63,13 @@ class MapTilesAPI:
 
     async def tile(self, request: Request) -> Response:
         params, query = request.path_params, request.query_params
-        row, col = _int(params["tile_row"], "tileRow"), _int(params["tile_col"], "tileCol")
+        tile_matrix, row, col = tile_address(params)
         pinned = query.get("release")
         if_none_match = request.headers.get("if-none-match")
 
         def serve() -> tuple[int, bytes, str, int, str]:
             located = self.engine.locate(
-                params["collection_id"], params["tms_id"], params["tile_matrix"], row, col,
+                params["collection_id"], params["tms_id"], tile_matrix, row, col,
                 style=query.get("style"), fmt=query.get("f"), accept=request.headers.get("accept"),
             )
             if if_none_match:

@@ -5,7 +5,7 @@ parameters, and it describes a CQL2 query by POST that this server does not offe
 collection: ``datetime``, ``filter``, ``filter-lang``, ``filter-crs``, ``cursor`` and one parameter
 per queryable (Features Part 3 /conf/queryables-query-parameters) on GET; on editable collections
 the Part 4 operations (POST, PUT, PATCH, DELETE) with the feature schema as request body and bearer
-(JWT) security.
+(JWT) security. The result refers to nothing outside itself (:mod:`ogcapi.openapi_local`).
 
 The feature schema (``/collections/{id}/feature-schema``, linked from the collection with rel
 ``describedBy``) is a JSON Schema of a GeoJSON feature of the layer. GDAL's OAPIF driver reads it to
@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from cim.store import LayerInfo
+from ogcapi.openapi_local import self_contained
 
 JSON_TYPES = {
     "string": {"type": "string"},
@@ -116,18 +117,26 @@ def extend_openapi(oas: dict[str, Any], layers: list[LayerInfo], server_url: str
         for method in ("put", "patch", "delete"):
             item.pop(method, None)
         if info.spec.editable:
-            _add_writes(items, item, info, server_url)
+            schema = {k: v for k, v in feature_schema(info, server_url).items() if k not in ("$schema", "$id")}
+            oas.setdefault("components", {}).setdefault("schemas", {})[_feature_schema_name(info)] = schema
+            _add_writes(items, item, info)
     oas.setdefault("components", {}).setdefault("parameters", {})["sortby"] = copy.deepcopy(_SORTBY)
     if any(info.spec.editable for info in layers):
         schemes = oas.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    return oas
+    return self_contained(oas)
 
 
-def _add_writes(items: dict[str, Any], item: dict[str, Any], info: LayerInfo, server_url: str) -> None:
+def _feature_schema_name(info: LayerInfo) -> str:
+    """The components/schemas entry of a layer's feature schema (the document's copy of
+    ``/collections/{id}/feature-schema``: the document refers to nothing outside itself)."""
+    return f"{info.name}_feature"
+
+
+def _add_writes(items: dict[str, Any], item: dict[str, Any], info: LayerInfo) -> None:
     body = {
         "required": True,
-        "content": {"application/geo+json": {"schema": {"$ref": feature_schema(info, server_url)["$id"]}}},
+        "content": {"application/geo+json": {"schema": {"$ref": f"#/components/schemas/{_feature_schema_name(info)}"}}},
     }
     security = [{"bearerAuth": []}]
     errors = {

@@ -19,12 +19,13 @@ from pygeoapi.provider.base import (
 )
 
 from cim.crs import axis_order_is_yx, parse_crs, srid_of
-from cim.errors import CIMError, InvalidQuery, NotFound, StoreError
+from cim.errors import CIMError, InvalidQuery, NotFound, RequestTimeout, StoreError
 from cim.store import FeatureQuery, LayerInfo, Store, shared_store
 from cim.store.temporal import parse_datetime
+from ogcapi import parameters
+from ogcapi.errors import INVALID_VALUES, caused_by_values, log_server_error, server_error_description
 from ogcapi.items_request import CURRENT, ItemsRequest, ParsedFilter
 from ogcapi.openapi_features import JSON_TYPES
-
 
 
 class StoreUnavailable(ProviderConnectionError):
@@ -41,14 +42,21 @@ class InvalidParameter(ProviderInvalidQueryError):
 
 
 def _translate(exc: CIMError) -> Exception:
-    """Our error as the pygeoapi error that carries its status; ``user_msg`` is what the client reads."""
+    """Our error as the pygeoapi error that carries its status; ``user_msg`` is what the client
+    reads: the reason for client errors, only a request id for server errors (logged here with
+    the traceback) — database text never reaches the client."""
+    if isinstance(exc, RequestTimeout):  # passes pygeoapi (not a provider error): ogcapi/errors.py answers it
+        return RequestTimeout(str(exc))
     if isinstance(exc, NotFound):
         return ProviderItemNotFoundError(user_msg=str(exc))
-    if isinstance(exc, InvalidQuery):
+    if isinstance(exc, InvalidQuery) or (exc.status < 500 and exc.status != 404):
         return InvalidParameter(user_msg=str(exc))
+    if caused_by_values(exc):
+        return InvalidParameter(user_msg=INVALID_VALUES)
+    log_server_error(exc.status, f"{type(exc).__name__}: {exc}", exc)
     if isinstance(exc, StoreError):
-        return StoreUnavailable(user_msg=str(exc))
-    return ProviderQueryError(user_msg=str(exc))
+        return StoreUnavailable(user_msg=server_error_description(StoreUnavailable.http_status_code))
+    return ProviderQueryError(user_msg=server_error_description(500))
 
 
 class CIMFeatureProvider(BaseProvider):
@@ -149,10 +157,9 @@ class CIMFeatureProvider(BaseProvider):
         return result
 
     def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
-        try:
-            fid = int(identifier)
-        except (TypeError, ValueError):
-            raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.layer_name!r}") from None
+        fid = parameters.feature_id(str(identifier))
+        if fid is None:
+            raise ProviderItemNotFoundError(user_msg=f"no feature {str(identifier)[:40]!r} in {self.layer_name!r}")
         out_srid, flip = self._output(crs_transform_spec)
         try:
             return self.store.get_feature(self.layer_name, fid, out_srid=out_srid, flip_axes=flip)

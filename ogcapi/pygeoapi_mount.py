@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
 from dataclasses import replace
 from http import HTTPStatus
@@ -29,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from cim.errors import CIMError
 from cim.store import Store
 from ogcapi import items_request, pygeoapi_crs, pygeoapi_json
-from ogcapi.errors import ogc_exception
+from ogcapi.errors import cim_error_response, ogc_exception, server_error
 from ogcapi.conformance import conformance
 from ogcapi.openapi_features import extend_openapi, feature_schema
 from ogcapi.pygeoapi_config import build_config
@@ -78,6 +79,18 @@ def _to_response(headers: dict[str, str], status: int, content: Any) -> Response
         response = Response(content, status_code=status)
     response.headers.update(headers)
     return response
+
+
+def _server_error(status: int, content: Any) -> Response:
+    """pygeoapi's 5xx answer, reduced to its exception code and our request id: its description
+    may quote the database (the provider logged the cause with the same id)."""
+    code = None
+    try:
+        document = json.loads(content) if isinstance(content, (str, bytes)) else content
+        code = str(document["code"]) if isinstance(document, dict) and "code" in document else None
+    except ValueError:
+        pass
+    return server_error(status, f"pygeoapi answered {status}: {str(content)[:2000]}", code=code)
 
 
 def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any) -> Any:
@@ -130,7 +143,7 @@ def _endpoint(
             try:
                 items = _items_request(service, request)
             except CIMError as exc:
-                return ogc_exception(exc.status, str(exc), exc.code)
+                return cim_error_response(exc)
         if items is not None and items.cursor is not None and "offset" not in request.query_params:
             # pygeoapi numbers the page (and links the previous one) from the cursor's position
             scope = {**request.scope, "query_string": f"{request.url.query}&offset={items.cursor.position}".encode()}
@@ -152,6 +165,8 @@ def _endpoint(
             if features and status == HTTPStatus.OK and headers.get("Content-Type") == "application/json":
                 # pygeoapi labels GeoJSON application/json; Part 1 (/req/geojson/content) wants geo+json
                 headers["Content-Type"] = GEOJSON
+            if status >= 500:
+                return _server_error(status, content)
             if status != HTTPStatus.NO_CONTENT:
                 content = apply_gzip(headers, content)
         return _to_response(headers, status, content)
@@ -164,7 +179,7 @@ def _feature_schema(service: PygeoapiService) -> Callable[[Request], Any]:
         try:
             info = service.store.layer(request.path_params["collection_id"])
         except CIMError as exc:
-            return ogc_exception(exc.status, str(exc), exc.code)
+            return cim_error_response(exc)
         return JSONResponse(feature_schema(info, service.server_url), media_type="application/schema+json")
 
     return endpoint

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cim.errors import InvalidQuery, NotFound
+from ogcapi import parameters
 from ogcapi.tile_fastpath import etag_matches, mark_release
 from tiles import documents
 from tiles.engine import MVT_MEDIA_TYPE, TileEngine, TileVersion
@@ -45,14 +46,16 @@ DOCUMENTS = "public, max-age=60"
 STYLE_MEDIA_TYPE = "application/vnd.mapbox.style+json"
 
 
-def _int(value: str, what: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidQuery(f"{what} must be an integer; got {value!r}") from None
+def tile_address(path_params: dict[str, str]) -> tuple[str, int, int]:
+    """tileMatrix, tileRow and tileCol of a tile route, typed by :mod:`ogcapi.parameters` (the tile
+    matrix stays an identifier string, canonical: ASCII digits without leading zeros)."""
+    z = parameters.tile_matrix(path_params["tile_matrix"])
+    row = parameters.tile_index(path_params["tile_row"], "tileRow")
+    col = parameters.tile_index(path_params["tile_col"], "tileCol")
+    return str(z), row, col
 
 
-def _json_only(request: Request) -> None:
+def json_only(request: Request) -> None:
     f = request.query_params.get("f")
     if f not in (None, "json"):
         raise InvalidQuery(f"unsupported format f={f!r}: this resource is available as JSON (f=json)")
@@ -73,20 +76,20 @@ class TilesAPI:
         return JSONResponse(doc, media_type=media_type, headers={"Cache-Control": DOCUMENTS})
 
     async def tile_matrix_sets(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         return self._json(documents.tile_matrix_sets(self.base))
 
     async def tile_matrix_set(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         return self._json(tile_matrix_set_json(get_grid(request.path_params["tms_id"])))
 
     async def tileset_list(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         ts = await run_in_threadpool(self._tileset, request)
         return self._json(documents.tileset_list(ts, self.base))
 
     async def tileset(self, request: Request) -> Response:
-        _json_only(request)
+        json_only(request)
         grid = get_grid(request.path_params["tms_id"])
         ts = await run_in_threadpool(self._tileset, request)
         return self._json(documents.tileset_metadata(ts, grid, self.base))
@@ -112,11 +115,11 @@ class TilesAPI:
     async def tile(self, request: Request) -> Response:
         params = request.path_params
         tileset_id = params.get("collection_id", COMPOSITE)
-        row, col = _int(params["tile_row"], "tileRow"), _int(params["tile_col"], "tileCol")
+        tile_matrix, row, col = tile_address(params)
         f = request.query_params.get("f")
         if f not in (None, "mvt"):
             raise InvalidQuery(f"unsupported format f={f!r}: tiles are Mapbox vector tiles (f=mvt)")
-        args = (tileset_id, params["tms_id"], params["tile_matrix"], row, col)
+        args = (tileset_id, params["tms_id"], tile_matrix, row, col)
         pinned = request.query_params.get("release")
         if_none_match = request.headers.get("if-none-match")
 

@@ -9,6 +9,7 @@ set, so it has no ``uri``. Tile coordinates everywhere are OGC order: tileMatrix
 from __future__ import annotations
 
 import math
+import re
 from functools import cache
 from typing import Any
 
@@ -20,6 +21,8 @@ from cim.crs import parse_crs, transform_bbox, transformer
 from cim.errors import NotFound
 from cim.store.tilequery import Bounds
 
+#: a tile matrix identifier: a zoom level in ASCII digits
+_ZOOM = re.compile(r"[0-9]{1,4}")
 WEB_MERCATOR = "WebMercatorQuad"
 CRS84_QUAD = "WorldCRS84Quad"
 CGCS2000_QUAD = "CGCS2000Quad"
@@ -65,7 +68,8 @@ def zoom_range(grid: TileMatrixSet) -> range:
 
 def check_tile(grid: TileMatrixSet, tile_matrix: str, row: int, col: int) -> Tile:
     """The tile at ``tile_matrix``/``row``/``col``; NotFound (404) outside the grid."""
-    if not tile_matrix.isdigit() or int(tile_matrix) not in zoom_range(grid):
+    # ASCII digits only: str.isdigit() and int() take Unicode digits ("¹" crashed int(), "١" read as 1)
+    if _ZOOM.fullmatch(tile_matrix) is None or int(tile_matrix) not in zoom_range(grid):
         raise NotFound(
             f"no tile matrix {tile_matrix!r} in {grid.id} (tile matrices {grid.minzoom}..{grid.maxzoom})"
         )

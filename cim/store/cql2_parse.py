@@ -17,6 +17,7 @@ import cql2
 
 from cim.crs import CRS84_URI, parse_crs
 from cim.errors import CIMError, InvalidQuery
+from cim.limits import limits, text_depth, value_depth
 
 #: the ``filter-lang`` values understood (CQL2 1.0 names)
 FILTER_LANGS = ("cql2-text", "cql2-json")
@@ -40,6 +41,19 @@ def _first_line(message: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_size(source: str) -> None:
+    """Refuse a filter longer than ``max_filter_bytes`` or nested deeper than ``max_filter_depth``
+    (:mod:`cim.limits`) before the parser sees it: the native ``cql2`` parser crashes the whole
+    process on a few thousand nested parentheses."""
+    lim = limits()
+    size = len(source.encode())
+    if size > lim.max_filter_bytes:
+        raise InvalidQuery(f"the filter has {size} bytes; at most {lim.max_filter_bytes} are accepted")
+    depth = text_depth(source)
+    if depth > lim.max_filter_depth:
+        raise InvalidQuery(f"the filter is nested {depth} levels deep; at most {lim.max_filter_depth} are accepted")
+
+
 def parse_filter(text: str | dict[str, Any], lang: str | None = None, crs: str | None = None) -> Cql2Filter:
     """Parse ``text`` as ``lang`` (``cql2-text`` or ``cql2-json``; None: JSON when it starts with
     ``{``, else text). Raises InvalidQuery saying what is wrong for malformed or invalid filters,
@@ -53,6 +67,9 @@ def parse_filter(text: str | dict[str, Any], lang: str | None = None, crs: str |
         except CIMError:
             raise InvalidQuery(f"unknown filter-crs {crs!r}: give an OGC CRS URI") from None
     if isinstance(text, dict):
+        depth = value_depth(text, stop_at=limits().max_filter_depth)
+        if depth > limits().max_filter_depth:
+            raise InvalidQuery(f"the filter is nested more than {limits().max_filter_depth} levels deep")
         lang, source = "cql2-json", json.dumps(text)
     else:
         source = text
@@ -60,6 +77,7 @@ def parse_filter(text: str | dict[str, Any], lang: str | None = None, crs: str |
             lang = "cql2-json" if text.lstrip().startswith("{") else "cql2-text"
     if not source.strip():
         raise InvalidQuery("empty filter")
+    check_size(source)
     try:
         expr = cql2.parse_json(source) if lang == "cql2-json" else cql2.parse_text(source)
     except (cql2.ParseError, ValueError) as exc:
