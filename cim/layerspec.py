@@ -69,6 +69,11 @@ class LayerSpec:
     temporal_field: str | None = None
     #: raster layers: what the pixels are, which decides how they are resampled and drawn
     raster: RasterRole | None = None
+    #: important data (重要数据): its features, tiles and map tiles are served only to bearer tokens
+    #: carrying ``read_role`` (ogcapi/access.py, docs/security.md); its metadata stays public
+    restricted: bool = False
+    #: the role a token needs to read a restricted layer; None = ``$CIM_JWT_READER_ROLE`` (``reader``)
+    read_role: str | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -83,6 +88,8 @@ class LayerSpec:
             raise ValueError(f"vector layer {self.name!r} needs a geometry_type")
         if self.kind == "raster" and self.raster not in RASTER_ROLES:
             raise ValueError(f"raster layer {self.name!r} needs raster= one of {RASTER_ROLES}")
+        if self.read_role is not None and not self.restricted:
+            raise ValueError(f"layer {self.name!r}: read_role {self.read_role!r} is only for restricted layers")
         if not 0 <= self.minzoom <= self.maxzoom <= 30:
             raise ValueError(f"layer {self.name!r}: bad zoom range {self.minzoom}..{self.maxzoom}")
 

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from cim.store import resolve_url, shared_store
+from ogcapi.access import LayerAccess
+from ogcapi.admin_routes import admin_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
@@ -80,6 +82,7 @@ def create_app(
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
     app.router.routes.extend(edit_routes(service, app.state.auth))
+    app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(
         TilesLinks,
@@ -88,6 +91,7 @@ def create_app(
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
+    app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py
     # outside the others: oversized and hostile requests refused before anything reads them
     app.add_middleware(RequestGuard)
     health.install(app, store)  # /healthz, /readyz; Retry-After on every 503

@@ -20,6 +20,9 @@ Behind this middleware, ogcapi/tile_protocol.py answers the same entries a level
 uvicorn's HTTP protocol, before any ASGI scope or task exists: both ask :meth:`TileFastPath.current_entry`,
 and each entry carries its header block already serialised (:attr:`_Entry.wire_head`) for it.
 
+Responses of restricted layers (ogcapi/access.py marks them with :func:`mark_private`) and responses
+marked ``Cache-Control: private`` or ``no-store`` are never kept: what is kept is answered to anyone.
+
 Memory: responses are kept up to ``max_bytes`` of bodies per process (the app passes
 ``$CIM_TILE_MEMORY_MB``, tiles/cache.py; 0 keeps none); past that the oldest go first (first in,
 first out: a hit costs no bookkeeping).
@@ -48,6 +51,23 @@ def mark_release(scope: Scope, release: int, generation: int | None = None) -> N
     slot = scope.get(SLOT)
     if slot is not None:
         slot["release"], slot["generation"] = release, generation
+
+
+def mark_private(scope: Scope) -> None:
+    """Called by the access check (ogcapi/access.py) for a response only some may see (a restricted
+    layer's tile): it is never kept here, whatever the route marks, so it is never repeated from
+    memory — here or in ogcapi/tile_protocol.py — to a request that did not pass the check."""
+    slot = scope.get(SLOT)
+    if slot is not None:
+        slot["private"] = True
+
+
+def _shareable(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a response may be repeated to anyone: not ``Cache-Control: private`` / ``no-store``."""
+    for name, value in headers:
+        if name == b"cache-control" and (b"private" in value.lower() or b"no-store" in value.lower()):
+            return False
+    return True
 
 
 #: a request's key here: path, query string, ``Accept``
@@ -187,9 +207,11 @@ class TileFastPath:
 
         await self.app(scope, receive, capture)
         release = slot.get("release")
-        if release is None or start is None or not complete or start["status"] not in (200, 204):
+        if release is None or start is None or not complete or start["status"] not in (200, 204) or slot.get("private"):
             return
         headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
+        if not _shareable(headers):
+            return
         generation = slot.get("generation")
         entry = _Entry.make(int(release), None if generation is None else int(generation), start["status"], headers,
                             b"".join(chunks))  # fmt: skip

@@ -291,6 +291,13 @@ class Store(abc.ABC):
     def current_release(self) -> ReleaseInfo | None:
         return next((r for r in self.releases() if r.current), None)
 
+    def audit_log(self) -> Any:
+        """The store's audit log (``cim.store.audit.AuditLog``: writes and reads of restricted layers,
+        who/what/when): JSON-lines files beside an embedded store, ``cim.audit_log`` in PostGIS."""
+        from cim.store.audit import audit_log_of
+
+        return audit_log_of(self)
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
