@@ -128,7 +128,7 @@ class LiveFiles:
             attached = {r[0] for r in connection.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
             if alias not in attached:
                 try:
-                    connection.execute(f"ATTACH '{path}' AS {quote_ident(alias)} (READ_ONLY)")
+                    connection.execute(duckdb_spatial.attach_sql(path, quote_ident(alias), read_only=True))
                 except duckdb.Error as exc:
                     raise StoreError(f"cannot read the edits overlay {path}: {exc}") from exc
             rows = connection.execute(

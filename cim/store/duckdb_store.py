@@ -120,7 +120,7 @@ class _ReleaseReader:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._local.cursor = self.connection.cursor()
+            cur = self._local.cursor = duckdb_spatial.cursor(self.connection)
         return cur
 
     def close(self) -> None:
