@@ -68,6 +68,11 @@ def releases(ctx: click.Context, store_url: str | None) -> None:
         for r in rows:
             mark = "*" if r.current else " "
             click.echo(f"{mark} {r.number:4d}  {r.created:%Y-%m-%d %H:%M:%S}  {', '.join(r.layers)}")
+        conflicts = store.edit_conflicts() if rows else []
+        if conflicts:
+            click.echo(f"{len(conflicts)} edit(s) not applied to the current release (their feature is not in it):")
+        for c in conflicts:
+            click.echo(f"  {c.layer}  {c.action}  source={c.source!r} source_id={c.source_id!r}: {c.reason}")
 
 
 @releases.command()

@@ -113,6 +113,8 @@ def build(
                          " (tiles render without it; `cim tiles prepare` retries)")
     report = done[0].report
     report.release = release.number
+    for c in store.edit_conflicts():  # edits whose feature this release lacks: kept aside, not applied
+        report.add(c.layer, c.source or "", c.source_id, "edits.conflict", "flagged", f"{c.action}: {c.reason}")
     files = None
     if report_dir is not None:
         try:

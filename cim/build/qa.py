@@ -32,6 +32,7 @@ RULES: dict[str, str] = {
     "field.absent": "a mapped OSM tag occurs nowhere in the extract",
     "crosscheck.missing_in_primary": "a feature of a secondary source has no match in the primary source",
     "crosscheck.conflict": "matched features of two sources disagree beyond the tolerance",
+    "edits.conflict": "an edit of a feature this release does not have (by source and source_id): kept aside, not applied",
     "raster.nodata": "a raster source has pixels without data (its nodata value or mask); they stay transparent",
 }
 #: how many records per rule and source the Markdown page lists (qa.json has all)

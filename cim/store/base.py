@@ -255,6 +255,12 @@ class Store(abc.ABC):
     def edit_log(self, layer: str | None = None, limit: int = 100) -> list[Any]:
         """The latest ``cim.store.edits.EditRecord`` entries, newest first."""
 
+    @abc.abstractmethod
+    def edit_conflicts(self) -> list[Any]:
+        """The edits the current release does not take: ``cim.store.rebase.EditConflict`` entries
+        (layer, source, source_id, action, reason). Edits follow a feature's (source, source_id);
+        one whose feature is not in the current release is kept aside, not applied, and listed here."""
+
     def edit_generation(self) -> int:
         """A number that grows with every edit applied to the store, by any process (0 before the
         first): the tile engine keys tiles of editable layers by it, asking per tile request, so it

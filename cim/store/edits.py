@@ -28,6 +28,9 @@ from cim.store.base import LayerInfo
 Action = Literal["create", "replace", "update", "delete"]
 #: fids of features created through the API start here, above any a build assigns
 FIRST_CREATED_FID = 10**15
+#: the fields naming a feature across releases: edits follow them (cim/store/rebase.py), so an
+#: edit of a release feature keeps them
+IDENTITY = ("source", "source_id")
 
 
 class NotEditable(CIMError):
@@ -94,8 +97,10 @@ def prepare(info: LayerInfo, edit: Edit, current: dict[str, Any] | None) -> NewS
         raise NotEditable(f"collection {info.name!r} is not editable")
     if edit.action != "create" and current is None:
         raise NotFound(f"no feature {edit.fid!r} in layer {info.name!r}")
+    identity = {name: (current or {}).get("properties", {}).get(name) for name in IDENTITY}
     if edit.action == "delete":
-        return NewState({}, None, deleted=True)
+        # a tombstone keeps the feature's identity: it follows the feature into later releases
+        return NewState(identity, None, deleted=True)
     body = edit.body
     if not isinstance(body, dict):
         raise InvalidFeature("the body is not a GeoJSON Feature (a JSON object was expected)")
@@ -118,6 +123,11 @@ def prepare(info: LayerInfo, edit: Edit, current: dict[str, Any] | None) -> NewS
         if name not in values:
             raise InvalidFeature(f"unknown property {name!r} for collection {info.name!r} (known: {', '.join(values)})")
         values[name] = _value(info, name, value)
+    if edit.action != "create":
+        for name, kept in identity.items():
+            if properties.get(name) is not None and values[name] != kept:
+                raise InvalidFeature(f"property {name!r} identifies the feature and cannot be changed (it is {kept!r})")
+            values[name] = kept
     missing = [f.name for f in info.fields if f.required and values.get(f.name) is None]
     if missing:
         raise InvalidFeature(f"required properties missing or null: {', '.join(missing)}")

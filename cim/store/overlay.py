@@ -1,7 +1,9 @@
 """SQL of the edits overlay, shared by both backends (see :mod:`cim.store.edits`).
 
-An overlay table has the release table's columns plus ``deleted``; a row replaces the release's
-feature of the same fid (or adds one), a row with ``deleted`` hides it. Reads select from
+An overlay table has the release table's columns plus ``deleted`` and ``conflict``; a row replaces
+the release's feature of the same fid (or adds one), a row with ``deleted`` hides it, and a row with
+a negative fid is an edit no feature of the current release takes (a conflict, see
+:mod:`cim.store.rebase`): reads ignore it. Reads select from
 :func:`merged_source` instead of the release table, so filters, sorting, keyset paging and counts
 see the edited layer; layers without overlay read the release table directly.
 """
@@ -15,6 +17,8 @@ from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.sql import quote_ident
 
 DELETED = "deleted"
+#: why an overlay row is not applied (NULL when it is): cim/store/rebase.py
+CONFLICT = "conflict"
 
 SQL_TYPES_DUCKDB = {
     "string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
@@ -42,7 +46,7 @@ def merged_source(
         [quote_ident(FID), quote_ident(GEOM), *(quote_ident(n) if n in live_columns else f"NULL AS {quote_ident(n)}" for n in names)]
     )
     fid = quote_ident(FID)
-    live_rows = f"SELECT {live_cols} FROM {live_table} WHERE NOT {quote_ident(DELETED)}"
+    live_rows = f"SELECT {live_cols} FROM {live_table} WHERE {applied()}"
     release_where = ""
     if where is not None:
         release_where = f"({where}) AND "
@@ -54,13 +58,19 @@ def merged_source(
     )
 
 
+def applied() -> str:
+    """The overlay rows reads take: live (not deleted) and applied to the current release (conflicts
+    have negative fids, which no release feature has, so they shadow nothing either)."""
+    return f"NOT {quote_ident(DELETED)} AND {quote_ident(FID)} >= 0"
+
+
 def count_sql(release_table: str, live_table: str, placeholder: str) -> str:
     """The number of features of an edited layer from the release's stored count (the one
     parameter): plus live overlay rows, minus release rows the overlay shadows. Costs what the
     overlay's size costs, not a scan of the release."""
     fid = quote_ident(FID)
     return (
-        f"SELECT {placeholder} + (SELECT count(*) FROM {live_table} WHERE NOT {quote_ident(DELETED)})"
+        f"SELECT {placeholder} + (SELECT count(*) FROM {live_table} WHERE {applied()})"
         f" - (SELECT count(*) FROM {live_table} AS e WHERE EXISTS"
         f" (SELECT 1 FROM {release_table} AS r WHERE r.{fid} = e.{fid}))"
     )
@@ -68,7 +78,7 @@ def count_sql(release_table: str, live_table: str, placeholder: str) -> str:
 
 def create_table_sql(info: LayerInfo, table: str, types: dict[str, str], geometry_type: str) -> str:
     columns = [f"{quote_ident(FID)} BIGINT PRIMARY KEY", f"{quote_ident(GEOM)} {geometry_type}",
-               f"{quote_ident(DELETED)} BOOLEAN NOT NULL DEFAULT FALSE"]  # fmt: skip
+               f"{quote_ident(DELETED)} BOOLEAN NOT NULL DEFAULT FALSE", f"{quote_ident(CONFLICT)} {types['string']}"]  # fmt: skip
     columns += [f"{quote_ident(f.name)} {types[f.type]}" for f in info.fields]
     return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
 

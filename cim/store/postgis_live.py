@@ -20,7 +20,8 @@ from sqlalchemy import text
 from cim.errors import StoreError
 from cim.store.base import GEOM, LayerInfo
 from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
-from cim.store.overlay import SQL_TYPES_POSTGRES, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.overlay import CONFLICT, SQL_TYPES_POSTGRES, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.rebase import EditConflict, Rebase
 from cim.store.sql import Dialect, quote_ident, row_to_feature, select_one
 
 LIVE_SCHEMA = "cim_live"
@@ -66,6 +67,8 @@ def ensure_overlays(conn: sqlalchemy.Connection, infos: Iterable[LayerInfo]) -> 
         ), {"s": LIVE_SCHEMA, "t": info.name})}  # fmt: skip
         for statement in add_columns_sql(info, table, SQL_TYPES_POSTGRES, existing):
             conn.execute(text(statement))
+        # migration 5 (overlays made before edits followed their feature's identity)
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} text"))
         # tiles and bbox reads filter the overlay by ST_Intersects too: without an index its scan
         # is costed high enough (PostGIS function costs) for a Parallel Append over the merge, whose
         # workers took ~20 ms to start for a z15 tile that takes 1.5 ms
@@ -80,6 +83,12 @@ def apply_edit(conn: psycopg.Connection, dialect: Dialect, info: LayerInfo, edit
     table = live_table(info.name)
     try:
         with conn.transaction():
+            # shares the pointer's row lock with other edits; a release switch (which re-bases the
+            # overlay) waits for edits in flight, and an edit prepared against the release before
+            # a switch is refused rather than applied to the fids of the new one
+            row = conn.execute("SELECT number FROM cim.current_release FOR SHARE").fetchone()
+            if row is None or row[0] != release:
+                raise ReleaseChanged(f"release {row[0] if row else None} became current during the edit; try again")
             current = None
             if edit.action == "create":
                 fid = conn.execute(f"SELECT nextval('{LIVE_SCHEMA}.fid_seq')").fetchone()[0]  # type: ignore[index]
@@ -105,6 +114,59 @@ def apply_edit(conn: psycopg.Connection, dialect: Dialect, info: LayerInfo, edit
     except psycopg.Error as exc:
         raise StoreError(f"edit failed: {str(exc).strip()}") from exc
     return int(fid)
+
+
+class ReleaseChanged(StoreError):
+    """The current release changed between reading it and editing: the edit is not applied."""
+
+
+def rebase_overlays(conn: sqlalchemy.Connection, release: int, schema: str, infos: Iterable[LayerInfo]) -> None:
+    """Re-base every overlay table onto release ``release`` (schema ``schema``, its layers ``infos``)
+    in the transaction that makes it current (cim/store/rebase.py). Locks the current-release row
+    first, so edits in flight finish before and edits after see the new release."""
+    row = conn.execute(text(
+        "SELECT c.number, r.schema FROM cim.current_release c JOIN cim.release r USING (number) FOR UPDATE OF c"
+    )).first()  # fmt: skip
+    previous, previous_schema = (row[0], row[1]) if row is not None else (None, None)
+    vector = {i.name for i in infos if i.spec.kind == "vector"}
+    before = set()
+    if previous_schema is not None:
+        before = set(conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": previous_schema}).scalars())  # fmt: skip
+    rebase = Rebase(lambda sql, params: _run(conn, sql, params), "%s")
+    for layer, columns in _overlay_columns(conn).items():
+        rebase.rebase_table(
+            live_table(layer), columns,
+            f"{quote_ident(schema)}.{quote_ident(layer)}" if layer in vector else None, release,
+            f"{quote_ident(previous_schema)}.{quote_ident(layer)}" if layer in before else None, previous,
+        )  # fmt: skip
+
+
+def _overlay_columns(conn: sqlalchemy.Connection) -> dict[str, list[str]]:
+    rows = conn.execute(text(
+        "SELECT c.table_name, c.column_name FROM information_schema.columns c JOIN information_schema.tables t"
+        " USING (table_schema, table_name) WHERE c.table_schema = :s AND t.table_type = 'BASE TABLE'"
+        " AND c.table_name <> 'edit_log' ORDER BY c.table_name, c.ordinal_position"
+    ), {"s": LIVE_SCHEMA}).all()  # fmt: skip
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def _run(conn: sqlalchemy.Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    result = conn.exec_driver_sql(sql, tuple(params) if params else None)
+    return [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+
+
+def read_conflicts(conn: psycopg.Connection) -> list[EditConflict]:
+    """The overlay's conflicts (rows kept aside, negative fids) of every layer."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = %s AND column_name = %s ORDER BY 1",
+        (LIVE_SCHEMA, CONFLICT),
+    ).fetchall()]  # fmt: skip
+    rebase = Rebase(lambda sql, params: conn.execute(sql, tuple(params) if params else None).fetchall(), "%s")
+    return [c for table in tables for c in rebase.conflicts(table, live_table(table))]
 
 
 def generation_sql() -> str:

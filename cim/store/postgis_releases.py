@@ -30,7 +30,8 @@ from cim.store.base import FID, GEOM, LayerData, LayerInfo, ReleaseDraft, Releas
 from cim.store.frames import measure, prepare
 from cim.store.postgis_copy import copy_rows
 from cim.store.postgis_dialect import PostgisDialect
-from cim.store.postgis_live import ensure_overlays
+from cim.store.postgis_live import ensure_overlays, read_conflicts, rebase_overlays
+from cim.store.rebase import EditConflict
 from cim.store.rasters import install, measure_raster, remove
 from cim.store.sql import quote_ident
 
@@ -136,6 +137,7 @@ class PostgisReleases:
                     schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
                 )
             ensure_overlays(conn, infos)
+            rebase_overlays(conn, number, schema_name, infos)  # edits follow their features
             self._set_current(conn, number)
 
     @staticmethod
@@ -219,6 +221,11 @@ class PostgisReleases:
             conn.execute(f"ANALYZE {target}")
             conn.execute("INSERT INTO cim.tile_geometry (release, layer, zoom) VALUES (%s, %s, %s)", (number, info.name, zoom))
 
+    def edit_conflicts(self) -> list[EditConflict]:
+        """Edits the current release does not take (cim/store/rebase.py)."""
+        with self._pool.connection() as conn:
+            return read_conflicts(conn)
+
     def _release(self, number: int) -> ReleaseInfo:
         return next(r for r in self.releases() if r.number == number)
 
@@ -243,8 +250,12 @@ class PostgisReleases:
 
     def set_current(self, number: int) -> ReleaseInfo:
         with self._engine.begin() as conn:
-            if not conn.execute(select(schema.release.c.number).where(schema.release.c.number == number)).first():
+            found = conn.execute(select(schema.release.c.schema).where(schema.release.c.number == number)).first()
+            if not found:
                 raise StoreError(f"store {self.url} has no release {number}")
+            infos = [LayerInfo.from_json(json.dumps(i)) for i in conn.execute(
+                text("SELECT info FROM cim.layer WHERE release = :n"), {"n": number}).scalars()]  # fmt: skip
+            rebase_overlays(conn, number, found[0], infos)  # edits follow their features
             self._set_current(conn, number)
         self._current = None
         return self._release(number)

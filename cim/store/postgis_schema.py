@@ -97,8 +97,15 @@ def _v4_tile_geometry(conn: Connection) -> None:
     metadata.create_all(conn, tables=[tile_geometry])
 
 
+def _v5_edit_conflicts(conn: Connection) -> None:
+    # overlay tables get the column ``conflict`` (edits re-based by identity: cim/store/rebase.py)
+    from cim.store.postgis_live import index_overlays
+
+    index_overlays(conn)
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

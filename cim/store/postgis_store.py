@@ -29,7 +29,7 @@ from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, not
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
 from cim.store.postgis_dialect import PostgisDialect
-from cim.store.postgis_live import apply_edit, generation_sql, read_log
+from cim.store.postgis_live import ReleaseChanged, apply_edit, generation_sql, read_log
 from cim.store.postgis_releases import PostgisReleases
 from cim.store.postgis_tls import connection_url
 from cim.store.rasters import postgis_raster_dir
@@ -258,7 +258,12 @@ class PostgisStore(PostgisReleases, Store):
         info = current.layer(edit.layer)
         try:
             with self._pool.connection() as conn:
-                return apply_edit(conn, current.dialect, info, edit, current.number)
+                try:
+                    return apply_edit(conn, current.dialect, info, edit, current.number)
+                except ReleaseChanged:  # a release switch (re-basing the edits) came between: once more
+                    self._current = None
+                    current = self._read()
+                    return apply_edit(conn, current.dialect, current.layer(edit.layer), edit, current.number)
         finally:
             latest = self._current
             if latest is not None:  # the next read of this process sees the new edit generation
