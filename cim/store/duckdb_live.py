@@ -2,17 +2,25 @@
 
 Layout beside the releases::
 
-    cim.duckdb.d/live.duckdb  -> live/l000003.duckdb     symlink: the current overlay version
-    cim.duckdb.d/live/l000001.duckdb l000002.duckdb ...    one file per edit (the last few are kept)
-    cim.duckdb.d/live.lock                                 flock taken by writers
+    cim.duckdb.d/live/r0002.duckdb -> l000007.duckdb    symlink: the overlay of release 2
+    cim.duckdb.d/live/l000006.duckdb l000007.duckdb     overlay versions (the last few are kept)
+    cim.duckdb.d/live.lock                              flock taken by writers
 
 DuckDB lets one process write a file, and nobody else open it meanwhile; a server with several
-workers (and the CLI beside it) must all read edits. So an edit copies the current overlay file to a
-new one, applies the change and the edit-log entry there in one transaction, checkpoints it and
-switches the symlink with one ``rename(2)``: the edit is atomic and durable, files are written only
-before anyone reads them, and readers (read-only, ``ATTACH``ed to their release connection under a
-per-version alias) see it on their next query. Overlays hold only edited features, so the copy is
-small; heavy editing belongs in the PostGIS store.
+workers (and the CLI beside it) must all read edits. So an edit writes a new version: the current
+one is copied table by table (``COPY FROM DATABASE``, so the new file is compact however many
+versions came before), the change and the edit-log entry are applied in one transaction and
+checkpointed, and the release's overlay link is switched with one ``rename(2)``. Files are written
+only before anyone reads them; readers (read-only, ``ATTACH``ed to their release connection under a
+per-version alias) see the edit on their next query. The writing is done by one in-memory DuckDB
+connection per process, with the spatial extension loaded once (loading it took 0.3 s per edit).
+
+Each release has its own overlay link: when a release becomes current, the current overlay is
+re-based onto it (:mod:`cim.store.rebase`) into a new version linked for that release *before*
+the release symlink is switched, so a reader never sees a release with an overlay made for another.
+Readers detach versions superseded for longer than any read may take; versions are pruned once no
+link names them and they are not among the last few (a reader between ``readlink`` and ``ATTACH``
+retries with the link's new target).
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,19 +40,27 @@ from typing import Any, TypeVar
 import duckdb
 
 from cim.errors import FeatureNotFound, StoreError
+from cim.limits import limits
 from cim.store import duckdb_spatial
 from cim.store.base import LayerInfo
 from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
-from cim.store.overlay import SQL_TYPES_DUCKDB, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.overlay import CONFLICT, SQL_TYPES_DUCKDB, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.rebase import EditConflict, Rebase
 from cim.store.sql import quote_ident
 
 T = TypeVar("T")
-#: overlay versions kept (older ones may still be attached by readers that started before)
-KEEP = 5
+#: overlay versions kept besides those a link names (a reader may have just read an older link)
+KEEP = 3
 EDIT_LOG_DDL = (
     "CREATE TABLE IF NOT EXISTS edit_log (id BIGINT PRIMARY KEY, edited_at TIMESTAMPTZ NOT NULL, who VARCHAR NOT NULL,"
     " action VARCHAR NOT NULL, layer VARCHAR NOT NULL, fid BIGINT NOT NULL, release INTEGER NOT NULL, feature VARCHAR)"
 )
+SOURCE, TARGET = "cim_live_source", "cim_live_target"
+
+
+def detach_after() -> float:
+    """Seconds a reader keeps a superseded version attached: longer than any read may run."""
+    return max(60.0, 3 * limits().request_seconds)
 
 
 @dataclass(frozen=True)
@@ -59,21 +75,107 @@ class LiveView:
         return f"{quote_ident(self.alias)}.{quote_ident(layer)}"
 
 
+class ReaderOverlays:
+    """The overlay versions attached to one reader connection: the one in use, and those superseded
+    (detached once no read can still be running on them, which frees their files' space)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.connection = connection
+        self.view: LiveView | None = None
+        self._retired: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def show(self, path: Path) -> LiveView:
+        view = self.view
+        if view is not None and view.path == path:
+            return view
+        with self._lock:
+            if self.view is not None and self.view.path == path:
+                return self.view
+            alias = f"cim_live_{path.stem}"
+            con = self.connection
+            if not con.execute("SELECT 1 FROM duckdb_databases() WHERE database_name = ?", (alias,)).fetchall():
+                con.execute(duckdb_spatial.attach_sql(path, quote_ident(alias), read_only=True))
+            rows = con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?", (alias,)
+            ).fetchall()
+            columns: dict[str, set[str]] = {}
+            for table, column in rows:
+                columns.setdefault(table, set()).add(column)
+            if self.view is not None:
+                self._retired[self.view.alias] = time.monotonic()
+            self._retired.pop(alias, None)
+            self.view = LiveView(path, alias, {t: frozenset(c) for t, c in columns.items() if t != "edit_log"})
+            now = time.monotonic()
+            for old, since in list(self._retired.items()):
+                if now - since > detach_after():
+                    try:
+                        con.execute(f"DETACH {quote_ident(old)}")
+                    except duckdb.Error:
+                        pass  # still in use: next time
+                    else:
+                        del self._retired[old]
+            return self.view
+
+
+_writer: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_writer_lock = threading.Lock()
+
+
+@contextmanager
+def writer() -> Iterator[duckdb.DuckDBPyConnection]:
+    """This process's in-memory connection that writes overlay versions (spatial loaded once)."""
+    global _writer
+    with _writer_lock:
+        if _writer is None or _writer[0] != os.getpid():
+            _writer = (os.getpid(), duckdb_spatial.connect(":memory:", read_only=False))
+        con = _writer[1]
+        try:
+            yield con
+        finally:
+            con.execute("USE memory")
+            for (name,) in con.execute(
+                "SELECT database_name FROM duckdb_databases() WHERE database_name IN (?, ?, ?, ?)",
+                (SOURCE, TARGET, "cim_release", "cim_previous"),
+            ).fetchall():
+                con.execute(f"DETACH {quote_ident(name)}")
+
+
 class LiveFiles:
     """The overlay versions of one embedded store (``root`` is ``<store>.d``)."""
 
     def __init__(self, root: Path) -> None:
         self.dir = root / "live"
-        self.link = root / "live.duckdb"
+        self.legacy_link = root / "live.duckdb"
         self.lock_path = root / "live.lock"
-        self._attach_lock = threading.Lock()
 
-    def current(self) -> Path | None:
-        """The current overlay file (one ``readlink``), or None before the first edit."""
-        try:
-            return (self.link.parent / os.readlink(self.link)).resolve()
-        except (FileNotFoundError, OSError):
-            return None
+    def link(self, release: int) -> Path:
+        """The symlink naming the overlay of ``release``."""
+        return self.dir / f"r{release:04d}.duckdb"
+
+    def current(self, release: int) -> Path | None:
+        """The overlay of ``release`` (one ``readlink``), or None before the first edit. A store whose
+        overlay was written before overlays were per release has one link for all."""
+        for link in (self.link(release), self.legacy_link):
+            try:
+                return (link.parent / os.readlink(link)).resolve()
+            except OSError:
+                continue
+        return None
+
+    def view(self, overlays: ReaderOverlays, release: int) -> LiveView | None:
+        """The overlay of ``release`` attached to a reader's connection; None without one."""
+        for _ in range(5):
+            path = self.current(release)
+            if path is None:
+                return None
+            try:
+                return overlays.show(path)
+            except duckdb.Error as exc:
+                if path.exists():
+                    raise StoreError(f"cannot read the edits overlay {path}: {exc}") from exc
+                # pruned between readlink and ATTACH: the link names a newer version now
+        raise StoreError(f"cannot read the edits overlay of release {release}: it keeps changing")
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -86,26 +188,41 @@ class LiveFiles:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def write(self, change: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Apply ``change`` to a copy of the current version in one transaction and make the copy
-        current. Call inside :meth:`locked`."""
-        current = self.current()
-        number = int(current.stem[1:]) + 1 if current is not None else 1
-        final = self.dir / f"l{number:06d}.duckdb"
+    def _next(self) -> Path:
+        numbers = [int(p.stem[1:]) for p in self.dir.glob("l[0-9]*.duckdb") if p.stem[1:].isdigit()]
+        return self.dir / f"l{max(numbers, default=0) + 1:06d}.duckdb"
+
+    def write(
+        self, release: int, change: Callable[[duckdb.DuckDBPyConnection], T], base: Path | None = None, atomic: bool = True
+    ) -> T:
+        """Write a new version from ``base`` (default: the overlay of ``release``), applying
+        ``change`` (in one transaction when ``atomic``; it sees the new file as the current
+        database), and link it as the overlay of ``release``. Call inside :meth:`locked`."""
+        source = self.current(release) if base is None else base
+        final = self._next()
         partial = final.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        if current is not None:
-            shutil.copyfile(current, partial)
         try:
-            con = duckdb_spatial.connect(partial, read_only=False)
-            try:
+            with writer() as con:
+                con.execute(duckdb_spatial.attach_sql(partial, TARGET, read_only=False))
+                if source is not None:
+                    con.execute(duckdb_spatial.attach_sql(source, SOURCE, read_only=True))
+                    con.execute(f"COPY FROM DATABASE {SOURCE} TO {TARGET}")
+                    con.execute(f"DETACH {SOURCE}")
+                con.execute(f"USE {TARGET}")
                 con.execute(EDIT_LOG_DDL)
-                con.execute("BEGIN TRANSACTION")
-                result = change(con)
-                con.execute("COMMIT")
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
+                if atomic:
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        result = change(con)
+                    except BaseException:
+                        con.execute("ROLLBACK")
+                        raise
+                    con.execute("COMMIT")
+                else:
+                    result = change(con)
+                con.execute("USE memory")
+                con.execute(f"CHECKPOINT {TARGET}")
         except duckdb.Error as exc:
             partial.unlink(missing_ok=True)
             raise StoreError(f"edit failed: {exc}") from exc
@@ -113,31 +230,72 @@ class LiveFiles:
             partial.unlink(missing_ok=True)
             raise
         os.replace(partial, final)
-        tmp = self.link.with_name(f".live.{os.getpid()}.link")
-        tmp.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(final, self.link.parent), tmp)
-        os.replace(tmp, self.link)
-        for old in sorted(self.dir.glob("l*.duckdb"))[:-KEEP]:
-            old.unlink(missing_ok=True)
+        self._point(self.link(release), final)
+        self.prune(release)
         return result
 
-    def attach(self, connection: duckdb.DuckDBPyConnection, path: Path) -> LiveView:
-        """Attach overlay ``path`` read-only to a reader connection (once per version)."""
-        alias = f"cim_live_{path.stem}"
-        with self._attach_lock:
-            attached = {r[0] for r in connection.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
-            if alias not in attached:
-                try:
-                    connection.execute(duckdb_spatial.attach_sql(path, quote_ident(alias), read_only=True))
-                except duckdb.Error as exc:
-                    raise StoreError(f"cannot read the edits overlay {path}: {exc}") from exc
-            rows = connection.execute(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?", (alias,)
-            ).fetchall()
-        columns: dict[str, set[str]] = {}
-        for table, column in rows:
-            columns.setdefault(table, set()).add(column)
-        return LiveView(path, alias, {t: frozenset(c) for t, c in columns.items() if t != "edit_log"})
+    def _point(self, link: Path, target: Path) -> None:
+        tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
+        tmp.unlink(missing_ok=True)
+        os.symlink(target.name, tmp)
+        os.replace(tmp, link)
+
+    def prune(self, release: int) -> None:
+        """Keep the overlay of ``release`` and of the release before it (a reader may still be on
+        it for a moment), and the last :data:`KEEP` versions; remove the rest."""
+        links = sorted(self.dir.glob("r[0-9]*.duckdb"), key=lambda p: p.lstat().st_mtime)
+        keep_links = {self.link(release), *links[-2:]}
+        for link in links:
+            if link not in keep_links:
+                link.unlink(missing_ok=True)
+        self.legacy_link.unlink(missing_ok=True)
+        named = {(self.dir / os.readlink(link)).name for link in keep_links if link.is_symlink()}
+        versions = sorted(self.dir.glob("l[0-9]*.duckdb"))
+        for old in versions[:-KEEP]:
+            if old.name not in named:
+                old.unlink(missing_ok=True)
+
+    def rebase(self, previous: int | None, previous_file: Path | None, release: int, release_file: Path) -> None:
+        """Make the overlay of ``release``: the current overlay (that of ``previous``) re-based onto
+        the release file (call inside :meth:`locked`, before the release becomes current)."""
+        base = self.current(previous if previous is not None else 0)
+        if base is None:
+            return
+
+        def change(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(duckdb_spatial.attach_sql(release_file, "cim_release", read_only=True))
+            prior = None
+            if previous_file is not None and previous_file.exists():
+                con.execute(duckdb_spatial.attach_sql(previous_file, "cim_previous", read_only=True))
+                prior = "cim_previous"
+            columns = _columns(con, TARGET)
+            in_release = set(_columns(con, "cim_release"))
+            in_prior = set(_columns(con, prior)) if prior else set()
+            rebase = Rebase(lambda sql, params: con.execute(sql, params).fetchall(), "?")
+            for layer, names in columns.items():
+                if layer == "edit_log":
+                    continue
+                rebase.rebase_table(
+                    f"{TARGET}.{quote_ident(layer)}", names,
+                    f"cim_release.{quote_ident(layer)}" if layer in in_release else None, release,
+                    f"{prior}.{quote_ident(layer)}" if layer in in_prior else None, previous,
+                )  # fmt: skip
+
+        # not one transaction: DuckDB refuses a key deleted and inserted again in one; the file is
+        # new and nobody reads it before it is linked, so a failure just discards it
+        self.write(release, change, base=base, atomic=False)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?"
+        " ORDER BY table_name, ordinal_position",
+        (catalog,),
+    ).fetchall()
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, info: LayerInfo) -> str:
@@ -145,10 +303,13 @@ def ensure_table(con: duckdb.DuckDBPyConnection, info: LayerInfo) -> str:
     table = quote_ident(info.name)
     con.execute(create_table_sql(info, table, SQL_TYPES_DUCKDB, "GEOMETRY"))
     existing = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (info.name,)
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() AND table_name = ?",
+        (info.name,),
     ).fetchall()}  # fmt: skip
     for statement in add_columns_sql(info, table, SQL_TYPES_DUCKDB, existing):
         con.execute(statement)
+    if CONFLICT not in existing:  # a table written before edits followed identities
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} VARCHAR")
     return table
 
 
@@ -194,12 +355,33 @@ class DuckDBEdits:
                 )
                 return int(fid)
 
-            return self._live.write(change)
+            return self._live.write(release, change)
 
     def edit_generation(self) -> int:
-        """The number of the current overlay version (one readlink): every edit writes the next."""
-        path = self._live.current()
+        """The number of the current release's overlay version (two readlinks): every edit, and
+        every re-base, writes a new one."""
+        store: Any = self
+        try:
+            stem = Path(os.readlink(store.path)).stem
+        except OSError:
+            return 0
+        path = self._live.current(int(stem[1:]) if stem[1:].isdigit() else 0)
         return int(path.stem[1:]) if path is not None and path.stem[1:].isdigit() else 0
+
+    def edit_conflicts(self) -> list[EditConflict]:
+        """Edits the current release does not take (cim/store/rebase.py), by layer."""
+        store: Any = self
+        reader = store._read()
+        live = store._dialect(reader).live
+        if live is None:
+            return []
+        cur = reader.cursor()
+        rebase = Rebase(lambda sql, params: cur.execute(sql, params).fetchall(), "?")
+        found: list[EditConflict] = []
+        for layer, columns in sorted(live.columns.items()):
+            if CONFLICT in columns:
+                found += rebase.conflicts(layer, live.table(layer))
+        return found
 
     def edit_log(self, layer: str | None = None, limit: int = 100) -> list[EditRecord]:
         """The latest edits, newest first."""
