@@ -70,3 +70,11 @@ class BuildError(CIMError):
     def __reduce__(self) -> tuple[type[BuildError], tuple[str, str | None, str | None, str | None]]:
         # raised on a dask worker, it arrives pickled: keep file, layer and feature, not just the message
         return (type(self), (self.reason, self.file, self.layer, self.feature))
+
+
+class RequestTimeout(StoreError):
+    """A read (a tile, a page) ran past its time budget (``limits().request_seconds``, PostgreSQL's
+    ``statement_timeout``) and was stopped, so that one heavy request cannot hold a worker: 503, and
+    the client may ask again later or ask for less."""
+
+    code = "RequestTimeout"

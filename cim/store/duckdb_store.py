@@ -42,7 +42,8 @@ from cim.store.base import (
     catalog_order,
     not_found,
 )
-from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView, ReaderOverlays
+from cim.store.budget import interrupting
+from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView
 from cim.store.rasters import install, measure_raster
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
@@ -114,8 +115,8 @@ class _ReleaseReader:
         # raster paths are recorded relative to the releases directory
         self.layers = [_resolve_raster(LayerInfo.from_json(r[0]), path.parent) for r in rows]
         self._local = threading.local()
-        #: the edits overlay versions attached to this connection
-        self.overlays = ReaderOverlays(self.connection)
+        #: the edits overlay version attached to this connection
+        self.live: LiveView | None = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -181,6 +182,14 @@ class DuckDBStore(DuckDBEdits, Store):
             return None
         return _release_number(target) if reader is not None and reader.path == target else None
 
+    def check_ready(self) -> int:
+        """The current release's number, its file open and answering (readiness, ogcapi/health.py)."""
+        reader = self._read()
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            self._fetch(cur, "SELECT count(*) FROM cim_layer", ())
+        return _release_number(reader.path)
+
     def known_edit_generation(self) -> int | None:
         try:
             return self.edit_generation()  # one readlink
@@ -190,8 +199,12 @@ class DuckDBStore(DuckDBEdits, Store):
     # -- reads ---------------------------------------------------------------------------------
     def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
         """The dialect of one read: with the current edits overlay attached, when there is one."""
-        view = self._live.view(reader.overlays, _release_number(reader.path))
-        return self.dialect if view is None else DuckDBDialect(view)
+        path = self._live.current()
+        if path is None:
+            return self.dialect
+        if reader.live is None or reader.live.path != path:
+            reader.live = self._live.attach(reader.connection, path)
+        return DuckDBDialect(reader.live)
 
     def query(self, query: FeatureQuery) -> FeaturePage:
         reader = self._read()
@@ -199,11 +212,12 @@ class DuckDBStore(DuckDBEdits, Store):
         dialect = self._dialect(reader)
         statement = select_features(info, query, dialect)
         cur = reader.cursor()
-        rows = self._fetch(cur, statement.sql, statement.params)
-        matched: int | None = None
-        if query.count:
-            counter = count_features(info, query, dialect)
-            matched = info.count if counter is None else self._fetch(cur, counter.sql, counter.params)[0][0]
+        with interrupting(cur.interrupt):  # the page and its count within the request's time budget
+            rows = self._fetch(cur, statement.sql, statement.params)
+            matched: int | None = None
+            if query.count:
+                counter = count_features(info, query, dialect)
+                matched = info.count if counter is None else self._fetch(cur, counter.sql, counter.params)[0][0]
         return page_from_rows(rows, info, query, matched)
 
     def get_feature(
@@ -212,7 +226,9 @@ class DuckDBStore(DuckDBEdits, Store):
         reader = self._read()
         info = self._layer_in(reader, layer)
         statement = select_one(info, out_srid, flip_axes, self._dialect(reader))
-        rows = self._fetch(reader.cursor(), statement.sql, (fid,))
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            rows = self._fetch(cur, statement.sql, (fid,))
         if not rows:
             raise not_found(layer, fid)
         return row_to_feature(rows[0], [f.name for f in info.fields])
@@ -239,7 +255,9 @@ class DuckDBStore(DuckDBEdits, Store):
         reader = self._read()
         infos = [self._layer_in(reader, layer.layer) for layer in query.layers]
         statement = tile_statement(infos, query, DuckDBTileDialect(self._dialect(reader)))
-        rows = self._fetch(reader.cursor(), statement.sql, statement.params)
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            rows = self._fetch(cur, statement.sql, statement.params)
         stem = reader.path.stem
         return RenderedTile(int(stem[1:]) if stem[1:].isdigit() else 0, join_layers(rows))
 
@@ -308,7 +326,7 @@ class DuckDBStore(DuckDBEdits, Store):
                 "qa": draft.qa,
             }
             final.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
-            self._switch(number)
+            self._point_to(number)
             if keep is not None:
                 self._prune(keep)
         return self._info(number)
@@ -358,13 +376,6 @@ class DuckDBStore(DuckDBEdits, Store):
         con.unregister("__frame")
         con.execute(f"CREATE INDEX {quote_ident(layer.spec.name + '_rtree')} ON {table} USING RTREE ({quote_ident(GEOM)})")
 
-    def _switch(self, number: int) -> None:
-        """Make release ``number`` current: the edits overlay re-based onto it first (edits follow
-        their features' identity, cim/store/rebase.py), then the release symlink."""
-        with self._live.locked():
-            self._live.rebase(self._current_number(), self._current_target(), number, self._release_file(number))
-            self._point_to(number)
-
     def _point_to(self, number: int) -> None:
         target = os.path.relpath(self._release_file(number), self.path.parent)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.link")
@@ -406,7 +417,7 @@ class DuckDBStore(DuckDBEdits, Store):
         with self._writer_lock():
             if number not in self._numbers():
                 raise StoreError(f"store {self.url} has no release {number} (releases: {self._numbers()})")
-            self._switch(number)
+            self._point_to(number)
         return self._info(number)
 
     def close(self) -> None:

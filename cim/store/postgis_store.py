@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -20,10 +22,11 @@ import geopandas as gpd
 import pandas as pd
 import psycopg
 import sqlalchemy
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store import budget
 from cim.store import postgis_schema as schema
 from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, not_found
 from cim.store.edits import Edit, EditRecord
@@ -51,11 +54,18 @@ __all__ = ["PostgisDialect", "PostgisStore"]
 
 #: seconds a reader trusts its idea of the current release
 CURRENT_TTL = 1.0
+#: seconds /readyz waits for a database connection
+READY_TIMEOUT = 3.0
 #: filtered queries the planner expects to match more rows than this get no numberMatched: counting
 #: them exactly costs a scan (~130-200 ms per million rows here, see docs/conformance.md), the page ~0.2 ms
 EXACT_COUNT_LIMIT = 100_000
 
 
+
+
+def _limit_statements(conn: psycopg.Connection) -> None:
+    """Each new read connection: PostgreSQL's statement_timeout (cim/store/budget.py)."""
+    conn.execute(f"SET statement_timeout = {budget.statement_timeout_ms()}")
 
 
 class _Current:
@@ -108,6 +118,14 @@ class PostgisStore(PostgisReleases, Store):
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=pool_size, open=True, name="cim", kwargs={"autocommit": True}
         )
+        # the reads a server answers with (pages, features, tiles, the current-release pointer):
+        # PostgreSQL stops any statement past the budget (cim/store/budget.py) and a request waits for
+        # a connection no longer than the budget either (at least the few seconds connecting may take);
+        # builds, edits and city.read use the pool above
+        self._reads = ConnectionPool(
+            conninfo, min_size=1, max_size=pool_size, open=True, name="cim-reads", kwargs={"autocommit": True},
+            configure=_limit_statements, timeout=max(budget.request_seconds(), READY_TIMEOUT),
+        )  # fmt: skip
         self._current: _Current | None = None
         self._lock = threading.Lock()
 
@@ -134,7 +152,7 @@ class PostgisStore(PostgisReleases, Store):
             return known
         current = self._current
         with self._lock:
-            with self._pool.connection() as conn:
+            with self._reading() as conn:
                 # the edit generation comes with the pointer: no query of its own per tile request
                 row = conn.execute(
                     f"SELECT r.number, r.schema, ({generation_sql()}),"
@@ -185,7 +203,7 @@ class PostgisStore(PostgisReleases, Store):
         current = self._read()
         info = current.layer(query.layer)
         statement = select_features(info, query, current.dialect)
-        with self._pool.connection() as conn:
+        with self._reading() as conn:
             rows = self._fetch(conn, statement.sql, statement.params)
             matched: int | None = None
             if query.count:
@@ -207,7 +225,7 @@ class PostgisStore(PostgisReleases, Store):
         current = self._read()
         info = current.layer(layer)
         statement = select_one(info, out_srid, flip_axes, current.dialect)
-        with self._pool.connection() as conn:
+        with self._reading() as conn:
             rows = self._fetch(conn, statement.sql, (fid,))
         if not rows:
             raise not_found(layer, fid)
@@ -241,7 +259,7 @@ class PostgisStore(PostgisReleases, Store):
         statement = tile_statement(infos, query, PostgisTileDialect(current.dialect))
         if statement.params:
             raise ValueError("tile statements carry no parameters")
-        with self._pool.connection() as conn:
+        with self._reading() as conn:
             if any(current.dialect.edited(info) for info in infos):
                 with conn.transaction():
                     # the planner runs the two branches of a merged layer in a Parallel Append whenever
@@ -288,9 +306,33 @@ class PostgisStore(PostgisReleases, Store):
         """Rows of ``sql``; ``prepare``: psycopg's (None: prepared once run often; False: never)."""
         try:
             return conn.execute(sql, params, prepare=prepare).fetchall()
+        except psycopg.errors.QueryCanceled as exc:  # statement_timeout (read connections)
+            raise budget.timeout_error(budget.statement_timeout_ms() / 1000) from exc
         except psycopg.Error as exc:
             raise StoreError(f"query failed: {str(exc).strip()}") from exc
 
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection]:
+        """A connection of the read pool; StoreError when none comes within the request budget."""
+        try:
+            with self._reads.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreError(f"no connection to {self.url} within {self._reads.timeout:g} s") from None
+
+    def check_ready(self) -> int:
+        """The current release's number, asked of the database now (readiness, ogcapi/health.py):
+        StoreError when the database cannot be reached within a few seconds, NoRelease without one."""
+        try:
+            with self._reads.connection(timeout=READY_TIMEOUT) as conn:
+                rows = self._fetch(conn, "SELECT number FROM cim.current_release", None)
+        except PoolTimeout:
+            raise StoreError(f"no connection to {self.url} within {READY_TIMEOUT:g} s") from None
+        if not rows:
+            raise NoRelease(f"store {self.url} has no release yet")
+        return int(rows[0][0])
+
     def close(self) -> None:
+        self._reads.close()
         self._pool.close()
         self._engine.dispose()
