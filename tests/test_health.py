@@ -1,0 +1,143 @@
+"""/healthz and /readyz on both stores (503 with an OGC exception when the store is gone — the
+PostgreSQL database dropped, the embedded store's release link removed — never a cached answer), and
+the graceful shutdown of a real ``cim serve``: SIGTERM while a request runs, the request completes
+with 200, no new connection is accepted, the process exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cim.store import LayerData, ReleaseDraft, open_store
+from citydata import building_frame
+from conftest import _admin, free_port
+from layers.catalog import CATALOG
+from slow_requests import heavy_items_path, publish_big
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[TestClient]:
+    from ogcapi.app import create_app
+
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft(layers=[LayerData(CATALOG["buildings"], building_frame(4326))], srid=4326))
+    with TestClient(create_app(store_url, server_url="http://testserver")) as client:
+        client.store_url = store_url  # type: ignore[attr-defined]
+        yield client
+    from cim.store import _shared
+
+    shared = _shared.pop(store_url, None)
+    if shared is not None:
+        shared.close()
+
+
+def test_healthz_answers_while_the_process_runs(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_follows_the_store(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "release": 1}
+    assert ready.headers["Cache-Control"] == "no-store"
+    take_store_away(client.store_url)  # type: ignore[attr-defined]
+    for _ in range(2):  # asked again: still the store's answer now, not a kept one
+        gone = client.get("/readyz")
+        assert gone.status_code == 503, gone.text
+        body = gone.json()
+        assert body["code"] == "StoreUnavailable" and body["description"].startswith("not ready: the store")
+        assert gone.headers["Retry-After"].isdigit()
+        for internal in ("terminating connection", "psycopg", "database", "duckdb", "/"):
+            assert internal not in body["description"]
+    assert client.get("/healthz").status_code == 200  # the process itself is fine
+
+
+def take_store_away(url: str) -> None:
+    """PostgreSQL: the database is dropped under the server (its connections terminated); embedded:
+    the release link disappears."""
+    if url.startswith("postgresql"):
+        _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    else:
+        Path(url).unlink()
+
+
+# -- graceful shutdown -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def slow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = str(tmp_path_factory.mktemp("h5_slow") / "slow.duckdb")
+    publish_big(url, 150_000)
+    return url
+
+
+def start_server(url: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cim = str(Path(sys.executable).parent / "cim")
+    process = subprocess.Popen(
+        [cim, "serve", "--store", url, "--port", str(port), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "CIM_LIMIT_REQUEST_SECONDS": "120"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                return process, port
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "cim serve did not start"
+        time.sleep(0.2)
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length, read to its end."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without a response: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers["content-length"])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before the body's end"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, workers: int) -> None:
+    process, port = start_server(slow_store, "--workers", str(workers), "--grace", "120")
+    try:
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(f"GET {heavy_items_path(300)} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        if workers == 1:
+            # answered after the slow request was read: its connection was accepted and parsed first
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
+        else:  # either worker may hold it: wait until one of them is busy with it (it runs for seconds)
+            time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        status, headers, body = read_response(slow)
+        assert status == 200, body[:500]
+        assert b'"numberMatched"' in body
+        assert headers.get("connection") == "close"  # the connection ends with the request
+        assert process.wait(timeout=120) == 0
+        with pytest.raises(OSError):  # nothing listens any more
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
