@@ -43,7 +43,7 @@ from cim.store.base import (
     not_found,
 )
 from cim.store.budget import interrupting
-from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView
+from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView, ReaderOverlays
 from cim.store.rasters import install, measure_raster
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
@@ -115,8 +115,8 @@ class _ReleaseReader:
         # raster paths are recorded relative to the releases directory
         self.layers = [_resolve_raster(LayerInfo.from_json(r[0]), path.parent) for r in rows]
         self._local = threading.local()
-        #: the edits overlay version attached to this connection
-        self.live: LiveView | None = None
+        #: the edits overlay versions attached to this connection
+        self.overlays = ReaderOverlays(self.connection)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -199,12 +199,8 @@ class DuckDBStore(DuckDBEdits, Store):
     # -- reads ---------------------------------------------------------------------------------
     def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
         """The dialect of one read: with the current edits overlay attached, when there is one."""
-        path = self._live.current()
-        if path is None:
-            return self.dialect
-        if reader.live is None or reader.live.path != path:
-            reader.live = self._live.attach(reader.connection, path)
-        return DuckDBDialect(reader.live)
+        view = self._live.view(reader.overlays, _release_number(reader.path))
+        return self.dialect if view is None else DuckDBDialect(view)
 
     def query(self, query: FeatureQuery) -> FeaturePage:
         reader = self._read()
@@ -326,7 +322,7 @@ class DuckDBStore(DuckDBEdits, Store):
                 "qa": draft.qa,
             }
             final.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
-            self._point_to(number)
+            self._switch(number)
             if keep is not None:
                 self._prune(keep)
         return self._info(number)
@@ -376,6 +372,13 @@ class DuckDBStore(DuckDBEdits, Store):
         con.unregister("__frame")
         con.execute(f"CREATE INDEX {quote_ident(layer.spec.name + '_rtree')} ON {table} USING RTREE ({quote_ident(GEOM)})")
 
+    def _switch(self, number: int) -> None:
+        """Make release ``number`` current: the edits overlay re-based onto it first (edits follow
+        their features' identity, cim/store/rebase.py), then the release symlink."""
+        with self._live.locked():
+            self._live.rebase(self._current_number(), self._current_target(), number, self._release_file(number))
+            self._point_to(number)
+
     def _point_to(self, number: int) -> None:
         target = os.path.relpath(self._release_file(number), self.path.parent)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.link")
@@ -417,7 +420,7 @@ class DuckDBStore(DuckDBEdits, Store):
         with self._writer_lock():
             if number not in self._numbers():
                 raise StoreError(f"store {self.url} has no release {number} (releases: {self._numbers()})")
-            self._point_to(number)
+            self._switch(number)
         return self._info(number)
 
     def close(self) -> None:
