@@ -104,8 +104,16 @@ def _v5_edit_conflicts(conn: Connection) -> None:
     index_overlays(conn)
 
 
+def _v6_audit_log(conn: Connection) -> None:
+    # the audit log of writes and restricted reads (cim/store/audit.py)
+    from cim.store.audit import AUDIT_TABLE_DDL
+
+    for statement in AUDIT_TABLE_DDL.split(";"):
+        conn.execute(text(statement))
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts, _v6_audit_log]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 
