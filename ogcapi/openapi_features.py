@@ -57,6 +57,13 @@ _SORTBY: dict[str, Any] = {
 }  # fmt: skip
 
 
+#: a queryables or schema document: a JSON Schema of an object with its properties
+_JSON_SCHEMA_DOCUMENT: dict[str, Any] = {
+    "type": "object", "required": ["type", "properties"],
+    "properties": {"type": {"type": "string", "enum": ["object"]}, "properties": {"type": "object"}},
+}  # fmt: skip
+
+
 def feature_schema(info: LayerInfo, server_url: str) -> dict[str, Any]:
     """JSON Schema of one GeoJSON feature of the layer (properties typed, required ones listed)."""
     properties = {
@@ -121,6 +128,13 @@ def extend_openapi(oas: dict[str, Any], layers: list[LayerInfo], server_url: str
             oas.setdefault("components", {}).setdefault("schemas", {})[_feature_schema_name(info)] = schema
             _add_writes(items, item, info)
     oas.setdefault("components", {}).setdefault("parameters", {})["sortby"] = copy.deepcopy(_SORTBY)
+    if "Queryables" in oas["components"].get("responses", {}):
+        # queryables and schema are JSON Schema documents (Features Part 3), served as
+        # application/schema+json; pygeoapi's description is an older draft's {"queryables": [...]}
+        oas["components"]["responses"]["Queryables"]["content"] = {
+            **{media: {"schema": copy.deepcopy(_JSON_SCHEMA_DOCUMENT)} for media in ("application/schema+json", "application/json")},
+            "text/html": {"schema": {"type": "string"}},
+        }
     if any(info.spec.editable for info in layers):
         schemes = oas.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -52,6 +52,8 @@ _FEATURE_COLLECTION = {
     },
 }
 _HTML = {"text/html": {"schema": {"type": "string"}}}
+#: the other encodings pygeoapi offers (``f=html``, ``f=jsonld``)
+_OTHER = {**_HTML, "application/ld+json": {"schema": {"type": "object"}}}
 
 
 def _json(schema: dict[str, Any], media_type: str = "application/json") -> dict[str, Any]:
@@ -59,7 +61,12 @@ def _json(schema: dict[str, Any], media_type: str = "application/json") -> dict[
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {**_json({"$ref": "#/components/schemas/exception"}), **_HTML}}
+    return {
+        "description": description,
+        # pygeoapi labels an error in the encoding asked for (f=jsonld: application/ld+json)
+        "content": {**_json({"$ref": "#/components/schemas/exception"}), **_HTML,
+                    "application/ld+json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+    }
 
 
 #: the local definitions, by (component kind, name)
@@ -74,23 +81,23 @@ COMPONENTS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("responses", "LandingPage"): {
         "description": "The document (landing page, conformance declaration, collections)",
-        "content": {**_json({"type": "object"}), **_HTML},
+        "content": {**_json({"type": "object"}), **_OTHER},
     },
     ("responses", "ConformanceDeclaration"): {
         "description": "The conformance classes the server implements",
-        "content": {**_json({"type": "object", "required": ["conformsTo"]}), **_HTML},
+        "content": {**_json({"type": "object", "required": ["conformsTo"]}), **_OTHER},
     },
-    ("responses", "Collections"): {"description": "The feature collections", "content": {**_json({"type": "object"}), **_HTML}},
+    ("responses", "Collections"): {"description": "The feature collections", "content": {**_json({"type": "object"}), **_OTHER}},
     ("responses", "Collection"): {
-        "description": "Information about the feature collection", "content": {**_json({"type": "object"}), **_HTML},
+        "description": "Information about the feature collection", "content": {**_json({"type": "object"}), **_OTHER},
     },
     ("responses", "Features"): {
         "description": "The features of the collection that match the request",
-        "content": {**_json({"$ref": "#/components/schemas/featureCollectionGeoJSON"}, "application/geo+json"), **_HTML},
+        "content": {**_json({"$ref": "#/components/schemas/featureCollectionGeoJSON"}, "application/geo+json"), **_OTHER},
     },
     ("responses", "Feature"): {
         "description": "The feature",
-        "content": {**_json({"$ref": "#/components/schemas/featureGeoJSON"}, "application/geo+json"), **_HTML},
+        "content": {**_json({"$ref": "#/components/schemas/featureGeoJSON"}, "application/geo+json"), **_OTHER},
     },
     ("responses", "InvalidParameter"): _error("A query parameter has an invalid value"),
     ("responses", "NotFound"): _error("The requested resource does not exist on the server"),
