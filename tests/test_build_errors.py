@@ -225,7 +225,9 @@ def test_reject_policy_wrong_type_and_bad_wkt_reject_features(tmp_path: Path) ->
     pd.DataFrame({"bid": [r[0] for r in rows], "wkt": [r[1] for r in rows]}).to_csv(tmp_path / "b.csv", index=False)
     config = tmp_path / "b.yml"
     config.write_text(
-        "city: Tianjin\nstorage_crs: 4490\nlayers:\n  buildings:\n    invalid_geometry: reject\n    sources:\n"
+        "city: Tianjin\nstorage_crs: 4490\nlayers:\n  buildings:\n    invalid_geometry: reject\n"
+        "    max_rejected_share: 0.75\n"  # 3 of the 4 are rejected on purpose (a hollow layer stops the build)
+        "    sources:\n"
         "      - {path: b.csv, crs: 'EPSG:4490', wkt: wkt, id: bid}\n",
         encoding="utf-8",
     )

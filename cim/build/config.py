@@ -20,8 +20,10 @@ from cim.catalog import Catalog
 from cim.crs import parse_crs, srid_of
 from cim.errors import BuildError, CIMError
 
-_TOP_KEYS = {"city", "storage_crs", "keep", "layers", "catalog"}
-_LAYER_KEYS = {"sources", "invalid_geometry", "crosscheck"}
+#: what a layer may lose and still be published: given at the top level (for every layer) and per layer
+_LOSS_KEYS = {"max_rejected_share", "allow_empty"}
+_TOP_KEYS = {"city", "storage_crs", "keep", "layers", "catalog"} | _LOSS_KEYS
+_LAYER_KEYS = {"sources", "invalid_geometry", "crosscheck"} | _LOSS_KEYS
 _SOURCE_KEYS = {
     "path",
     "format",
@@ -93,6 +95,17 @@ class CrossCheckConfig:
 
 
 @dataclass(frozen=True)
+class LossLimits:
+    """How much of its primary source a vector layer may lose to rejections and still be published:
+    a layer that loses more stops the build (a hollow layer is never published)."""
+
+    #: the largest share of the primary source's features that may be rejected (0..1); more stops the build
+    max_rejected_share: float = 0.5
+    #: the layer may be published without features: an empty source, or every feature rejected
+    allow_empty: bool = False
+
+
+@dataclass(frozen=True)
 class LayerConfig:
     name: str
     #: the first source is the primary (authoritative) one; the others verify it
@@ -100,6 +113,10 @@ class LayerConfig:
     #: overrides the layer's own invalid-geometry policy (repair / reject)
     invalid_geometry: str | None = None
     crosscheck: CrossCheckConfig = CrossCheckConfig()
+    #: what the layer may lose (the top level's limits unless the layer sets its own)
+    loss: LossLimits = LossLimits()
+    #: the loss keys the layer itself gave
+    loss_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -160,7 +177,8 @@ def parse_config(data: Any, path: Path) -> BuildConfig:
     layers = _mapping(top["layers"], path, "layers")
     if not layers:
         raise _fail(path, "layers", "no layers to build")
-    parsed = tuple(_layer(str(name), value, path) for name, value in layers.items())
+    loss = _loss(top, path, "", LossLimits())
+    parsed = tuple(_layer(str(name), value, path, loss) for name, value in layers.items())
     return BuildConfig(
         path=path,
         city=_text(top["city"], path, "city"),
@@ -172,7 +190,22 @@ def parse_config(data: Any, path: Path) -> BuildConfig:
     )
 
 
-def _layer(name: str, value: Any, path: Path) -> LayerConfig:
+def _loss(body: dict[str, Any], path: Path, where: str, defaults: LossLimits) -> LossLimits:
+    """The loss limits ``body`` gives (``where`` is its key path, empty at the top), over ``defaults``."""
+    share, allow = defaults.max_rejected_share, defaults.allow_empty
+    if "max_rejected_share" in body:
+        share = body["max_rejected_share"]
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            reason = f"expected a share between 0 and 1 (0.5 = half the features), got {share!r}"
+            raise _fail(path, f"{where}max_rejected_share", reason)
+    if "allow_empty" in body:
+        allow = body["allow_empty"]
+        if not isinstance(allow, bool):
+            raise _fail(path, f"{where}allow_empty", f"expected true or false, got {allow!r}")
+    return LossLimits(float(share), allow)
+
+
+def _layer(name: str, value: Any, path: Path, loss: LossLimits = LossLimits()) -> LayerConfig:
     where = f"layers.{name}"
     body = _mapping(value, path, where, _LAYER_KEYS)
     sources = body.get("sources")
@@ -185,7 +218,14 @@ def _layer(name: str, value: Any, path: Path) -> LayerConfig:
     policy = body.get("invalid_geometry")
     if policy not in (None, "repair", "reject"):
         raise _fail(path, f"{where}.invalid_geometry", f"expected repair or reject, got {policy!r}")
-    return LayerConfig(name, parsed, policy, _crosscheck(body.get("crosscheck", {}), path, f"{where}.crosscheck"))
+    return LayerConfig(
+        name,
+        parsed,
+        policy,
+        _crosscheck(body.get("crosscheck", {}), path, f"{where}.crosscheck"),
+        _loss(body, path, f"{where}.", loss),
+        frozenset(_LOSS_KEYS & set(map(str, body))),
+    )
 
 
 def _crosscheck(value: Any, path: Path, where: str) -> CrossCheckConfig:
@@ -325,3 +365,6 @@ def _check_raster(config: BuildConfig, layer: LayerConfig) -> None:
         raise fail(f"keys {extra} do not apply to raster sources (allowed: {', '.join(sorted(_RASTER_SOURCE_KEYS))})")
     if layer.invalid_geometry is not None:
         raise fail("invalid_geometry does not apply to raster layers")
+    if layer.loss_keys:
+        keys = sorted(layer.loss_keys)
+        raise fail(f"{' and '.join(keys)} {'does' if len(keys) == 1 else 'do'} not apply to raster layers (they have no features)")

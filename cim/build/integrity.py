@@ -52,3 +52,29 @@ def _check_shapefile(path: Path, fail: Callable[[str], BuildError]) -> None:
     expected = header_size + records * record_size
     if dbf.stat().st_size < expected:
         raise fail(f"{dbf.name} is truncated: its header says {expected} bytes, the file has {dbf.stat().st_size}")
+    _check_fields(dbf, header_size, record_size, fail)
+    shapes = (shx.stat().st_size - 100) // 8  # one 8-byte index record per shape
+    if records != shapes:
+        raise fail(
+            f"{dbf.name} has {records} records but {shx.name} indexes {shapes} shapes: the attribute table does not"
+            " belong to the shapes, or one of the files is damaged"
+        )
+
+
+def _check_fields(dbf: Path, header_size: int, record_size: int, fail: Callable[[str], BuildError]) -> None:
+    """The dBase field descriptors (32 bytes each after the 32-byte header, ended by 0x0D) fit in the
+    header and add up to the record size (plus the deletion flag): GDAL reads a .dbf whose header is
+    garbage as a table without columns, silently dropping every attribute."""
+    with dbf.open("rb") as fh:
+        header = fh.read(max(header_size, 0))
+    width, at = 1, 32
+    while at < len(header) and header[at] != 0x0D:
+        if at + 32 > len(header):
+            break
+        width += header[at + 16]  # the field's length in bytes
+        at += 32
+    if header_size < 33 or at >= len(header) or header[at] != 0x0D or width != record_size:
+        raise fail(
+            f"{dbf.name} is corrupt: its header does not describe its records (header {header_size} bytes,"
+            f" fields {width} of {record_size} bytes a record)"
+        )

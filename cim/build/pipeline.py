@@ -25,10 +25,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from cim.build.config import BuildConfig, LayerConfig, SourceConfig, check_against
+from cim.build.config import BuildConfig, LayerConfig, LossLimits, SourceConfig, check_against
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
 from cim.build.feed import LayerFeed, publishing
+from cim.build.hollow import check_loss
 from cim.build.cluster import active_scale
 from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
@@ -40,6 +41,7 @@ from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import check_area, resolve_crs
 from cim.catalog import Catalog, load_catalog
 from cim.errors import BuildError, StoreError
+from cim.faults import crash_point
 from cim.layerspec import LayerSpec
 from cim.store.base import LayerData, ReleaseDraft, ReleaseInfo, Store
 
@@ -106,6 +108,7 @@ def build(
         for prepared in done:
             prepared.discard()
     # the release is current: its tile geometry (PostGIS) follows; tiles render without it meanwhile
+    crash_point("build.switched")
     try:
         store.prepare_tiles(lambda layer, zoom, seconds: progress.message(f"{layer}: tile geometry z{zoom} ready ({seconds:.1f} s)"))
     except StoreError as exc:  # the release stands; its tiles render the plain way
@@ -193,7 +196,14 @@ def _build_layer(
         for position, source in enumerate(layer.sources):
             progress.start_source(layer.name, source.label, STEPS)
             frame = _load_source(
-                spec, source, storage, report, progress, primary=position == 0, on_read=lambda s=source: hash_files(s)
+                spec,
+                source,
+                storage,
+                report,
+                progress,
+                primary=position == 0,
+                on_read=lambda s=source: hash_files(s),
+                limits=layer.loss,
             )
             sides.append(Side(source.label, frame))
             if position == 0:
@@ -215,7 +225,7 @@ def _field_values(spec: LayerSpec, source: SourceConfig, frame: gpd.GeoDataFrame
     values = {}
     for field in spec.fields:
         column = source.fields.get(field.name, field.name if field.name in columns else None)
-        if column is not None:
+        if column is not None and column in columns:  # (a mapped column is missing only from an empty source)
             values[field.name] = frame[column]
     return values
 
@@ -228,12 +238,15 @@ def _load_source(
     progress: Progress,
     primary: bool,
     on_read: Callable[[], None] = lambda: None,
+    limits: LossLimits = LossLimits(),
 ) -> gpd.GeoDataFrame:
     """One source's features, normalised into ``spec`` in the storage CRS, deduplicated; ``on_read``
-    is called once the source is read."""
+    is called once the source is read. A primary source that loses more than ``limits`` allow stops
+    the build (:mod:`cim.build.hollow`)."""
     label, layer = source.label, spec.name
     progress.step("read")
-    read = read_source(source, layer)
+    read = read_source(source, layer, allow_empty=primary and limits.allow_empty)
+    crash_point("build.read")
     on_read()
     stats = SourceStats(layer, label, source.format, read=len(read.frame), filtered=read.filtered, primary=primary)
     report.sources.append(stats)
@@ -264,6 +277,8 @@ def _load_source(
         conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)
         reprojected = geometry.to_numpy()
     _record_conform(spec, label, read, reprojected, values, conformed, report)
+    if primary:
+        check_loss(report, layer, label, stats.read, int((~conformed.keep).sum()), limits)
     progress.step("dedupe")
     kept = conformed.kept()
     removed, flagged = find_duplicates(

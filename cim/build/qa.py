@@ -21,7 +21,10 @@ Action = Literal["repaired", "rejected", "removed", "cleared", "flagged"]
 #: every rule the build applies, with what it means
 RULES: dict[str, str] = {
     "geometry.invalid": "invalid geometry: repaired with make_valid, or rejected, per the layer's policy",
-    "geometry.missing": "no usable geometry in the source (none, empty, unparseable WKT or coordinates)",
+    "geometry.missing": (
+        "no usable geometry in the source (none, empty, unparseable WKT or coordinates, a ring of fewer than 4 "
+        "points or not closed, a NaN coordinate, coordinates nested wrongly)"
+    ),
     "geometry.type": "geometry not of the layer's type",
     "attribute.required": "a required attribute is missing",
     "attribute.type": "a value is not of the field's type; it was cleared",

@@ -5,7 +5,9 @@ geopandas (plain Parquet with coordinate or WKT columns with pandas); CSV with p
 pyrosm. Every reader returns a :class:`SourceFrame` whose CRS is what the file says (None when it says
 nothing). A file that cannot be read — missing, truncated, corrupt — raises
 :class:`~cim.errors.BuildError`, as do an empty source and a column the config names but the source
-lacks. Per-feature problems (unparseable coordinates or WKT) are returned, not raised.
+lacks. Per-feature problems (unparseable coordinates or WKT; rings of fewer than 4 points, unclosed
+rings, NaN coordinates, coordinates nested wrongly: :mod:`cim.build.malformed`) are returned, not
+raised: such a feature gets no geometry and the reason, and the rest of the file is read.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import pandas as pd
 import shapely
 from pyproj.exceptions import CRSError
 
+from cim.build import geojson_reader
 from cim.build.integrity import check_integrity
+from cim.build.malformed import NONFINITE, nonfinite, wkb_problem
 from cim.errors import BuildError
 
 if TYPE_CHECKING:
@@ -115,8 +119,9 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def read_source(source: SourceConfig, layer: str) -> SourceFrame:
-    """Read ``source`` (of ``layer``), check the columns the config names, apply ``where``."""
+def read_source(source: SourceConfig, layer: str, allow_empty: bool = False) -> SourceFrame:
+    """Read ``source`` (of ``layer``), check the columns the config names, apply ``where``. A source
+    without features stops the build unless ``allow_empty`` (the layer's ``allow_empty``)."""
 
     def fail(reason: str) -> BuildError:
         return BuildError(reason, file=source.label, layer=layer)
@@ -136,7 +141,10 @@ def read_source(source: SourceConfig, layer: str) -> SourceFrame:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise fail(f"cannot read the {source.format} file (truncated or corrupt?): {message}") from exc
     if len(frame) == 0:
-        raise fail("empty source: the file holds no features")
+        if not allow_empty:
+            raise fail("empty source: the file holds no features (allow_empty: true lets the layer be empty)")
+        return SourceFrame(frame, ids, problems, notes, None, 0)
+    frame, problems = _drop_nonfinite(frame, problems)
     _check_columns(source, frame, fail)
     total = len(frame)
     if source.where:
@@ -147,7 +155,7 @@ def read_source(source: SourceConfig, layer: str) -> SourceFrame:
             keep &= (values.isin(allowed) | text.isin([str(v) for v in allowed])).fillna(False).to_numpy(dtype=bool)
         frame, problems = frame[keep].reset_index(drop=True), problems[keep].reset_index(drop=True)
         ids = ids[keep].reset_index(drop=True)
-        if len(frame) == 0:
+        if len(frame) == 0 and not allow_empty:
             raise fail(f"empty source: no feature matches where {source.where}")
     if source.id is not None:
         given = frame[source.id].astype("string").str.strip()
@@ -155,6 +163,20 @@ def read_source(source: SourceConfig, layer: str) -> SourceFrame:
         # a feature without an id of its own is named by its position in the file: #<fid or row>
         ids = given.astype(object).where(given.notna(), "#" + ids.astype(str))
     return SourceFrame(frame, ids, problems, notes, _unreadable_crs(source, frame), total - len(frame))
+
+
+def _drop_nonfinite(frame: gpd.GeoDataFrame, problems: pd.Series) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """Geometries with a NaN or infinite coordinate become missing, with that as their problem."""
+    geoms = frame.geometry.to_numpy()
+    bad = nonfinite(geoms)
+    if not bad.any():
+        return frame, problems
+    geoms = geoms.copy()
+    geoms[bad] = None
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs), crs=frame.crs)
+    problems = problems.copy()
+    problems[bad] = f"the geometry has {NONFINITE}"
+    return frame, problems
 
 
 def _unreadable_crs(source: SourceConfig, frame: gpd.GeoDataFrame) -> str | None:
@@ -181,7 +203,7 @@ def _read(
     notes: list[tuple[str, str]] = []
     problems: pd.Series | None = None
     if source.format in _OGR_FORMATS:
-        frame = _read_ogr(source, fail)
+        frame, problems = _read_ogr_features(source, fail)
         ids = pd.Series(frame.index.astype(str), dtype=object)
         frame = frame.reset_index(drop=True)
     elif source.format == "osm":
@@ -194,7 +216,55 @@ def _read(
     return frame, ids, problems, notes
 
 
-def _read_ogr(source: SourceConfig, fail: Callable[[str], BuildError]) -> gpd.GeoDataFrame:
+def _read_ogr_features(
+    source: SourceConfig, fail: Callable[[str], BuildError]
+) -> tuple[gpd.GeoDataFrame, pd.Series | None]:
+    """An OGR source with, per feature, why its geometry is missing (None when none is). The fast
+    read decodes every geometry at once; only when that fails for single features (GEOS refuses a
+    ring, GDAL refuses a GeoJSON file over one feature or drops a geometry it cannot read) are the
+    features gone through one by one, so a bad feature is rejected and the rest of the file builds."""
+    problems: pd.Series | None = None
+    try:
+        frame = _read_ogr(source, fail)
+    except shapely.errors.GEOSException:  # a geometry GDAL read but GEOS refuses: find which, and why
+        frame, problems = _read_ogr_per_feature(source, fail)
+    except BuildError:
+        raise
+    except Exception:
+        if source.format != "geojson":
+            raise
+        parsed = geojson_reader.read_features(source.path)
+        if parsed is None:
+            raise  # not a GeoJSON document at all: GDAL's error is the file's
+        return parsed
+    if source.format == "geojson" and frame.geometry.isna().any():  # GDAL drops what it cannot read: why?
+        dropped = geojson_reader.explain_dropped(source.path, frame)
+        if dropped is not None:
+            problems = dropped if problems is None else problems.where(problems.notna(), dropped)
+    return frame, problems
+
+
+def _read_ogr_per_feature(
+    source: SourceConfig, fail: Callable[[str], BuildError]
+) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """The features GDAL reads, each geometry decoded alone from its WKB: the ones GEOS refuses are
+    missing, with the reason (:func:`cim.build.malformed.wkb_problem`)."""
+    import pyogrio
+
+    frame = _read_ogr(source, fail, on_invalid="ignore")
+    meta, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[], return_fids=True)
+    wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_pylist()
+    fids = table.column(meta["fid_column"]).to_numpy()
+    raw = dict(zip(fids.tolist(), wkb))
+    problems = pd.Series(
+        [wkb_problem(raw.get(fid)) if geom is None and raw.get(fid) is not None else None
+         for fid, geom in zip(frame.index.tolist(), frame.geometry.to_numpy())],
+        dtype=object,
+    )  # fmt: skip
+    return frame, problems
+
+
+def _read_ogr(source: SourceConfig, fail: Callable[[str], BuildError], on_invalid: str = "raise") -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import CRSError as GDALCRSError
 
@@ -207,7 +277,9 @@ def _read_ogr(source: SourceConfig, fail: Callable[[str], BuildError]) -> gpd.Ge
     name = source.layer or layers[0]
     try:
         # through Arrow: the same columns and types, read in about 60 % of the time (1M footprints)
-        return pyogrio.read_dataframe(source.path, layer=name, fid_as_index=True, use_arrow=True, **kwargs)
+        return pyogrio.read_dataframe(
+            source.path, layer=name, fid_as_index=True, use_arrow=True, on_invalid=on_invalid, **kwargs
+        )
     except (GDALCRSError, CRSError) as exc:
         hint = " (its .prj)" if source.format == "shapefile" else ""
         raise fail(f"unknown CRS in the file: {exc}; correct the file's CRS definition{hint}") from None

@@ -152,6 +152,8 @@ def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np
     """
     areas = _areas(source, storage)
     geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:  # an empty source (allow_empty)
+        return [np.zeros(0, dtype=bool) for _ in areas]
     bounds = shapely.bounds(geoms)
     extent = _extent_lonlat(bounds, source)
     if extent is not None and all(_inside(extent, area).all() for area, _ in areas):
