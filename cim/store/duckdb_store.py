@@ -44,6 +44,7 @@ from cim.store.base import (
 )
 from cim.store.budget import interrupting
 from cim.store.duckdb_live import DuckDBEdits, LiveFiles, LiveView, ReaderOverlays
+from cim.faults import crash_point
 from cim.store.rasters import install, measure_raster
 from cim.store.frames import measure, prepare, to_frame
 from cim.store.overlay import count_sql, merged_source
@@ -322,6 +323,7 @@ class DuckDBStore(DuckDBEdits, Store):
                 "qa": draft.qa,
             }
             final.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
+            crash_point("publish.switch")
             self._switch(number)
             if keep is not None:
                 self._prune(keep)
@@ -342,6 +344,7 @@ class DuckDBStore(DuckDBEdits, Store):
                 else:
                     info = measure(layer, draft.srid)
                     self._write_layer(con, layer, draft.srid)
+                    crash_point("publish.write")  # the .partial file half written (tests/test_build_crash.py)
                 infos.append(info)
             infos = catalog_order(infos)
             for ordinal, info in enumerate(infos):

@@ -32,6 +32,7 @@ from cim.store.postgis_copy import copy_rows
 from cim.store.postgis_dialect import PostgisDialect
 from cim.store.postgis_live import ensure_overlays, read_conflicts, rebase_overlays
 from cim.store.rebase import EditConflict
+from cim.faults import crash_point
 from cim.store.rasters import install, measure_raster, remove
 from cim.store.sql import quote_ident
 
@@ -112,6 +113,7 @@ class PostgisReleases:
         qualified = PostgisDialect(schema_name).table(layer.spec.name)
         with self._pool.connection() as conn:
             copy_rows(conn, qualified, attrs, wkb, info.field_types, FID, GEOM)
+            crash_point("publish.write")  # a staged schema half loaded (tests/test_build_crash.py)
             # more memory for this session's index build (1M footprints: GiST 3.6 -> 2.9 s)
             conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             try:
@@ -138,6 +140,7 @@ class PostgisReleases:
                 )
             ensure_overlays(conn, infos)
             rebase_overlays(conn, number, schema_name, infos)  # edits follow their features
+            crash_point("publish.switch")
             self._set_current(conn, number)
 
     @staticmethod
@@ -218,6 +221,7 @@ class PostgisReleases:
             conn.execute(f"DROP TABLE IF EXISTS {target}")
             conn.execute(tile_geometry.prepare_sql(info, dialect.table(info.name), target, zoom))
             conn.execute(f"CREATE INDEX ON {target} USING GIST ({tile_geometry.PX})")
+            crash_point("tiles.prepare")
             conn.execute(f"ANALYZE {target}")
             conn.execute("INSERT INTO cim.tile_geometry (release, layer, zoom) VALUES (%s, %s, %s)", (number, info.name, zoom))
 
