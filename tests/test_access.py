@@ -148,3 +148,35 @@ def test_a_layer_with_its_own_read_role(store_url: str, monkeypatch: pytest.Monk
     shared = _shared.pop(store_url, None)
     if shared is not None:
         shared.close()
+
+
+def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasters import HILL, raster_config
+
+    from cim.build import load_config, prepare
+
+    monkeypatch.setenv("CIM_RASTER_DIR", str(tmp_path / "cogs"))
+    monkeypatch.setenv("CIM_TILE_CACHE", str(tmp_path / "tile-cache"))
+    prepared = prepare(load_config(raster_config(tmp_path / "city", ortho=None)))
+    try:
+        prepared.draft.layers = [
+            dataclasses.replace(layer, spec=dataclasses.replace(layer.spec, restricted=True)) for layer in prepared.draft.layers
+        ]
+        with open_store(store_url) as store:
+            store.publish(prepared.draft)
+    finally:
+        prepared.discard()
+    path = tile_path("/collections/dem/map/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 12, *HILL))
+    with client(store_url, monkeypatch) as c:
+        assert_refused(c.get(path), 401)
+        assert_refused(c.get(path, headers=bearer("editor")), 403)
+        for _ in range(2):
+            allowed = c.get(path, headers=bearer("reader"))
+            assert allowed.status_code == 200 and allowed.headers["Cache-Control"] == "private, no-cache"
+        assert_refused(c.get(path), 401)
+        assert c.get("/collections/dem/map/tiles").status_code == 200  # metadata: public
+    from cim.store import _shared
+
+    shared = _shared.pop(store_url, None)
+    if shared is not None:
+        shared.close()
