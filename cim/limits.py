@@ -32,6 +32,8 @@ class Limits:
     max_json_depth: int = 32
     #: vertices of one geometry written through the API (413)
     max_vertices: int = 100_000
+    #: characters of one string property written through the API (400)
+    max_text_chars: int = 16_384
     #: features per page (``limit``): larger values are refused (400)
     max_features: int = 10_000
     #: wall-clock budget of one read (a tile or a page), in seconds; cut with 503 past it

@@ -3,16 +3,22 @@
 pygeoapi's own transaction handling has no PATCH, no authorisation and answers a non-editable
 collection with 400; these routes call the store directly (:meth:`cim.store.Store.edit`), after
 checking, in this order: the collection exists (404), is editable (405, with ``Allow``), the bearer
-token (401/403, see :mod:`ogcapi.auth`), the body is JSON (400) and its ``Content-Crs`` is one of
-the collection's CRSs (400). The store checks the feature itself against the layer (400 saying why).
+token (401/403, see :mod:`ogcapi.auth`), the body is sent as ``application/geo+json`` or
+``application/json`` (415), is at most ``max_body_bytes`` long (413; read no further than that, with
+or without a ``Content-Length``), is JSON (400: orjson, which refuses NaN, Infinity, numbers beyond a
+double and nesting past 1024) nested at most ``max_json_depth`` deep (400), and its ``Content-Crs``
+is one of the collection's CRSs (400). The store checks the feature itself against the layer
+(:mod:`cim.store.edits`, :mod:`cim.store.write_checks`: 400 or 413 saying why).
 Answers: 201 with ``Location`` and the feature as stored (CRS84) for POST, 204 for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 from typing import Any, Callable
+
+import orjson
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,13 +26,24 @@ from starlette.routing import Route
 
 from cim.crs import CRS84_URI
 from cim.errors import CIMError
+from cim.limits import limits
 from cim.store.edits import Edit, NotEditable
+from cim.store.write_checks import TooLarge, check_depth
 from ogcapi import auth as auth_module
 from ogcapi.auth import AuthError, JWTAuth
 from ogcapi.errors import ogc_exception
 
 #: what a write request may be sent as
 JSON_TYPES = ("application/geo+json", "application/json")
+#: a feature id in a path: ASCII digits only (``int()`` also reads "١" and " 1")
+_FID = re.compile(r"[0-9]{1,19}")
+
+
+class UnsupportedMediaType(CIMError):
+    """The body is not sent as GeoJSON or JSON: 415."""
+
+    status = 415
+    code = "UnsupportedMediaType"
 
 
 def edit_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
@@ -51,7 +68,7 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
             who = auth_module.check(auth, request.headers.get("authorization"))
             fid = None if collection_level else _fid(request.path_params["item_id"], collection_id)
             action = actions[request.method]
-            body = None if action == "delete" else _json_body(await request.body())
+            body = None if action == "delete" else _json_body(await _read_body(request))
             edit = Edit(collection_id, action, who, fid, body, _content_crs(service, request, collection_id))  # type: ignore[arg-type]
             loop = asyncio.get_running_loop()
             fid = await loop.run_in_executor(None, service.store.edit, edit)
@@ -80,21 +97,52 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
 
 
 def _fid(text: str, collection_id: str) -> int:
-    try:
+    """The feature id of a path: a 64-bit integer in ASCII digits, else no such feature (404)."""
+    if _FID.fullmatch(text) and int(text) < 2**63:
         return int(text)
-    except ValueError:
-        from cim.errors import FeatureNotFound
+    from cim.errors import FeatureNotFound
 
-        raise FeatureNotFound(f"no feature {text!r} in {collection_id!r}") from None
+    raise FeatureNotFound(f"no feature {text[:40]!r} in {collection_id!r}")
+
+
+def _media_type(request: Request) -> None:
+    """Refuse a body not sent as GeoJSON or JSON (parameters such as ``charset`` allowed): 415."""
+    header = request.headers.get("content-type", "")
+    if header.split(";", 1)[0].strip().lower() not in JSON_TYPES:
+        shown = repr(header[:80]) if header else "none"
+        raise UnsupportedMediaType(f"send the feature as {' or '.join(JSON_TYPES)}; the Content-Type was {shown}")
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, read no further than ``max_body_bytes`` (413 past it, refused up front when the
+    ``Content-Length`` says so)."""
+    _media_type(request)
+    most = limits().max_body_bytes
+    too_large = TooLarge(f"the body is larger than {most} bytes, the limit of a write")
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > most:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json_body(raw: bytes) -> Any:
     if not raw.strip():
         raise _invalid("the request has no body: send a GeoJSON Feature")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise _invalid(f"the body is nested more than {limits().max_json_depth} levels deep (arrays and objects)") from None
         raise _invalid(f"the body is not JSON (a GeoJSON Feature was expected): {exc}") from None
+    check_depth(body)
+    return body
 
 
 def _content_crs(service: Any, request: Request, collection_id: str) -> str:

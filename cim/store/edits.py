@@ -23,6 +23,7 @@ import shapely.geometry
 
 from cim.crs import CRS84_URI, axis_order_is_yx, parse_crs, srid_of, transformer
 from cim.errors import CIMError, InvalidQuery, NotFound
+from cim.store import write_checks
 from cim.store.base import LayerInfo
 
 Action = Literal["create", "replace", "update", "delete"]
@@ -147,10 +148,13 @@ def _value(info: LayerInfo, name: str, value: Any) -> Any:
     kind = spec.type
     ok: Any = None
     if kind == "string" and isinstance(value, str):
+        write_checks.check_text(name, value)
         ok = value
-    elif kind == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+    elif kind == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool) and write_checks.is_int64(value):
         ok = int(value)
     elif kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not write_checks.is_finite(value):
+            raise InvalidFeature(f"property {name!r} must be a finite number; got {value!r}")
         ok = float(value)
     elif kind == "boolean" and isinstance(value, bool):
         ok = value
@@ -175,6 +179,8 @@ def _geometry(info: LayerInfo, geojson: Any, crs: str) -> shapely.Geometry:
     """The body's geometry, checked, promoted to the layer's type and in the storage CRS (x/y)."""
     if not isinstance(geojson, dict):
         raise InvalidFeature("the feature has no geometry (a GeoJSON geometry object is required)")
+    write_checks.check_depth(geojson, "the geometry")
+    write_checks.check_positions(geojson)
     try:
         geom = shapely.geometry.shape(geojson)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
@@ -187,18 +193,22 @@ def _geometry(info: LayerInfo, geojson: Any, crs: str) -> shapely.Geometry:
             raise InvalidFeature(f"collection {info.name!r} holds {wanted} geometries; got {geom.geom_type}")
     if geom.is_empty:
         raise InvalidFeature("the geometry is empty")
-    if not shapely.is_valid(geom):
-        raise InvalidFeature(f"invalid geometry: {shapely.is_valid_reason(geom)}")
-    geom = shapely.force_2d(geom)
     try:
         source = parse_crs(crs)
     except CIMError:
         raise InvalidFeature(f"unknown Content-Crs {crs!r}") from None
+    storage = parse_crs(info.srid)
+    sent = shapely.get_coordinates(geom)
     if axis_order_is_yx(source):
         geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+    write_checks.check_coordinates(geom, sent, source, storage)
+    if not shapely.is_valid(geom):
+        raise InvalidFeature(f"invalid geometry: {shapely.is_valid_reason(geom)}")
+    geom = shapely.force_2d(geom)
     if srid_of(source) != info.srid:
-        to_storage = transformer(source, parse_crs(info.srid))
+        to_storage = transformer(source, storage)
         geom = shapely.transform(geom, lambda xy: _stack(*to_storage.transform(xy[:, 0], xy[:, 1])))
+        write_checks.check_transformed(geom, storage)
         if not shapely.is_valid(geom):
             raise InvalidFeature(f"the geometry is invalid in the storage CRS: {shapely.is_valid_reason(geom)}")
     return geom

@@ -18,6 +18,7 @@ import orjson
 
 from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo
+from cim.store.write_checks import storage_domain
 
 SQL_TYPES_POSTGRES = {
     "string": "text",
@@ -166,7 +167,7 @@ def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> S
     if query.skip_geometry:
         columns.append("NULL")
     else:
-        columns.append(dialect.geojson(output_geometry(info, query.out_srid, query.flip_axes, dialect)))
+        columns.append(dialect.geojson(output_geometry(info, query.out_srid, query.flip_axes, dialect, null_outside=True)))
     columns.extend(quote_ident(n) for n in names)
     # the sort keys again, last: the next page's cursor is made of the last row's
     columns.extend(quote_ident(_check_property(info, name, "sortby")) for name, _ in query.sortby)
@@ -218,16 +219,36 @@ def count_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> St
     return Statement(f"SELECT count(*) FROM {dialect.source(info)}{where}", tuple(params))
 
 
-def output_geometry(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect) -> str:
-    """The geometry column reprojected to ``out_srid`` and, if asked, in y/x axis order."""
+def output_geometry(
+    info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect, null_outside: bool = False
+) -> str:
+    """The geometry column reprojected to ``out_srid`` and, if asked, in y/x axis order.
+
+    With ``null_outside`` (the GeoJSON of features), a geometry outside the storage CRS's domain
+    (:func:`cim.store.write_checks.storage_domain`: what builds and writes guarantee, so only one
+    stored before those checks) reprojects to NULL: PostGIS would fail the whole statement on it,
+    DuckDB make infinite coordinates, which it writes as an empty string, not GeoJSON."""
     geom = quote_ident(GEOM)
     if out_srid is not None and out_srid != info.srid:
-        geom = dialect.transform(geom, info.srid, out_srid)
+        transformed = dialect.transform(geom, info.srid, out_srid)
+        inside = _inside_storage_domain(info, geom) if null_outside else ""
+        geom = f"CASE WHEN {inside} THEN {transformed} END" if inside else transformed
     return f"ST_FlipCoordinates({geom})" if flip_axes else geom
 
 
+def _inside_storage_domain(info: LayerInfo, geom: str) -> str:
+    """A condition: ``geom``'s bounds lie inside the storage CRS's domain ("" when it has no bounds)."""
+    functions = ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
+    operators = (">=", ">=", "<=", "<=")
+    return " AND ".join(
+        f"{function}({geom}) {operator} {bound!r}"
+        for function, operator, bound in zip(functions, operators, storage_domain(info.srid))
+        if math.isfinite(bound)
+    )
+
+
 def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: Dialect) -> Statement:
-    geom = output_geometry(info, out_srid, flip_axes, dialect)
+    geom = output_geometry(info, out_srid, flip_axes, dialect, null_outside=True)
     cols = ", ".join(quote_ident(f.name) for f in info.fields)
     sql = (
         f"SELECT {quote_ident(FID)}, {dialect.geojson(geom)}, {cols} FROM {dialect.source(info)}"
@@ -257,7 +278,10 @@ def row_to_feature(row: Sequence[Any], names: Sequence[str], encoded_geometry: b
     the geometry stays GeoJSON text, wrapped for orjson to embed as it is."""
     fid, geometry = row[0], row[1]
     if isinstance(geometry, str):
-        geometry = orjson.Fragment(geometry) if encoded_geometry else orjson.loads(geometry)
+        if not geometry.startswith("{"):  # DuckDB writes a geometry with non-finite coordinates as ""
+            geometry = None
+        else:
+            geometry = orjson.Fragment(geometry) if encoded_geometry else orjson.loads(geometry)
     return {
         "type": "Feature",
         "id": fid,

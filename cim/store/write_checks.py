@@ -1,0 +1,190 @@
+"""Checks of what a write (OGC API - Features Part 4, :mod:`cim.store.edits`) may store, so that
+nothing written can break a later read: nesting depth, the shape of GeoJSON coordinates, vertex
+count, and coordinates inside the range of the body's CRS and the area of use of the storage CRS.
+
+The areas of use are the build's (:mod:`cim.build.referencing`: pyproj's ``area_of_use`` widened by
+``AREA_TOLERANCE_DEG``), so a feature a build would refuse cannot come in through the API either.
+:func:`storage_domain` gives readers the box stored geometries are guaranteed to lie in, which
+:func:`cim.store.sql.output_geometry` uses to leave out (null) any geometry that cannot be
+transformed, such as one written before these checks existed.
+
+Every refusal names the offending value: :class:`InvalidWrite` (400), :class:`TooLarge` (413).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from cim import limits as limits_module
+from cim.crs import CRS84_URI, crs_uri, parse_crs
+from cim.errors import CIMError, InvalidQuery
+
+#: how many positions each GeoJSON geometry type nests its coordinates (a Point is one position)
+POSITION_DEPTH = {"Point": 0, "LineString": 1, "MultiPoint": 1, "Polygon": 2, "MultiLineString": 2, "MultiPolygon": 3}
+#: beyond the storage CRS's area of use, how much wider (degrees) :func:`storage_domain` is
+READ_MARGIN_DEG = 1.0
+
+
+class InvalidWrite(InvalidQuery):
+    """The body cannot be stored as it is: 400 saying why."""
+
+
+class TooLarge(CIMError):
+    """The body or its geometry is larger than the limits allow: 413."""
+
+    status = 413
+    code = "ContentTooLarge"
+
+
+def check_depth(value: Any, what: str = "the body") -> None:
+    """Refuse a parsed JSON value nested deeper than ``max_json_depth`` (400)."""
+    deepest = limits_module.limits().max_json_depth
+    depth = limits_module.value_depth(value, stop_at=deepest)
+    if depth > deepest:
+        raise InvalidWrite(f"{what} is nested more than {deepest} levels deep (arrays and objects); a GeoJSON Feature needs 6")
+
+
+def check_text(name: str, value: str) -> None:
+    """Refuse a string property with a NUL character (databases cannot store one) or longer than
+    ``max_text_chars`` (400)."""
+    longest = limits_module.limits().max_text_chars
+    if len(value) > longest:
+        raise InvalidWrite(f"property {name!r} is {len(value)} characters long; the limit is {longest}")
+    if "\x00" in value:
+        raise InvalidWrite(f"property {name!r} contains a NUL character (U+0000), which cannot be stored")
+
+
+def check_positions(geojson: dict[str, Any]) -> int:
+    """Check that a GeoJSON geometry's ``coordinates`` nest as its type says and that every position
+    is 2 or 3 finite numbers (x, y[, z]); return the number of positions. Counts first, so a huge
+    geometry is refused (413, more than ``max_vertices``) before anything is built from it; without
+    recursion. Types it does not know are left to the parser."""
+    kind = geojson.get("type")
+    depth = POSITION_DEPTH.get(kind) if isinstance(kind, str) else None
+    if depth is None:
+        return 0
+    level: list[Any] = [geojson.get("coordinates")]
+    for _ in range(depth):
+        for item in level:
+            if not isinstance(item, list):
+                raise InvalidWrite(f"not a GeoJSON geometry: {kind} coordinates hold {_show(item)} where an array was expected")
+        level = [child for item in level for child in item]
+    most = limits_module.limits().max_vertices
+    if len(level) > most:
+        raise TooLarge(f"the geometry has {len(level)} vertices; the limit is {most}")
+    if not all(isinstance(p, list) and 2 <= len(p) <= 3 and all(_is_number(v) for v in p) for p in level):
+        for position in level:
+            _check_position(position)
+    return len(level)
+
+
+def is_finite(value: int | float) -> bool:
+    """Whether a number is finite (and, for an int, small enough to be a float)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def is_int64(value: int | float) -> bool:
+    """Whether a number is an integer a BIGINT column can hold."""
+    return is_finite(value) and float(value).is_integer() and -(2**63) <= int(value) < 2**63
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and is_finite(value)
+
+
+def _check_position(item: Any) -> None:
+    if not isinstance(item, list):
+        raise InvalidWrite(f"not a GeoJSON geometry: a position is an array of 2 or 3 numbers; got {_show(item)}")
+    if not 2 <= len(item) <= 3:
+        numbers = "number" if len(item) == 1 else "numbers"
+        raise InvalidWrite(
+            f"not a GeoJSON geometry: a position has 2 or 3 numbers (x, y[, z]); got {len(item)} {numbers}: {_show(item)}"
+        )
+    for value in item:
+        if not _is_number(value):
+            raise InvalidWrite(f"not a GeoJSON geometry: a position holds finite numbers; got {_show(value)} in {_show(item)}")
+
+
+def _show(item: Any) -> str:
+    text = repr(item)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_coordinates(geom: shapely.Geometry, sent: np.ndarray, body: CRS, storage: CRS) -> None:
+    """Refuse ``geom`` (x/y order, in the body's CRS) when a vertex lies outside the valid range of
+    a geographic body CRS (longitude -180..180, latitude -90..90) or outside the area of use of the
+    body's or the storage CRS (400). ``sent``: the vertices as the body wrote them (for the message,
+    same order as ``shapely.get_coordinates(geom)``)."""
+    from cim.build.referencing import SourceCRS, _areas, outside_areas
+
+    xy = shapely.get_coordinates(geom)
+    name = _name(body)
+    if body.is_geographic:
+        bad = np.flatnonzero((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
+        if len(bad):
+            raise InvalidWrite(
+                f"coordinate {_coordinate(sent[bad[0]])} is outside the range of {name} (longitude -180..180, "
+                f"latitude -90..90; {len(bad)} of {len(xy)} vertices): coordinates in another CRS need a "
+                "Content-Crs header naming it"
+            )
+    source = SourceCRS(body, None, name, "declared")
+    masks = outside_areas(shapely.points(xy), source, storage)
+    for ((west, south, east, north), area), mask in zip(_areas(source, storage), masks):
+        bad = np.flatnonzero(mask)
+        if len(bad):
+            hint = "" if body.equals(storage) else "; is the Content-Crs right?"
+            raise InvalidWrite(
+                f"coordinate {_coordinate(sent[bad[0]])} (in {name}) lies outside the area of use of {area}, "
+                f"{west}..{east}°E, {south}..{north}°N ({len(bad)} of {len(xy)} vertices){hint}"
+            )
+
+
+def check_transformed(geom: shapely.Geometry, storage: CRS) -> None:
+    """Refuse a geometry whose transformation into the storage CRS gave non-finite coordinates (400)."""
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise InvalidWrite(f"the geometry cannot be transformed into the storage CRS {_name(storage)}")
+
+
+def _name(crs: CRS) -> str:
+    uri = crs_uri(crs)
+    if uri == CRS84_URI:
+        return "CRS84"
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.name
+
+
+def _coordinate(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
+
+
+@lru_cache(maxsize=64)
+def storage_domain(srid: int) -> tuple[float, float, float, float]:
+    """The box (storage coordinates, x/y) that every geometry a build or a write can store lies in:
+    the storage CRS's area of use widened by :data:`READ_MARGIN_DEG` (for a geographic CRS, its valid
+    range: longitude -360..360, latitude -90..90). Every supported output CRS can be reached from
+    inside it; a geometry outside it (stored before these checks) is read as a null geometry."""
+    crs = parse_crs(srid)
+    if crs.is_geographic:
+        return (-360.0, -90.0, 360.0, 90.0)
+    area = crs.area_of_use
+    if area is None:
+        return (-math.inf, -math.inf, math.inf, math.inf)
+    west, south, east, north = area.bounds
+    margin = READ_MARGIN_DEG
+    box = (max(west - margin, -180.0), max(south - margin, -90.0), min(east + margin, 180.0), min(north + margin, 90.0))
+    from cim.crs import transformer
+
+    to_storage = transformer(crs.geodetic_crs, crs)
+    bounds = to_storage.transform_bounds(*box, densify_pts=21)
+    if not all(math.isfinite(v) for v in bounds):
+        return (-math.inf, -math.inf, math.inf, math.inf)
+    return tuple(float(v) for v in bounds)  # type: ignore[return-value]
