@@ -180,3 +180,34 @@ def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, mon
     shared = _shared.pop(store_url, None)
     if shared is not None:
         shared.close()
+
+
+def test_restricted_tiles_under_the_uvicorn_tile_protocol(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `cim serve` runs: the HTTP protocol answers repeated tiles itself (ogcapi/tile_protocol.py),
+    but never a restricted one — it reaches the app, and the check, every time."""
+    from test_tile_protocol import Server
+
+    publish(store_url, restricted_parcels())
+    monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())  # fmt: skip
+    server = Server(store_url)
+    try:
+        conn = server.connect()
+        token = bearer("reader")["Authorization"]
+        calls = server.app.calls
+        for _ in range(3):
+            assert conn.get(PARCEL_TILE, f"Authorization: {token}").status == 200
+        assert conn.get(PARCEL_TILE).status == 401
+        assert server.app.calls == calls + 4 and server.fast_path.answered == 0
+        public = tile_path("/collections/buildings/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 15, 117.1745, 39.1425))
+        conn.get(public)
+        conn.get(public)
+        assert server.fast_path.answered == 1  # the protocol's shortcut is at work for public tiles
+        conn.close()
+    finally:
+        server.stop()
+        from cim.store import _shared
+
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
