@@ -28,6 +28,16 @@ from uvicorn.supervisors import Multiprocess
 from cim.store import resolve_url
 
 
+#: seconds a worker may leave the supervisor's ping unanswered before it is killed and replaced.
+#: uvicorn's 5 s killed busy, healthy workers — and with them every connection they held (the
+#: "empty reply" of the 64-client runs): a worker answers the ping from a thread that needs the GIL
+#: and a CPU, which 40 request threads and a loaded machine can deny it for seconds; and a worker
+#: still starting (spawned interpreter, imports, the app) under load took longer than 5 s, so it
+#: was killed and respawned again and again (a 2-worker start took 286 s on a loaded machine).
+#: A worker that is truly stuck is still replaced, a minute later.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def http_protocol() -> type[asyncio.Protocol] | str:
     """uvicorn's ``http=``: :class:`~ogcapi.tile_protocol.TileProtocol`, or uvicorn's default without httptools."""
     try:
@@ -73,6 +83,7 @@ def serve_workers(
         access_log=False,  # at log level warning it printed nothing, but formatted every request's line
         http=http_protocol(),
         timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 

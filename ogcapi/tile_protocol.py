@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import urllib.parse
 from typing import Any
 
@@ -130,6 +132,20 @@ class TileProtocol(HttpToolsProtocol):
         self.fast_path.answered += 1  # type: ignore[union-attr]  # set whenever a response is pending
         self.on_response_complete()  # as the base class's cycle calls it after a keep-alive response
 
+    def timeout_keep_alive_handler(self) -> None:
+        """Close an idle keep-alive connection — unless a request has arrived on it meanwhile.
+
+        The timer is armed when a response is complete. When the event loop was blocked for longer
+        than the keep-alive timeout (work done on the loop after a release switch: opening the new
+        release, rebuilding pygeoapi's API; a starved process), uvloop runs the expired timer before
+        it reads the sockets, and uvicorn's handler closed connections whose client had already sent
+        its next request: the client saw the connection close without a response (the "empty reply"
+        of the 64-client runs with release switches; tests/test_health.py). Such a request is read
+        and answered instead; the timer is armed again after its response."""
+        if not self.transport.is_closing() and _request_waiting(self.transport):
+            return
+        super().timeout_keep_alive_handler()
+
     def _default_headers(self) -> bytes:
         """uvicorn's ``date`` and ``server`` headers as the base class writes them (names lower-case)."""
         defaults = self.server_state.default_headers
@@ -137,3 +153,17 @@ class TileProtocol(HttpToolsProtocol):
             self._defaults = defaults
             self._defaults_wire = b"".join(b"%s: %s\r\n" % (name.lower(), value) for name, value in defaults)
         return self._defaults_wire
+
+
+def _request_waiting(transport: asyncio.BaseTransport) -> bool:
+    """Whether bytes from the client wait unread on ``transport``'s socket (peeked, not consumed)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:  # uvloop's transports give a pseudo-socket without recv: peek through a duplicate of its fd
+        with socket.socket(fileno=os.dup(sock.fileno())) as peer:
+            return bool(peer.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except (BlockingIOError, InterruptedError):
+        return False  # nothing waiting
+    except OSError:
+        return False  # reset or closed: let the base class close it

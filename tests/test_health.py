@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -139,5 +140,48 @@ def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, worke
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
         if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_worker_busy_past_uvicorns_5_s_health_check_keeps_its_connections(tmp_path: Path) -> None:
+    """A worker that cannot run for 8 s (here: SIGSTOP; in production a loop blocked after a release
+    switch, a starved process) while requests arrive on its idle keep-alive connections. Before:
+    uvicorn's supervisor killed it after 5 s without a ping answer, and once it ran again uvloop
+    fired the expired keep-alive timers before reading the sockets, closing connections whose
+    request had already arrived ("connection reset", the empty reply of the load runs). Now it is
+    not replaced and every request is answered."""
+    from bench.load import _children
+
+    url = str(tmp_path / "h5_busy.duckdb")
+    with open_store(url) as store:
+        store.publish(ReleaseDraft(layers=[LayerData(CATALOG["buildings"], building_frame(4326))], srid=4326))
+    process, port = start_server(url, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 300
+        while len(workers := _children(process.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) for _ in range(16)]
+        for client in clients:  # 16 keep-alive connections, spread over both workers by the kernel
+            assert client.get("/readyz").status_code == 200
+        stopped = sorted(workers)[0]
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(len(clients)) as pool:
+                answers = pool.map(lambda c: c.get("/collections/buildings/items/1").status_code, clients)
+                time.sleep(8)  # longer than uvicorn's default health check (5 s)
+                os.kill(stopped, signal.SIGCONT)
+                assert list(answers) == [200] * len(clients)
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        assert _children(process.pid) == workers  # no worker was killed and replaced
+        for client in clients:
+            client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
