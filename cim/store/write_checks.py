@@ -14,6 +14,7 @@ Every refusal names the offending value: :class:`InvalidWrite` (400), :class:`To
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,8 @@ from cim.errors import CIMError, InvalidQuery
 
 #: how many positions each GeoJSON geometry type nests its coordinates (a Point is one position)
 POSITION_DEPTH = {"Point": 0, "LineString": 1, "MultiPoint": 1, "Polygon": 2, "MultiLineString": 2, "MultiPolygon": 3}
+#: what holds coordinates: JSON arrays, and what Python callers pass (shapely's mapping gives tuples)
+_ARRAYS = (list, tuple, np.ndarray)
 #: beyond the storage CRS's area of use, how much wider (degrees) :func:`storage_domain` is
 READ_MARGIN_DEG = 1.0
 
@@ -72,13 +75,13 @@ def check_positions(geojson: dict[str, Any]) -> int:
     level: list[Any] = [geojson.get("coordinates")]
     for _ in range(depth):
         for item in level:
-            if not isinstance(item, list):
+            if not isinstance(item, _ARRAYS):
                 raise InvalidWrite(f"not a GeoJSON geometry: {kind} coordinates hold {_show(item)} where an array was expected")
         level = [child for item in level for child in item]
     most = limits_module.limits().max_vertices
     if len(level) > most:
         raise TooLarge(f"the geometry has {len(level)} vertices; the limit is {most}")
-    if not all(isinstance(p, list) and 2 <= len(p) <= 3 and all(_is_number(v) for v in p) for p in level):
+    if not all(isinstance(p, _ARRAYS) and 2 <= len(p) <= 3 and all(_is_number(v) for v in p) for p in level):
         for position in level:
             _check_position(position)
     return len(level)
@@ -98,16 +101,16 @@ def is_int64(value: int | float) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and is_finite(value)
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real) and is_finite(value)
 
 
 def _check_position(item: Any) -> None:
-    if not isinstance(item, list):
+    if not isinstance(item, _ARRAYS):
         raise InvalidWrite(f"not a GeoJSON geometry: a position is an array of 2 or 3 numbers; got {_show(item)}")
     if not 2 <= len(item) <= 3:
-        numbers = "number" if len(item) == 1 else "numbers"
+        noun = "number" if len(item) == 1 else "numbers"
         raise InvalidWrite(
-            f"not a GeoJSON geometry: a position has 2 or 3 numbers (x, y[, z]); got {len(item)} {numbers}: {_show(item)}"
+            f"not a GeoJSON geometry: a position has 2 or 3 numbers (x, y[, z]); got {len(item)} {noun}: {_show(item)}"
         )
     for value in item:
         if not _is_number(value):
