@@ -86,4 +86,26 @@ def parse_filter(text: str | dict[str, Any], lang: str | None = None, crs: str |
         expr.validate()
     except cql2.ValidationError as exc:
         raise InvalidQuery(f"invalid {lang} filter: {_first_line(str(exc))}") from None
-    return Cql2Filter(expr=expr.to_json(), crs=crs or CRS84_URI, source=source)
+    canonical = expr.to_json()
+    check_like_patterns(canonical)
+    return Cql2Filter(expr=canonical, crs=crs or CRS84_URI, source=source)
+
+
+def check_like_patterns(expr: Any) -> None:
+    """Refuse a LIKE pattern literal ending with a lone ``\\``: the SQL translation uses ``\\`` as
+    the escape character, and both databases reject a pattern ending with it (at query time, as
+    an error of theirs)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            args = node.get("args")
+            if node.get("op") == "like" and isinstance(args, list) and len(args) == 2:
+                pattern = args[1]
+                while isinstance(pattern, dict) and pattern.get("op") in ("casei", "accenti") and pattern.get("args"):
+                    pattern = pattern["args"][0]
+                if isinstance(pattern, str) and (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1:
+                    raise InvalidQuery(f"LIKE pattern {pattern!r} ends with the escape character \\ (write \\\\ for a backslash)")
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
