@@ -199,7 +199,9 @@ def nested(depth: int) -> str:
 DEEP = [
     (nested(100_000), ("deep",)),
     ('{"type": "Feature", "properties": {"parcel_id": "a"}, "geometry": {"type": "Polygon", "coordinates": '
-     + "[" * 900 + "117.17, 39.14" + "]" * 900 + "}}", ("nested", str(limits().max_json_depth))),
+     + "[" * 900 + "117.17, 39.14" + "]" * 900 + "}}", ("not a GeoJSON geometry", "position")),
+    ('{"type": "Feature", "properties": {"parcel_id": "a"}, "geometry": {"type": "GeometryCollection", "geometries": '
+     + '[{"type": "GeometryCollection", "geometries": ' * 500 + "[]" + "}]" * 500 + "}}", ("nested", str(limits().max_json_depth))),
     (json.dumps({**feature(SQUARE), "extra": json.loads(nested(40))}), ("nested", str(limits().max_json_depth))),
 ]
 
@@ -317,3 +319,31 @@ def test_feature_ids_in_the_path_are_ascii_integers(app, rsa_key) -> None:
         response = app.put(f"{PARCELS}/{fid}", content=json.dumps(feature(SQUARE)), headers=headers)
         refused(response, 404)
         refused(app.delete(f"{PARCELS}/{fid}", headers=auth(rsa_key)), 404)
+
+
+def test_the_edit_route_reads_no_further_than_the_limit() -> None:
+    """The route's own guard, without any middleware before it: a body without Content-Length is
+    read chunk by chunk and refused once past ``max_body_bytes``; the rest is never received."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from cim.store.write_checks import TooLarge
+    from ogcapi.edit_routes import _read_body
+
+    most, chunk = limits().max_body_bytes, 1 << 20
+    received = []
+
+    async def receive() -> dict[str, Any]:
+        received.append(chunk)
+        return {"type": "http.request", "body": b"x" * chunk, "more_body": len(received) < 1000}  # a 1 GB body
+
+    scope = {"type": "http", "method": "POST", "path": PARCELS, "headers": [(b"content-type", b"application/geo+json")]}
+    with pytest.raises(TooLarge, match=str(most)):
+        asyncio.run(_read_body(Request(scope, receive)))
+    assert sum(received) <= most + chunk
+    declared = {**scope, "headers": scope["headers"] + [(b"content-length", str(10**9).encode())]}
+    received.clear()
+    with pytest.raises(TooLarge):
+        asyncio.run(_read_body(Request(declared, receive)))
+    assert received == []  # refused from the header alone

@@ -179,7 +179,6 @@ def _geometry(info: LayerInfo, geojson: Any, crs: str) -> shapely.Geometry:
     """The body's geometry, checked, promoted to the layer's type and in the storage CRS (x/y)."""
     if not isinstance(geojson, dict):
         raise InvalidFeature("the feature has no geometry (a GeoJSON geometry object is required)")
-    write_checks.check_depth(geojson, "the geometry")
     write_checks.check_positions(geojson)
     try:
         geom = shapely.geometry.shape(geojson)
