@@ -111,3 +111,18 @@ def test_an_edit_cannot_change_the_identity_it_is_followed_by(store_url: str) ->
             "geometry": {"type": "Polygon", "coordinates": [[[117.0, 39.1], [117.01, 39.1], [117.01, 39.11], [117.0, 39.1]]]},
         }))  # fmt: skip
         assert store.get_feature("parcels", 1)["properties"]["source_id"] == "p1"
+
+
+def test_the_build_report_records_the_conflicts(store_url: str, tmp_path) -> None:
+    from cim.build import build, load_config
+    from tianjin import write_city
+
+    config = load_config(write_city(tmp_path / "tianjin"))
+    with open_store(store_url) as store:
+        store.publish(city("city-b", ["b1", "b2"], 121.0))
+        update(store, 1, "M1")
+        result = build(config, store, report_dir=tmp_path / "qa")
+        records = [r for r in result.report.records if r.rule == "edits.conflict"]
+        assert [(r.layer, r.source, r.feature) for r in records] == [("parcels", "city-b", "b1")]
+        assert "no feature with source 'city-b' and source_id 'b1'" in records[0].reason
+    assert "edits.conflict" in (tmp_path / "qa" / "qa.json").read_text()
