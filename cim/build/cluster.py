@@ -9,6 +9,7 @@ of the caller's own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -59,6 +60,11 @@ def connect(
             except (OSError, TimeoutError, ValueError) as exc:
                 raise BuildError(f"cannot connect to the dask scheduler {scheduler}: {exc}") from None
         else:
+            # the build's own cluster: a worker slow to stop when it closes is killed, which is no news
+            # for the user (on a loaded machine it made `cim build` print a nanny warning with its error)
+            nanny = logging.getLogger("distributed.nanny")
+            if not nanny.isEnabledFor(logging.DEBUG):
+                nanny.setLevel(logging.ERROR)
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
