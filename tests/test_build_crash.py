@@ -10,17 +10,21 @@ a normal build succeeds and nothing is left behind (no ``.partial`` or WAL file,
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
+from corpus_builds import parcels_config, write_parcels
 from fastapi.testclient import TestClient
 from test_cli import CIM, cim_env
 from tianjin import BUILDINGS, write_city
 from tiles_helpers import counts, decode, tile_at, tile_path
 
+from cim.build import load_config, prepare
 from cim.faults import ENV
 from cim.store import _shared, open_store
 from ogcapi.app import create_app
@@ -126,3 +130,23 @@ def test_a_build_killed_at_any_point_leaves_a_working_store(
     assert_current(store_url, newest(store_url), FULL)
     assert_served(store_url, FULL)
     assert leftovers(store_url) == []
+
+
+def test_the_raster_staging_of_a_killed_build_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build stages its raster layers' COGs in a temporary directory named with its pid; a build
+    killed before removing it leaves it (GBs of COG for a city), so the next build removes the
+    staging directories whose builds are gone — and only those."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = tmp_path / f"cim-raster-{gone.pid}-x1"
+    running = tmp_path / f"cim-raster-{os.getpid()}-x2"
+    unnamed = tmp_path / "cim-raster-x3"  # not a pid: someone else's
+    for directory in (stale, running, unnamed):
+        directory.mkdir()
+        (directory / "dem.tif").write_bytes(b"COG")
+    write_parcels(tmp_path / "good.gpkg")
+    prepare(load_config(parcels_config(tmp_path, "good.gpkg")))
+    assert not stale.exists() and running.exists() and unnamed.exists()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
 from cim.build.progress import Progress
 from cim.build.qa import Action, QAReport, SourceStats
+from cim.build import staging as raster_staging
 from cim.build.raster import build_raster_layer
 from cim.build.reproject import to_crs
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
@@ -144,7 +144,8 @@ def prepare(
     storage = CRS.from_epsg(config.storage_srid)
     report = QAReport(config.city, config.path.name)
     checksums: dict[str, str] = {}
-    staging = Path(tempfile.mkdtemp(prefix="cim-raster-")) if any(catalog[l.name].kind == "raster" for l in config.layers) else None
+    raster_staging.remove_stale()  # left by builds that were killed
+    staging = raster_staging.make() if any(catalog[l.name].kind == "raster" for l in config.layers) else None
     layers = []
     try:
         for layer in config.layers:
