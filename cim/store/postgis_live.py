@@ -67,8 +67,8 @@ def ensure_overlays(conn: sqlalchemy.Connection, infos: Iterable[LayerInfo]) -> 
         ), {"s": LIVE_SCHEMA, "t": info.name})}  # fmt: skip
         for statement in add_columns_sql(info, table, SQL_TYPES_POSTGRES, existing):
             conn.execute(text(statement))
-        # migration 5 (overlays made before edits followed their feature's identity)
-        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} text"))
+        if CONFLICT not in existing:  # made before edits followed their feature's identity (migration 5)
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} text"))
         # tiles and bbox reads filter the overlay by ST_Intersects too: without an index its scan
         # is costed high enough (PostGIS function costs) for a Parallel Append over the merge, whose
         # workers took ~20 ms to start for a z15 tile that takes 1.5 ms

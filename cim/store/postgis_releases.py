@@ -124,6 +124,8 @@ class PostgisReleases:
 
     def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
         with self._engine.begin() as conn:
+            # the pointer's row first, as edits lock it first (FOR SHARE): one lock order, no deadlock
+            conn.execute(text("SELECT number FROM cim.current_release FOR UPDATE"))
             conn.execute(
                 schema.release.insert().values(
                     number=number,
