@@ -65,7 +65,7 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
             info = service.store.layer(collection_id)
             if not info.spec.editable:
                 raise NotEditable(f"collection {collection_id!r} is not editable")
-            who = auth_module.check(auth, request.headers.get("authorization"))
+            who = _editor(auth_module.check(auth, request.headers.get("authorization")))
             fid = None if collection_level else _fid(request.path_params["item_id"], collection_id)
             action = actions[request.method]
             body = None if action == "delete" else _json_body(await _read_body(request))
@@ -103,6 +103,15 @@ def _fid(text: str, collection_id: str) -> int:
     from cim.errors import FeatureNotFound
 
     raise FeatureNotFound(f"no feature {text[:40]!r} in {collection_id!r}")
+
+
+def _editor(who: str) -> str:
+    """The token's ``sub``, which the edit log stores: refused (401) when it could not be stored."""
+    longest = limits().max_text_chars
+    if "\x00" in who or len(who) > longest:
+        reason = "contains a NUL character" if "\x00" in who else f"is longer than {longest} characters"
+        raise AuthError(401, f"invalid token: its sub {reason}", "invalid_token")
+    return who
 
 
 def _media_type(request: Request) -> None:

@@ -14,7 +14,7 @@ import geopandas as gpd
 import pytest
 import shapely
 from cryptography.hazmat.primitives.asymmetric import rsa
-from test_api_edits import PARCELS, SQUARE, auth, count, feature, local, parcels_frame, pem
+from test_api_edits import PARCELS, SQUARE, auth, count, feature, local, parcels_frame, pem, token
 
 from cim.limits import limits
 from cim.store import LayerData, ReleaseDraft, open_store
@@ -255,6 +255,15 @@ def test_strings_over_the_length_limit_are_400(app, rsa_key) -> None:
     longest = limits().max_text_chars
     refused(post(app, rsa_key, feature(SQUARE, parcel_id="x" * (longest + 1))), 400, "parcel_id", str(longest))
     assert post(app, rsa_key, feature(SQUARE, parcel_id="x" * longest)).status_code == 201
+
+
+def test_a_token_sub_the_edit_log_cannot_store_is_401(app, rsa_key) -> None:
+    for sub in ("planner\x00-7", "p" * (limits().max_text_chars + 1)):
+        headers = {"Authorization": f"Bearer {token(rsa_key, sub=sub)}"}
+        response = app.post(PARCELS, json=feature(SQUARE), headers=headers)
+        refused(response, 401, "sub")
+        assert "invalid_token" in response.headers["WWW-Authenticate"]
+    assert count(app) == START
 
 
 # 3. media types
