@@ -70,13 +70,17 @@ def test_a_layer_that_loses_every_feature_stops_the_build(store_url: str, tmp_pa
     write_geojson(tmp_path / "nopid.geojson", [(None, polygon(shifted(i * 0.002))) for i in range(3)])
     config = config_for(tmp_path, source("nopid.geojson"))
     with open_store(store_url) as store, pytest.raises(BuildError) as caught:
-        build(load_config(config), store)
+        build(load_config(config), store, report_dir=tmp_path / "qa")
     error = caught.value
     assert (error.file, error.layer, error.feature) == ("nopid.geojson", "parcels", None)
     assert error.reason.startswith("all 3 features were rejected, the layer would be empty; top reasons: ")
     assert "attribute.required × 3 (e.g. feature #0: required field parcel_id is missing)" in error.reason
-    assert "allow_empty: true" in error.reason
+    assert "(allow_empty: true publishes it empty)" in error.reason
     assert_left_as_it_was(store_url, *released)
+    # the QA report of the stopped build lists every rejected feature
+    assert error.reason.endswith(f"; every rejected feature is in the QA report {tmp_path / 'qa' / 'qa.md'}")
+    qa = json.loads((tmp_path / "qa" / "qa.json").read_text(encoding="utf-8"))
+    assert qa["release"] is None and [i["feature"] for i in qa["items"] if i["action"] == "rejected"] == ["#0", "#1", "#2"]
 
     # allowed per layer, or for every layer: published empty
     for allowed in (with_keys(config, layer="allow_empty: true"), with_keys(config, top="allow_empty: true")):

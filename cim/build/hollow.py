@@ -24,6 +24,22 @@ from cim.errors import BuildError
 TOP_REASONS = 3
 
 
+class HollowLayer(BuildError):
+    """A layer loses more than its limits allow. Carries the QA report so far, which
+    :func:`cim.build.pipeline.build` writes (with every rejected feature) before it stops."""
+
+    def __init__(
+        self,
+        reason: str,
+        file: str | None = None,
+        layer: str | None = None,
+        feature: object = None,
+        report: QAReport | None = None,
+    ) -> None:
+        super().__init__(reason, file=file, layer=layer, feature=feature)
+        self.report = report
+
+
 def check_loss(report: QAReport, layer: str, source: str, read: int, rejected: int, limits: LossLimits) -> None:
     """Raise a BuildError when ``rejected`` of the ``read`` features of ``layer``'s primary
     ``source`` are more than ``limits`` allow."""
@@ -43,8 +59,8 @@ def check_loss(report: QAReport, layer: str, source: str, read: int, rejected: i
         hint = "raise max_rejected_share for the layer if that is expected"
     else:
         return
-    reason = f"{what}; top reasons: {_reasons(report, layer, source)} ({hint}; every feature is in the QA records)"
-    raise BuildError(reason, file=source, layer=layer)
+    reason = f"{what}; top reasons: {_reasons(report, layer, source)} ({hint})"
+    raise HollowLayer(reason, file=source, layer=layer, report=report)
 
 
 def _reasons(report: QAReport, layer: str, source: str) -> str:

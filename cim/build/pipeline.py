@@ -28,7 +28,7 @@ from cim.build.config import BuildConfig, LayerConfig, LossLimits, SourceConfig,
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
 from cim.build.feed import LayerFeed, publishing
-from cim.build.hollow import check_loss
+from cim.build.hollow import HollowLayer, check_loss
 from cim.build.cluster import active_scale
 from cim.build.normalise import Conformed, conform_detail
 from cim.build.offsets import rectify
@@ -104,6 +104,15 @@ def build(
 
     try:
         release = publishing(store, draft, keep if keep is not None else config.keep, work)
+    except HollowLayer as exc:  # nothing published: the QA report says which features were rejected, and why
+        if report_dir is None or exc.report is None:
+            raise
+        try:
+            exc.report.write(report_dir)
+        except OSError:
+            raise exc from None
+        reason = f"{exc.reason}; every rejected feature is in the QA report {report_dir / 'qa.md'}"
+        raise BuildError(reason, file=exc.file, layer=exc.layer) from None
     finally:
         for prepared in done:
             prepared.discard()
