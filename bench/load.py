@@ -9,9 +9,10 @@ client is one keep-alive HTTP connection asking, one request after the other, fo
 items pages (plain, bbox, offset), CQL2 filters, vector tiles (repeated ones answered from the tile
 cache, others rendered) and single features. Beside them, for the whole run:
 
-- release switches: ``cim releases rollback N`` (a subprocess, as an operator runs it) alternating
-  between the releases, and every ``--publish-every`` seconds a new release of the demo city
-  published by another process (``python -m bench.load --publish-only URL``);
+- release switches alternating over the store's releases: ``Store.set_current`` every
+  ``--switch-every`` seconds from the load process, and ``cim releases rollback N`` in a loop (a new
+  process each time, as an operator runs it); every ``--publish-every`` seconds a new release of the
+  demo city published by another process (``python -m bench.load --publish-only URL``);
 - edits: a writer with a bearer token creates, updates and deletes land-use features
   (OGC API - Features Part 4).
 
@@ -222,27 +223,54 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([cim, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def _switcher(url: str, report: Report, stop: threading.Event, every: float, publish_every: float) -> None:
-    """Release switches (`cim releases rollback`) and, now and then, a new release from another process."""
-    numbers = [1, 2]
-    last_publish = time.monotonic()
-    while not stop.wait(every):
-        if publish_every and time.monotonic() - last_publish >= publish_every:
-            last_publish = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "bench.load", "--publish-only", url],
-                                  capture_output=True, text=True, timeout=600, cwd=ROOT)  # fmt: skip
-            if done.returncode != 0:
-                report.side_errors.append(f"publish: {done.stderr.strip()[-300:]}")
-                continue
-            numbers.append(int(done.stdout.split()[-1]))
-            report.publishes += 1
-            continue
-        number = numbers[report.switches % len(numbers)]
-        done = _cli("releases", "--store", url, "rollback", str(number))
-        if done.returncode != 0:
-            report.side_errors.append(f"rollback {number}: {done.stderr.strip()[-300:]}")
-        else:
+def _releases(url: str) -> list[int]:
+    from cim.store import open_store
+
+    with open_store(url) as store:
+        return [r.number for r in store.releases()]
+
+
+def _switcher(url: str, report: Report, stop: threading.Event, every: float, use_cli: bool) -> None:
+    """Release switches, alternating over the store's releases: ``cim releases rollback N`` (a new
+    process each time, as an operator runs it: seconds apart) or ``Store.set_current`` from this
+    process every ``every`` seconds."""
+    store = None
+    if not use_cli:
+        from cim.store import open_store
+
+        store = open_store(url)
+    try:
+        turn = 0
+        while not stop.wait(every):
+            numbers = [r.number for r in store.releases()] if store is not None else _releases(url)
+            number = numbers[turn % len(numbers)]
+            turn += 1
+            if store is not None:
+                try:
+                    store.set_current(number)
+                except Exception as exc:  # reported, the run goes on
+                    report.side_errors.append(f"set_current {number}: {type(exc).__name__}: {exc}")
+                    continue
+            else:
+                done = _cli("releases", "--store", url, "rollback", str(number))
+                if done.returncode != 0:
+                    report.side_errors.append(f"rollback {number}: {done.stderr.strip()[-300:]}")
+                    continue
             report.switches += 1
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _publisher(url: str, report: Report, stop: threading.Event, every: float) -> None:
+    """Every ``every`` seconds a new release of the demo city, published by another process."""
+    while every and not stop.wait(every):
+        done = subprocess.run([sys.executable, "-m", "bench.load", "--publish-only", url],
+                              capture_output=True, text=True, timeout=600, cwd=ROOT)  # fmt: skip
+        if done.returncode != 0:
+            report.side_errors.append(f"publish: {done.stderr.strip()[-300:]}")
+        else:
+            report.publishes += 1
 
 
 def _editor(base: str, key: rsa.RSAPrivateKey, report: Report, stop: threading.Event, every: float) -> None:
@@ -324,7 +352,9 @@ def run(
         mix = request_mix(server.url, random.Random(seed))
         stop = threading.Event()
         side = [
-            threading.Thread(target=_switcher, args=(url, report, stop, switch_every, publish_every), daemon=True),
+            threading.Thread(target=_switcher, args=(url, report, stop, switch_every, False), daemon=True),
+            threading.Thread(target=_switcher, args=(url, report, stop, switch_every, True), daemon=True),
+            threading.Thread(target=_publisher, args=(url, report, stop, publish_every), daemon=True),
             threading.Thread(target=_editor, args=(server.url, key, report, stop, edit_every), daemon=True),
         ]
         if server.process is not None and workers > 1:
