@@ -14,7 +14,6 @@ from ogcapi.access import LayerAccess
 from ogcapi.admin_routes import admin_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
-from ogcapi import health
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
 from ogcapi.map_routes import map_routes
@@ -92,7 +91,6 @@ def create_app(
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
-    health.install(app, store)  # /healthz, /readyz; Retry-After on every 503
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py
     # outside the others: oversized and hostile requests refused before anything reads them
     app.add_middleware(RequestGuard)

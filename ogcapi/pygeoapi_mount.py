@@ -136,6 +136,8 @@ def _endpoint(
     """An endpoint calling pygeoapi's ``fn``; ``features``: its JSON responses are GeoJSON."""
 
     async def endpoint(request: Request) -> Response:
+        # a new release is opened and pygeoapi's API rebuilt in a thread, never on the event loop (H5)
+        await asyncio.get_running_loop().run_in_executor(None, service.api)
         if check_parameters and (unknown := unknown_parameters(service, request)):
             return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
         items = None
