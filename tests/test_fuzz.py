@@ -19,6 +19,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from test_api_edits import auth, pem, publish
+from test_raster_tiles import client, raster_store_url  # noqa: F401 - fixtures: a store with raster layers
 
 #: examples per operation and generation mode (valid data, then invalid data)
 READ_EXAMPLES = 10
@@ -65,6 +66,13 @@ def fuzz(schema: Any, examples: int, checks: list[Any], headers: dict[str, str] 
 def test_read_operations_never_fail_on_the_server(api_client: Any) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi?f=json", api_client.app).include(method="GET")
     schema = schema.exclude(path_regex=SAME_ROUTES)
+    failures = fuzz(schema, READ_EXAMPLES, READ_CHECKS)
+    assert not failures, "\n".join(failures)
+
+
+def test_map_tile_operations_never_fail_on_the_server(client: Any) -> None:
+    """The map tile routes of raster collections (the demo city has none: a DEM and imagery here)."""
+    schema = schemathesis.openapi.from_asgi("/openapi?f=json", client.app).include(method="GET", path_regex="/map/")
     failures = fuzz(schema, READ_EXAMPLES, READ_CHECKS)
     assert not failures, "\n".join(failures)
 
