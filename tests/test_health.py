@@ -128,13 +128,14 @@ def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, worke
         if workers == 1:
             # answered after the slow request was read: its connection was accepted and parsed first
             assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
-        else:  # either worker may hold it: wait until one of them is busy with it (it runs for seconds)
+        else:  # either worker may hold it, so no such proof: it runs for about a second or more
             time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         status, headers, body = read_response(slow)
         assert status == 200, body[:500]
         assert b'"numberMatched"' in body
-        assert headers.get("connection") == "close"  # the connection ends with the request
+        if workers == 1:  # known to be running when the signal came: the connection ends with it
+            assert headers.get("connection") == "close"
         assert process.wait(timeout=120) == 0
         with pytest.raises(OSError):  # nothing listens any more
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
