@@ -19,7 +19,7 @@ import pandas as pd
 import psycopg
 import pyogrio
 import pytest
-from corpus_builds import CASES, OK_RING, polygon, run_case, shifted, write_geojson
+from corpus_builds import OK_RING, polygon, shifted, write_geojson
 from test_build_errors import config_for, source, write_parcels
 
 from cim.build import build, load_config, prepare
@@ -243,9 +243,3 @@ def test_a_cut_off_geojson_file_is_still_a_file_error(tmp_path: Path) -> None:
         prepare(load_config(config_for(tmp_path, source("cut.geojson"))))
     assert (caught.value.file, caught.value.feature) == ("cut.geojson", None)
     assert caught.value.reason.startswith("cannot read the geojson file (truncated or corrupt?)")
-
-
-def test_the_build_input_corpus(store_url: str, tmp_path: Path) -> None:
-    """Every case of tests/corpus_builds.py (which tests/test_corpus.py runs one by one)."""
-    for case in CASES:
-        run_case(case, store_url, tmp_path / case.name)
