@@ -88,6 +88,7 @@ def start_server(url: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
     process = subprocess.Popen(
         [cim, "serve", "--store", url, "--port", str(port), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "CIM_LIMIT_REQUEST_SECONDS": "120"},
+        start_new_session=True,  # its own process group: a failed test kills its workers too (stop_server)
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while True:
@@ -99,6 +100,21 @@ def start_server(url: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
             pass
         assert time.monotonic() < deadline, "cim serve did not start"
         time.sleep(0.2)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL to its whole process group (the workers) when that does not end it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # workers left behind, if any
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -140,9 +156,7 @@ def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, worke
         with pytest.raises(OSError):  # nothing listens any more
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 def test_a_worker_busy_past_uvicorns_5_s_health_check_keeps_its_connections(tmp_path: Path) -> None:
@@ -180,9 +194,4 @@ def test_a_worker_busy_past_uvicorns_5_s_health_check_keeps_its_connections(tmp_
         for client in clients:
             client.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
