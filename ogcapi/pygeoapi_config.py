@@ -13,6 +13,7 @@ from pygeoapi.util import yaml_load
 
 from cim.crs import CGCS2000, CRS84_URI, crs_uri, gauss_kruger_zone
 from cim.errors import ConfigError
+from cim.limits import limits
 from cim.store import LayerInfo
 
 #: the root of the repository / installation, where pygeoapi-config.yml lives
@@ -109,6 +110,8 @@ def temporal_extent(interval: tuple[str | None, str | None]) -> dict[str, dateti
 def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, server_url: str) -> dict[str, Any]:
     config = copy.deepcopy(base)
     config["server"]["url"] = server_url.rstrip("/")
+    # pygeoapi checks `limit` again after ogcapi/parameters.py: one maximum for both
+    config["server"].setdefault("limits", {})["max_items"] = limits().max_features
     config["resources"] = {
         info.name: collection(info, store_url, config["server"]["url"]) for info in layers if info.spec.kind == "vector"
     }

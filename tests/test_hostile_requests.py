@@ -237,6 +237,23 @@ def test_valid_items_parameters_still_work(api_client: TestClient) -> None:
     assert api_client.get(ITEMS, params={"bbox": "24.9,60.1,0,25.0,60.2,100", "limit": 1}).status_code == 200
 
 
+
+def test_a_raised_max_features_is_the_maximum_for_pygeoapi_too(demo_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pygeoapi checks ``limit`` again after ogcapi/parameters.py: it takes the same maximum."""
+    from ogcapi.app import create_app
+
+    monkeypatch.setenv("CIM_LIMIT_MAX_FEATURES", "20000")
+    limits.cache_clear()
+    try:
+        with TestClient(create_app(demo_store_url, server_url="http://testserver")) as client:
+            response = client.get("/collections/pois/items", params={"limit": "15000"})
+            assert response.status_code == 200, response.text
+            assert response.json()["numberReturned"] == response.json()["numberMatched"]
+            assert_ogc_4xx(client.get("/collections/pois/items", params={"limit": "20001"}), 400, "limit", "20000")
+    finally:
+        monkeypatch.delenv("CIM_LIMIT_MAX_FEATURES")
+        limits.cache_clear()
+
 # --- server errors: a request id, no internals --------------------------------------------------------
 
 
