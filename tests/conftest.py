@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
@@ -158,6 +158,25 @@ class LiveServer:
 def live_server(demo_store_url: str) -> Iterator[LiveServer]:
     with LiveServer(demo_store_url) as server:
         yield server
+
+
+@contextlib.contextmanager
+def app_client(store_url: str) -> Iterator[Any]:
+    """A TestClient of the app over ``store_url`` (``client.store_url`` is set); the process's shared
+    store on that URL is closed afterwards, so the test's database or file can be dropped."""
+    from fastapi.testclient import TestClient
+
+    from cim.store import _shared
+    from ogcapi.app import create_app
+
+    try:
+        with TestClient(create_app(store_url, server_url="http://testserver")) as client:
+            client.store_url = store_url  # type: ignore[attr-defined]
+            yield client
+    finally:
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
 
 
 @pytest.fixture(scope="session")

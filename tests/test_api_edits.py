@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from citydata import building_frame
+from conftest import app_client
 from layers.catalog import CATALOG
 
 PARCELS = "/collections/parcels/items"
@@ -61,20 +62,10 @@ def publish(url: str) -> None:
 
 @pytest.fixture
 def app(store_url: str, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from ogcapi.app import create_app
-
     publish(store_url)
     monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", pem(rsa_key))
-    with TestClient(create_app(store_url, server_url="http://testserver")) as client:
-        client.store_url = store_url  # type: ignore[attr-defined]
+    with app_client(store_url) as client:
         yield client
-    from cim.store import _shared
-
-    shared = _shared.pop(store_url, None)
-    if shared is not None:
-        shared.close()
 
 
 def auth(key: Any, **kwargs: Any) -> dict[str, str]:

@@ -18,6 +18,7 @@ from test_api_edits import PARCELS, SQUARE, auth, count, feature, local, parcels
 
 from cim.limits import limits
 from cim.store import LayerData, ReleaseDraft, open_store
+from conftest import app_client
 from layers.catalog import CATALOG
 
 WEB_MERCATOR = "http://www.opengis.net/def/crs/EPSG/0/3857"
@@ -34,20 +35,11 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 def _client(store_url: str, key: Any, monkeypatch: pytest.MonkeyPatch, frame: gpd.GeoDataFrame, srid: int) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from cim.store import _shared
-    from ogcapi.app import create_app
-
     with open_store(store_url) as store:
         store.publish(ReleaseDraft(layers=[LayerData(CATALOG["parcels"], frame)], srid=srid))
     monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", pem(key))
-    with TestClient(create_app(store_url, server_url="http://testserver")) as client:
-        client.store_url = store_url  # type: ignore[attr-defined]
+    with app_client(store_url) as client:
         yield client
-    shared = _shared.pop(store_url, None)
-    if shared is not None:
-        shared.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Bounded and reproducible: ``max_examples`` per operation, derandomized (fixed se
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator
 
 import pytest
@@ -21,9 +22,10 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from test_api_edits import auth, pem, publish
 from test_raster_tiles import client, raster_store_url  # noqa: F401 - fixtures: a store with raster layers
 
-#: examples per operation and generation mode (valid data, then invalid data)
-READ_EXAMPLES = 10
-WRITE_EXAMPLES = 15
+#: examples per operation and generation mode (valid data, then invalid data); a wider run:
+#: CIM_FUZZ_EXAMPLES=60 ./scripts/test tests/test_fuzz.py
+READ_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "10"))
+WRITE_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "15"))
 #: the demo's other collections' paths: the same routes as buildings' and landuse's (which have
 #: every field type and an editable layer), fuzzed there
 SAME_ROUTES = r"^/collections/(water|roads|pois)(/|$)"

@@ -21,25 +21,17 @@ from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from citydata import building_frame
-from conftest import _admin, free_port
+from conftest import _admin, app_client, free_port
 from layers.catalog import CATALOG
 from slow_requests import heavy_items_path, publish_big
 
 
 @pytest.fixture
 def client(store_url: str) -> Iterator[TestClient]:
-    from ogcapi.app import create_app
-
     with open_store(store_url) as store:
         store.publish(ReleaseDraft(layers=[LayerData(CATALOG["buildings"], building_frame(4326))], srid=4326))
-    with TestClient(create_app(store_url, server_url="http://testserver")) as client:
-        client.store_url = store_url  # type: ignore[attr-defined]
+    with app_client(store_url) as client:
         yield client
-    from cim.store import _shared
-
-    shared = _shared.pop(store_url, None)
-    if shared is not None:
-        shared.close()
 
 
 def test_healthz_answers_while_the_process_runs(client: TestClient) -> None:
