@@ -50,7 +50,14 @@ class PygeoapiService:
         self._lock = threading.Lock()
         self._key: object = None
         self._api: API | None = None
+        #: the release the API was built for
+        self._release: int | None = None
         self.api()  # fail at start-up, not on the first request
+
+    def is_current(self) -> bool:
+        """Whether the API was built for the release the store knows to be current, asked without
+        any I/O (``Store.known_current_number``; None, unknown, counts as not current)."""
+        return self._api is not None and self.store.known_current_number() == self._release
 
     def api(self) -> API:
         layers = self.store.layers()
@@ -63,6 +70,7 @@ class PygeoapiService:
                     oas = extend_openapi(get_oas(config, fail_on_invalid_collection=False), vectors, self.server_url)
                     self._api = API(config, oas, {})
                     self._key = key
+                    self._release = key[1]
         return self._api
 
     @property
@@ -136,8 +144,10 @@ def _endpoint(
     """An endpoint calling pygeoapi's ``fn``; ``features``: its JSON responses are GeoJSON."""
 
     async def endpoint(request: Request) -> Response:
-        # a new release is opened and pygeoapi's API rebuilt in a thread, never on the event loop (H5)
-        await asyncio.get_running_loop().run_in_executor(None, service.api)
+        # a new release is opened and pygeoapi's API rebuilt in a thread, never on the event loop;
+        # while the release is the one the API was built for, no thread hop (a fifth of a feature's time)
+        if not service.is_current():
+            await asyncio.get_running_loop().run_in_executor(None, service.api)
         if check_parameters and (unknown := unknown_parameters(service, request)):
             return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
         items = None

@@ -144,15 +144,26 @@ class DuckDBStore(DuckDBEdits, Store):
         self.releases_dir = self.path.with_name(self.path.name + ".d") / "releases"
         self._reader: _ReleaseReader | None = None
         self._reader_lock = threading.Lock()
+        #: the release link's text and the file it names (see _current_target)
+        self._resolved: tuple[str, Path] | None = None
         self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
         if not self.path.parent.is_dir():
             raise StoreError(f"store {self.url}: directory {self.path.parent} does not exist")
 
     # -- current release -----------------------------------------------------------------------
     def _current_target(self) -> Path | None:
-        if self.path.is_symlink():
-            return (self.path.parent / os.readlink(self.path)).resolve()
-        return self.path if self.path.exists() else None
+        """The current release file: one ``readlink`` per call (it runs several times per request);
+        the link resolved only when its text changes (a switch)."""
+        try:
+            link = os.readlink(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError:  # not a symlink: a plain DuckDB file
+            return self.path if self.path.exists() else None
+        resolved = self._resolved
+        if resolved is None or resolved[0] != link:
+            resolved = self._resolved = (link, (self.path.parent / link).resolve())
+        return resolved[1]
 
     def _read(self) -> _ReleaseReader:
         target = self._current_target()
