@@ -278,17 +278,20 @@ CASES: list[Case] = [
 # -- running a case -----------------------------------------------------------------------------------
 
 
-def _staged(store_url: str) -> list[str]:
-    """Release files or schemas a build left without a release."""
+def leftovers(store_url: str) -> list[str]:
+    """What a build that failed or died may leave behind and a later one must clear: staged release
+    files or schemas, DuckDB write-ahead logs, temporary symlinks."""
     if store_url.startswith("postgresql"):
         with psycopg.connect(store_url) as conn:
-            rows = conn.execute(
+            staged = conn.execute(
                 "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cim_r%' "
                 "AND nspname NOT IN (SELECT schema FROM cim.release)"
             ).fetchall()
-        return [name for (name,) in rows]
-    releases = Path(store_url + ".d", "releases")
-    return [p.name for p in releases.iterdir() if p.suffix in (".partial", ".wal")] if releases.is_dir() else []
+        return [name for (name,) in staged]
+    store = Path(store_url)
+    releases = store.parent / f"{store.name}.d" / "releases"
+    found = [p.name for p in releases.iterdir() if p.suffix in (".partial", ".wal")] if releases.is_dir() else []
+    return found + [p.name for p in store.parent.glob(f".{store.name}.*.link")]
 
 
 def run_case(case: Case, store_url: str, tmp_path: Path) -> BuildResult | BuildError:
@@ -308,7 +311,7 @@ def run_case(case: Case, store_url: str, tmp_path: Path) -> BuildResult | BuildE
         with open_store(store_url) as store:
             assert store.releases() == releases and store.current_number() == releases[-1].number, case.name
             pd.testing.assert_frame_equal(store.read_frame("parcels"), frame)
-        assert _staged(store_url) == [], case.name
+        assert leftovers(store_url) == [], case.name
         return caught.value
     with open_store(store_url) as store:
         result = build(load_config(case.make(inputs)), store)

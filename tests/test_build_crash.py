@@ -16,9 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import psycopg
 import pytest
-from corpus_builds import parcels_config, write_parcels
+from corpus_builds import leftovers, parcels_config, write_parcels
 from fastapi.testclient import TestClient
 from test_cli import CIM, cim_env
 from tianjin import BUILDINGS, write_city
@@ -86,21 +85,6 @@ def assert_served(store_url: str, layers: dict[str, int]) -> None:
 def newest(store_url: str) -> int:
     with open_store(store_url) as store:
         return max(r.number for r in store.releases())
-
-
-def leftovers(store_url: str) -> list[str]:
-    """What a build that died may leave behind and a later one must clear: staged release files or
-    schemas, DuckDB write-ahead logs, temporary symlinks."""
-    if store_url.startswith("postgresql"):
-        with psycopg.connect(store_url) as conn:
-            staged = conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cim_r%' "
-                "AND nspname NOT IN (SELECT schema FROM cim.release)"
-            ).fetchall()
-        return [name for (name,) in staged]
-    store = Path(store_url)
-    found = [p.name for p in (store.parent / f"{store.name}.d" / "releases").iterdir() if p.suffix in (".partial", ".wal")]
-    return found + [p.name for p in store.parent.glob(f".{store.name}.*.link")]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgis"])
