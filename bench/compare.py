@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 RECORDED = Path(__file__).resolve().parent / "results"
+#: a report's settings, named under the table when the two runs differ in them
+SETTINGS = ("features", "edits", "workers", "seconds", "repeat")
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ def fmt(value: Any) -> str:
 def table(before: Path, after: Path, noise: float) -> str:
     """The markdown table of every row found in either folder."""
     lines = [
-        f"| scenario | {before} | {after} | new ÷ recorded | verdict |",
+        f"recorded: {before}  \nnew: {after}",
+        "",
+        "| scenario | recorded | new | new ÷ recorded | verdict |",
         "|---|---:|---:|---:|---|",
     ]
     cache: dict[tuple[Path, str], dict[str, Any] | None] = {}
@@ -152,8 +156,10 @@ def table(before: Path, after: Path, noise: float) -> str:
             if (folder, row.suite) not in cache:
                 cache[folder, row.suite] = load(folder, row.suite)
             reports.append(cache[folder, row.suite])
+        if reports[1] is None:  # the suite was not run
+            continue
         old = row.value(reports[0]) if reports[0] else None
-        new = row.value(reports[1]) if reports[1] else None
+        new = row.value(reports[1])
         if old is None and new is None:
             continue
         r, word = verdict(row.kind, old, new, noise)
@@ -163,7 +169,15 @@ def table(before: Path, after: Path, noise: float) -> str:
         differs += word == "**DIFFERS**"
         lines.append(f"| {row.label}{' (control)' if row.control else ''} | {fmt(old)} | {fmt(new)} | {r} | {word} |")
     lines.append("")
-    lines.append(f"{slower} of our figures slower beyond ±{noise:.0%}, {differs} deterministic figures differ "
+    for suite in dict.fromkeys(row.suite for row in rows()):
+        old, new = cache.get((before, suite)), cache.get((after, suite))
+        if old and new:
+            changed = [f"{key} {old.get(key)} → {new.get(key)}" for key in SETTINGS if old.get(key) != new.get(key)]
+            if changed:
+                lines.append(f"- {suite}: settings differ: {', '.join(changed)}")
+    if missing := [suite for suite in dict.fromkeys(row.suite for row in rows()) if cache.get((after, suite)) is None]:
+        lines.append(f"- not in {after}: {', '.join(missing)}")
+    lines.append(f"- {slower} of our figures slower beyond ±{noise:.0%}, {differs} deterministic figures differ "
                  "(controls excluded; compare them with our rows before calling a drop ours).")  # fmt: skip
     return "\n".join(lines)
 

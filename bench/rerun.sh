@@ -11,12 +11,16 @@
 # into OUT_DIR (never over bench/results/*.json); then bench/compare.py prints the table, also
 # kept as OUT_DIR/table.md, and OUT_DIR/times.txt says how long each part took.
 #
-# Takes about 12 minutes at these settings on the 2-core machine (features ~4.5 min: 3 servers x
-# 5 scenarios x (2 s warm-up + 10 s) plus following next links to row 50,000 on the peers; tiles
-# ~3 min; edits ~0.5 min; build ~1.5 min; embedded ~1.5 min), plus once per machine: the peers'
-# venv (setup-peers.sh, ~35 s), the 1,000,000 buildings in cim_bench (~35 s), the build's
-# 1,000,000-feature GeoPackage in /tmp/cim-bench-build (~45 s), the demo store (~5 s) — each made
-# only when missing.
+# Takes about 11 minutes at these settings on the 2-core machine: features ~4.5 min (3 servers x
+# 5 scenarios x (2 s warm-up + 10 s), plus following next links to row 50,000 and starting each
+# server), tiles ~3.5 min (the size survey of ~2,000 tiles, 500 tiles fetched for the cached
+# scenario, the z10 pass on tipg at ~2 s a tile), edits ~0.5 min, build ~1.5 min (one ogr2ogr /
+# cim build pair of 1,000,000 features), embedded ~1.2 min (5 x 12 s; twice with CIM_BENCH_BEFORE).
+# The smoke test below took 6.5 min at 1-s settings on a machine at load average 30-50 (features
+# 127 s, tiles 177 s, edits 14 s, build 19 s, embedded 21-34 s). Made once per machine, only when
+# missing: the peers' venv (setup-peers.sh, ~35 s), the 1,000,000 buildings in cim_bench (~35 s),
+# the build's 1,000,000-feature GeoPackage in /tmp/cim-bench-build (~45 s), the demo store in
+# /tmp/cim-bench-embedded (~5 s).
 #
 # Settings (environment): CIM_BENCH_SECONDS (10) per timed scenario, CIM_BENCH_EDITS (300),
 # CIM_BENCH_BUILD_FEATURES (1000000), CIM_BENCH_BUILD_REPEAT (1), CIM_BENCH_SUITES (all of
