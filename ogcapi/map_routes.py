@@ -1,14 +1,14 @@
 """OGC API - Tiles map tiles of raster collections (DEM, imagery), over :mod:`tiles.map_engine`.
 
-- ``/collections/{collectionId}/map/tiles``: the map tilesets (one per grid)
+- ``/collections/{collectionId}/map/tiles``: the map tilesets (one per tile matrix set)
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}``: tileset metadata
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}/tilejson.json[?style=]`` (WebMercatorQuad)
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}[?style=&f=]``
 
 A tile is ``200`` (PNG, JPEG or WebP: ``f=``, else the ``Accept`` header, else PNG) or ``204 No
 Content`` when none of its pixels has data. ETag / ``If-None-Match`` → 304 and Cache-Control as for
-vector tiles; ``Vary: Accept``. Unknown collections (or vector ones), grids, tile matrices outside
-the tileset's zoom range, rows/columns outside the grid or the limits: 404; an unknown style or
+vector tiles; ``Vary: Accept``. Unknown collections (or vector ones), tile matrix sets, tile matrices outside
+the tileset's zoom range, rows/columns outside the tile matrix set or the limits: 404; an unknown style or
 format, non-integer rows or columns: 400 — OGC exception JSON (ogcapi/errors.py).
 """
 
@@ -27,7 +27,7 @@ from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, json_only, tile_add
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
 from tiles.maptilesets import map_tileset
-from tiles.tms import WEB_MERCATOR, get_grid
+from cim.tms import WEB_MERCATOR, get_tms
 
 
 class MapTilesAPI:
@@ -45,14 +45,14 @@ class MapTilesAPI:
 
     async def tileset(self, request: Request) -> Response:
         json_only(request)
-        grid = get_grid(request.path_params["tms_id"])
+        tms = get_tms(request.path_params["tms_id"])
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
-        return self._json(map_documents.map_tileset_metadata(ts, grid, self.base))
+        return self._json(map_documents.map_tileset_metadata(ts, tms, self.base))
 
     async def tilejson(self, request: Request) -> Response:
-        grid = get_grid(request.path_params["tms_id"])
-        if grid.id != WEB_MERCATOR:
-            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {grid.id}")
+        tms = get_tms(request.path_params["tms_id"])
+        if tms.id != WEB_MERCATOR:
+            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {tms.id}")
 
         def build() -> dict[str, Any]:
             ts = map_tileset(self.engine.store, request.path_params["collection_id"])

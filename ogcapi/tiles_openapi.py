@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiles.tms import grids
+from cim.tms import tile_matrix_sets
 
 TAG = "tiles"
 _ERROR = {"description": "OGC API exception", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -20,7 +20,7 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, requ
 
 def _parameters(collections: list[str]) -> dict[str, dict[str, Any]]:
     return {
-        "tileMatrixSetId": _param("tileMatrixSetId", "path", {"type": "string", "enum": list(grids())},
+        "tileMatrixSetId": _param("tileMatrixSetId", "path", {"type": "string", "enum": list(tile_matrix_sets())},
                                   "Identifier of a tile matrix set (tiling scheme)"),
         "tileMatrix": _param("tileMatrix", "path", {"type": "string"},
                              "Identifier of a tile matrix (zoom level) of the tile matrix set"),

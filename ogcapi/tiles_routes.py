@@ -1,6 +1,6 @@
 """OGC API - Tiles routes (plus TileJSON and the MapLibre style), over :mod:`tiles`.
 
-- ``/tileMatrixSets``, ``/tileMatrixSets/{tileMatrixSetId}``: the grids (OGC TileMatrixSet JSON)
+- ``/tileMatrixSets``, ``/tileMatrixSets/{tileMatrixSetId}``: the tile matrix sets (OGC TileMatrixSet JSON)
 - ``/tiles``, ``/tiles/{tileMatrixSetId}``, ``/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}``:
   the dataset's composite base map
 - ``/collections/{collectionId}/tiles/...``: the same per vector collection
@@ -13,7 +13,7 @@ generation for tilesets with an editable layer) and answers a matching ``If-None
 ``Cache-Control: public, max-age=86400, immutable`` while N is current; unpinned URLs — whose
 content changes with the next release — and every tile of a tileset with an editable layer (it
 changes with edits) get a short max-age.
-Unknown grids, tilesets, tile matrices and tiles outside the grid or the tileset's limits: 404;
+Unknown tile matrix sets, tilesets, tile matrices and tiles outside the tile matrix set or the tileset's limits: 404;
 non-integer rows or columns: 400; all as OGC exception JSON (ogcapi/errors.py).
 """
 
@@ -34,7 +34,7 @@ from tiles.engine import MVT_MEDIA_TYPE, TileEngine, TileVersion
 from tiles.maptilesets import raster_layers
 from tiles.style import basemap_style
 from tiles.tilesets import COMPOSITE, Tileset, collection, composite
-from tiles.tms import WEB_MERCATOR, get_grid, tile_matrix_set_json
+from cim.tms import WEB_MERCATOR, get_tms, tile_matrix_set_json
 
 #: Cache-Control of tiles whose URL names the current release
 IMMUTABLE = "public, max-age=86400, immutable"
@@ -77,11 +77,11 @@ class TilesAPI:
 
     async def tile_matrix_sets(self, request: Request) -> Response:
         json_only(request)
-        return self._json(documents.tile_matrix_sets(self.base))
+        return self._json(documents.tile_matrix_set_list(self.base))
 
     async def tile_matrix_set(self, request: Request) -> Response:
         json_only(request)
-        return self._json(tile_matrix_set_json(get_grid(request.path_params["tms_id"])))
+        return self._json(tile_matrix_set_json(get_tms(request.path_params["tms_id"])))
 
     async def tileset_list(self, request: Request) -> Response:
         json_only(request)
@@ -90,14 +90,14 @@ class TilesAPI:
 
     async def tileset(self, request: Request) -> Response:
         json_only(request)
-        grid = get_grid(request.path_params["tms_id"])
+        tms = get_tms(request.path_params["tms_id"])
         ts = await run_in_threadpool(self._tileset, request)
-        return self._json(documents.tileset_metadata(ts, grid, self.base))
+        return self._json(documents.tileset_metadata(ts, tms, self.base))
 
     async def tilejson(self, request: Request) -> Response:
-        grid = get_grid(request.path_params["tms_id"])
-        if grid.id != WEB_MERCATOR:
-            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {grid.id}")
+        tms = get_tms(request.path_params["tms_id"])
+        if tms.id != WEB_MERCATOR:
+            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {tms.id}")
 
         def build() -> dict[str, Any]:
             ts = self._tileset(request)

@@ -18,10 +18,10 @@ from layers.catalog import CATALOG
 from tiles.cache import TileCache
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, tileset
-from tiles.tms import grids, tile_bounds
+from cim.tms import tile_matrix_sets, tile_bounds
 from tiles_helpers import BUFFER, EXTENT, HELSINKI, coordinates, decode
 
-WEB = grids()["WebMercatorQuad"]
+WEB = tile_matrix_sets()["WebMercatorQuad"]
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
 
 
@@ -96,8 +96,8 @@ def test_prepared_tiles_hold_what_the_plain_way_gives(demo_store_url: str, tiles
         query = engine.query(ts, WEB, tile)
         if query is None:  # no data near this tile
             continue
-        assert query.zoom == z and query.grid == "WebMercatorQuad"
-        plain = replace(query, grid=None, zoom=None)
+        assert query.zoom == z and query.tms_id == "WebMercatorQuad"
+        plain = replace(query, tms_id=None, zoom=None)
         compared += assert_same_tile(store.render_tile(query).data, store.render_tile(plain).data)
     assert compared > 20
 
@@ -154,7 +154,7 @@ def test_prepared_geometry_is_used_only_where_it_gives_the_plain_result(demo_sto
     assert usable(info, query, attrs, edited=False)
     assert not usable(info, query, attrs, edited=True)  # edits overlay: plain way
     assert not usable(info, replace(query, zoom=15), attrs, edited=False)  # deeper than prepared
-    assert not usable(info, replace(query, grid="WorldCRS84Quad"), attrs, edited=False)
+    assert not usable(info, replace(query, tms_id="WorldCRS84Quad"), attrs, edited=False)
     assert not usable(info, replace(query, simplify_px=1.0), attrs, edited=False)
     assert not usable(info, query, attrs + ("address",), edited=False)  # not in the prepared table
     assert usable(info, replace(query, min_area_px=4.0), attrs, edited=False)  # stricter filter: still exact

@@ -19,7 +19,7 @@ from cim.store import shared_store
 from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles.tilesets import tileset
-from tiles.tms import grids
+from cim.tms import tile_matrix_sets
 from tiles_helpers import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
@@ -50,7 +50,7 @@ def test_seed_fills_the_disk_cache_the_server_reads(demo_store_url: str, tmp_pat
     # a server with a cold memory cache and this directory serves the seeded bytes
     store = shared_store(demo_store_url)
     engine = TileEngine(store, TileCache(disk=DiskCache(cache_dir)))
-    key = engine.key(engine.release_tag(1), tileset(store, "basemap"), grids()["WebMercatorQuad"], Tile(x, y, z),
+    key = engine.key(engine.release_tag(1), tileset(store, "basemap"), tile_matrix_sets()["WebMercatorQuad"], Tile(x, y, z),
                      prepared=store.tile_geometry_version())  # fmt: skip
     assert key[0].startswith(f"{engine.release_tag(1)}.v{ENGINE_VERSION}")
     assert engine.cache.get(key) == expected

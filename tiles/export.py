@@ -28,7 +28,7 @@ from cim.store.tilequery import Bounds
 from tiles.documents import tilejson
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, Tileset, composite, tileset
-from tiles.tms import WEB_MERCATOR, grids
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 
 Progress = Callable[[str], None]
 
@@ -48,13 +48,13 @@ class ExportStats:
 def tile_coords(ts: Tileset, minzoom: int, maxzoom: int, bbox: Bounds | None, tms_id: str = WEB_MERCATOR) -> Iterator[tuple[int, int, int]]:
     """(z, x, y) of every tile over ``bbox`` (default: the tileset's extent), zoom by zoom, each
     zoom in PMTiles tile-id order (so the whole sequence is in tile-id order)."""
-    grid = grids()[tms_id]
+    tms = tile_matrix_sets()[tms_id]
     area = bbox or ts.bbox
     if area is None:
         return
-    zooms = ts.zooms(grid)
+    zooms = ts.zooms(tms)
     for z in range(max(minzoom, zooms.start), min(maxzoom, zooms.stop - 1) + 1):
-        coords = [(t.x, t.y) for t in grid.tiles(*area, zooms=[z])]
+        coords = [(t.x, t.y) for t in tms.tiles(*area, zooms=[z])]
         if tms_id == WEB_MERCATOR:
             coords.sort(key=lambda xy: zxy_to_tileid(z, xy[0], xy[1]))
         for x, y in coords:
