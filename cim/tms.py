@@ -9,7 +9,6 @@ set, so it has no ``uri``. Tile coordinates everywhere are OGC order: tileMatrix
 from __future__ import annotations
 
 import math
-import re
 from functools import cache
 from typing import Any
 
@@ -24,8 +23,6 @@ from cim.errors import NotFound
 #: imports nothing of ``cim.store``: the store imports it)
 Bounds = tuple[float, float, float, float]
 
-#: a tile matrix identifier: a zoom level in ASCII digits
-_ZOOM = re.compile(r"[0-9]{1,4}")
 WEB_MERCATOR = "WebMercatorQuad"
 CRS84_QUAD = "WorldCRS84Quad"
 CGCS2000_QUAD = "CGCS2000Quad"
@@ -72,21 +69,19 @@ def zoom_range(tms: TileMatrixSet) -> range:
     return range(tms.minzoom, tms.maxzoom + 1)
 
 
-def check_tile(tms: TileMatrixSet, tile_matrix: str, row: int, col: int) -> Tile:
-    """The tile at ``tile_matrix``/``row``/``col``; NotFound (404) outside the tile matrix set."""
-    # ASCII digits only: str.isdigit() and int() take Unicode digits ("¹" crashed int(), "١" read as 1)
-    if _ZOOM.fullmatch(tile_matrix) is None or int(tile_matrix) not in zoom_range(tms):
-        raise NotFound(
-            f"no tile matrix {tile_matrix!r} in {tms.id} (tile matrices {tms.minzoom}..{tms.maxzoom})"
-        )
-    z = int(tile_matrix)
+def check_tile(tms: TileMatrixSet, tile: Tile) -> Tile:
+    """``tile`` itself if it is in ``tms``: its tile matrix one of the set's, its row and column
+    inside that matrix; NotFound (404) otherwise."""
+    z, row, col = tile.z, tile.y, tile.x
+    if z not in zoom_range(tms):
+        raise NotFound(f"no tile matrix {str(z)!r} in {tms.id} (tile matrices {tms.minzoom}..{tms.maxzoom})")
     matrix = tms.matrix(z)
     if not (0 <= row < matrix.matrixHeight and 0 <= col < matrix.matrixWidth):
         raise NotFound(
             f"tile {z}/{row}/{col} is outside {tms.id}: rows 0..{matrix.matrixHeight - 1}, "
             f"columns 0..{matrix.matrixWidth - 1} at tile matrix {z}"
         )
-    return Tile(col, row, z)
+    return tile
 
 
 def tile_bounds(tms: TileMatrixSet, tile: Tile) -> Bounds:

@@ -1,6 +1,6 @@
 """The tiles paths of the OpenAPI document (pygeoapi's document knows only the Features paths).
 
-Added by ogcapi/tiles_links.py to every ``/openapi`` JSON response, so the OpenAPI definition
+Added by ogcapi/document_additions.py to every ``/openapi`` JSON response, so the OpenAPI definition
 describes the tile resources as OGC API - Tiles /conf/oas30 asks.
 """
 
@@ -95,7 +95,7 @@ _IMAGES = {media: {"schema": {"type": "string", "format": "binary"}} for media i
 
 
 def map_paths() -> dict[str, Any]:
-    """The map tile paths of raster collections (ogcapi/map_routes.py)."""
+    """The map tile paths of raster collections (ogcapi/tiles_map_routes.py)."""
     coll, tms = ["rasterCollectionId"], ["tileMatrixSetId"]
     tile = _tile_get("A map tile of a raster collection", coll + tms + ["style", "f"])
     tile["get"]["responses"]["200"] = {"description": "A map tile (PNG, JPEG or WebP)", "content": _IMAGES}

@@ -21,10 +21,10 @@ from tiles_helpers import wait_until
 
 from cim.build import load_config, prepare
 from cim.store import LayerData, open_store
+from cim.tms import TILE_SRID, tile_matrix_sets
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.raster_render import decode_terrain_rgb, decode_terrarium
-from cim.tms import TILE_SRID, tile_matrix_sets
 
 TMS_IDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
 TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"

@@ -14,11 +14,11 @@ import shapely
 from cim.store import LayerData, ReleaseDraft, open_store, shared_store
 from cim.store.tile_geometry import DETAIL_ZOOM, table_name, usable, zooms_to_prepare
 from cim.store.tilequery import TileLayerQuery
+from cim.tms import tile_bounds, tile_matrix_sets
 from layers.catalog import CATALOG
 from tiles.cache import TileCache
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, tileset
-from cim.tms import tile_matrix_sets, tile_bounds
 from tiles_helpers import BUFFER, EXTENT, HELSINKI, coordinates, decode
 
 WEB = tile_matrix_sets()["WebMercatorQuad"]
@@ -198,7 +198,7 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
     try:
         engine = TileEngine(reader, TileCache(0))
         tile = WEB.tile(*HELSINKI, 14)
-        before = engine.tile("buildings", "WebMercatorQuad", "14", tile.y, tile.x)
+        before = engine.tile("buildings", WEB, tile)
         assert reader.layer("buildings").tile_zooms == () and reader.tile_geometry_version() == 0
         result = CliRunner().invoke(cli, ["tiles", "prepare", "--store", url])
         assert result.exit_code == 0, result.output
@@ -206,7 +206,7 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
         assert f"buildings: z{zooms[0]}" in result.output and f"{len(zooms)} tables of tile geometry prepared" in result.output
         assert wait_until(lambda: reader.tile_geometry_version() == len(zooms))
         assert reader.layer("buildings").tile_zooms == tuple(zooms) and reader.layer("pois").tile_zooms == ()
-        after = engine.tile("buildings", "WebMercatorQuad", "14", tile.y, tile.x)
+        after = engine.tile("buildings", WEB, tile)
         assert after.etag != before.etag and after.release == before.release
         assert {f["id"] for f in decode(after.data)["buildings"]["features"]} == {
             f["id"] for f in decode(before.data)["buildings"]["features"]

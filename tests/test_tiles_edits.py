@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from cim.store.edits import Edit
+from cim.tms import tile_matrix_sets
 from citydata import building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.engine import ENGINE_VERSION
-from cim.tms import tile_matrix_sets
 from tiles_helpers import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
 
 PARCELS = "/collections/parcels/items"

@@ -16,10 +16,10 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
 
 from cim.store import shared_store
+from cim.tms import tile_matrix_sets
 from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles.tilesets import tileset
-from cim.tms import tile_matrix_sets
 from tiles_helpers import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
@@ -34,7 +34,7 @@ def cim(*args: str) -> subprocess.CompletedProcess[str]:
 
 def server_tile(store_url: str, z: int) -> tuple[tuple[int, int, int], bytes]:
     tile = tile_at("WebMercatorQuad", z)
-    result = TileEngine(shared_store(store_url), TileCache()).tile("basemap", "WebMercatorQuad", str(z), tile.y, tile.x)
+    result = TileEngine(shared_store(store_url), TileCache()).tile("basemap", tile_matrix_sets()["WebMercatorQuad"], tile)
     return (tile.z, tile.x, tile.y), result.data
 
 

@@ -10,10 +10,10 @@ import shapely
 from cim.errors import InvalidQuery, LayerNotFound
 from cim.store import shared_store
 from cim.store.tilequery import TileLayerQuery, TileQuery
+from cim.tms import storage_bounds, tile_bounds, tile_matrix_sets
 from tiles.engine import TileEngine
 from tiles.cache import TileCache
 from tiles.tilesets import collection
-from cim.tms import tile_matrix_sets, storage_bounds, tile_bounds
 from tiles_helpers import counts, decode, tile_at
 
 WEB = tile_matrix_sets()["WebMercatorQuad"]

@@ -37,7 +37,7 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 def memory_budget() -> int:
     """Bytes of tiles a process keeps in memory: ``$CIM_TILE_MEMORY_MB`` (default 128). It bounds
-    the engine's LRU and, as much again, the server's fast path (ogcapi/tile_fastpath.py); 0 keeps
+    the engine's LRU and, as much again, the server's fast path (ogcapi/tiles_fastpath.py); 0 keeps
     none, so that every request renders (or reads the disk cache)."""
     value = os.environ.get(MEMORY_ENV)
     try:

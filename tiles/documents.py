@@ -9,8 +9,8 @@ from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
 from cim.store import LayerInfo
+from cim.tms import WEB_MERCATOR, crs_uri, limits, tile_matrix_sets
 from tiles.tilesets import Tileset
-from cim.tms import WEB_MERCATOR, crs_uri, tile_matrix_sets, limits
 
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"

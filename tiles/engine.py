@@ -1,4 +1,4 @@
-"""The tile engine: from (tileset, tile matrix set, tile matrix, row, col) to MVT bytes, through the cache.
+"""The tile engine: from (tileset, tile matrix set, tile) to MVT bytes, through the cache.
 
 The store encodes (``Store.render_tile``: SQL with ST_AsMVT/ST_AsMVTGeom); this module decides
 what goes into a tile (tilesets), where it lies (tile matrix sets), the generalisation parameters, the byte
@@ -26,9 +26,9 @@ from cim.errors import NotFound
 from cim.store import Store
 from cim.store.duckdb_store import DuckDBStore
 from cim.store.tilequery import MAX_FEATURES, RenderedTile, TileQuery
+from cim.tms import TILE_SRID, check_tile, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey, memory_budget
 from tiles.tilesets import Tileset, tileset
-from cim.tms import TILE_SRID, check_tile, get_tms, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,10 +138,10 @@ class TileEngine:
         process count) for a tileset with an editable layer; 0, without a read, for the others."""
         return self.store.edit_generation() if ts.editable else 0
 
-    def locate(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> tuple[Tileset, TileMatrixSet, Tile]:
-        """Check a tile request: NotFound (404) for unknown tilesets or tiles outside the tile matrix set."""
-        tms = get_tms(tms_id)
-        tile = check_tile(tms, tile_matrix, row, col)
+    def locate(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> tuple[Tileset, Tile]:
+        """Check a tile request: NotFound (404) for unknown tilesets or tiles outside the tile
+        matrix set or the tileset's limits."""
+        tile = check_tile(tms, tile)
         ts = tileset(self.store, tileset_id)
         bbox = ts.bbox
         if tile.z not in ts.zooms(tms) or bbox is None or not within_limits(tms, bbox, tile):
@@ -149,23 +149,23 @@ class TileEngine:
                 f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of tileset {ts.id!r} "
                 "(tileMatrixSetLimits in its metadata)"
             )
-        return ts, tms, tile
+        return ts, tile
 
-    def version(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileVersion:
+    def version(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> TileVersion:
         """The version the tile has now (answers If-None-Match without rendering)."""
-        ts, tms, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
+        ts, tile = self.locate(tileset_id, tms, tile)
         number, tag = self.current_tag()
         generation = self.generation(ts)
         key = self.key(tag, ts, tms, tile, generation, self.store.tile_geometry_version())
         return TileVersion(number, self.etag(key), ts.editable, generation)
 
-    def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
+    def tile(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> TileResult:
         """The tile from the cache, else rendered (and cached under the release it was read from).
 
         The edit generation is read before rendering, so a tile is never older than its key: an edit
         committed in between is in the tile already (cached under the older key, which later requests
         no longer ask for)."""
-        ts, tms, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
+        ts, tile = self.locate(tileset_id, tms, tile)
         number, tag = self.current_tag()
         generation = self.generation(ts)
         prepared = self.store.tile_geometry_version()

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from morecantile import Tile
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from cim.errors import ConfigError, NotFound, StoreError
 from cim.store.tilequery import Bounds
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from tiles.documents import tilejson
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, Tileset, composite, tileset
-from cim.tms import WEB_MERCATOR, tile_matrix_sets
 
 Progress = Callable[[str], None]
 
@@ -76,6 +77,7 @@ def render_tiles(
         raise ConfigError(f"--minzoom {minzoom} is above --maxzoom {maxzoom}")
     stats = stats if stats is not None else ExportStats()
     ts = tileset(engine.store, tileset_id)
+    tms = tile_matrix_sets()[tms_id]
     stats.release = engine.store.current_number()
     last_zoom = -1
     for z, x, y in tile_coords(ts, minzoom, maxzoom, bbox, tms_id):
@@ -83,7 +85,7 @@ def render_tiles(
             progress(f"zoom {z}")
             last_zoom = z
         try:
-            result = engine.tile(tileset_id, tms_id, str(z), y, x)
+            result = engine.tile(tileset_id, tms, Tile(x, y, z))
         except NotFound:
             continue  # outside the tileset's limits (a bbox wider than the data)
         if result.release != stats.release:

@@ -8,9 +8,9 @@ from typing import Any
 from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
+from cim.tms import WEB_MERCATOR, limits, tile_matrix_sets
 from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_summary
-from tiles.maptilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
-from cim.tms import WEB_MERCATOR, tile_matrix_sets, limits
+from tiles.map_tilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
 
 REL_TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from morecantile import Tile, TileMatrixSet
 
 from cim.errors import NotFound, StoreError
+from cim.tms import CGCS2000_QUAD, CRS84_QUAD, check_tile, tile_matrix_sets, within_limits
 from tiles.cache import TileKey
 from tiles.engine import TileEngine, TileResult
-from tiles.maptilesets import FORMATS, MapTileset, map_tileset
+from tiles.map_tilesets import FORMATS, MapTileset, map_tileset
 from tiles.raster_render import MapRequest, render_map_tile
-from cim.tms import CGCS2000_QUAD, CRS84_QUAD, check_tile, get_tms, tile_matrix_sets, within_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,13 +55,12 @@ class MapTileEngine:
         self.store = tiles.store
 
     def locate(
-        self, collection_id: str, tms_id: str, tile_matrix: str, row: int, col: int,
+        self, collection_id: str, tms: TileMatrixSet, tile: Tile,
         style: str | None = None, fmt: str | None = None, accept: str | None = None,
     ) -> MapTile:
-        """Check a request: 404 for unknown collections, tile matrix sets, tiles outside the tile matrix set or the
-        tileset's zoom range and limits; 400 for an unknown style or format."""
-        tms = get_tms(tms_id)
-        tile = check_tile(tms, tile_matrix, row, col)
+        """Check a request: 404 for unknown collections, tiles outside the tile matrix set or the
+        tileset's zoom range and limits; 400 for a style or format the collection does not have."""
+        tile = check_tile(tms, tile)
         ts = map_tileset(self.store, collection_id)
         chosen = ts.style(style)
         encoding = ts.format(chosen, fmt, accept)

@@ -18,12 +18,12 @@ import math
 from typing import Any
 
 from cim.store import LayerInfo
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from tiles.documents import tile_url
 from tiles.map_documents import map_tile_url
-from tiles.maptilesets import MapTileset
+from tiles.map_tilesets import MapTileset
 from tiles.raster_render import IMAGE, TERRAIN_RGB
 from tiles.tilesets import COMPOSITE, Tileset
-from cim.tms import WEB_MERCATOR, tile_matrix_sets
 
 BACKGROUND = "#f8f6f2"
 #: MapLibre hides a layer from ``maxzoom`` on (exclusive); the catalog's maxzoom is inclusive

@@ -23,8 +23,8 @@ from morecantile import TileMatrixSet
 from cim.errors import InvalidQuery, NotFound
 from cim.store import LayerInfo, Store
 from cim.store.tilequery import Bounds
-from tiles.raster_render import HILLSHADE, IMAGE, TERRAIN_RGB, TERRARIUM
 from cim.tms import zoom_from_web_mercator
+from tiles.raster_render import HILLSHADE, IMAGE, TERRAIN_RGB, TERRARIUM
 
 #: format name (``f=``) → (GDAL driver, media type)
 FORMATS: dict[str, tuple[str, str]] = {

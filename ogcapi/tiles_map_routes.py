@@ -18,16 +18,16 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cim.errors import NotFound
-from ogcapi.tile_fastpath import etag_matches, mark_release
-from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, json_only, tile_address
+from cim.tms import get_tms
+from ogcapi import parameters
+from ogcapi.tiles_fastpath import etag_matches, mark_release
+from ogcapi.tiles_responses import document, json_only, tile_response, tilejson_tms
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
-from tiles.maptilesets import map_tileset
-from cim.tms import WEB_MERCATOR, get_tms
+from tiles.map_tilesets import map_tileset
 
 
 class MapTilesAPI:
@@ -35,41 +35,37 @@ class MapTilesAPI:
         self.engine = engine
         self.base = server_url.rstrip("/")
 
-    def _json(self, doc: dict[str, Any]) -> JSONResponse:
-        return JSONResponse(doc, headers={"Cache-Control": DOCUMENTS})
-
     async def tileset_list(self, request: Request) -> Response:
         json_only(request)
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
-        return self._json(map_documents.map_tileset_list(ts, self.base))
+        return document(map_documents.map_tileset_list(ts, self.base))
 
     async def tileset(self, request: Request) -> Response:
         json_only(request)
         tms = get_tms(request.path_params["tms_id"])
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
-        return self._json(map_documents.map_tileset_metadata(ts, tms, self.base))
+        return document(map_documents.map_tileset_metadata(ts, tms, self.base))
 
     async def tilejson(self, request: Request) -> Response:
-        tms = get_tms(request.path_params["tms_id"])
-        if tms.id != WEB_MERCATOR:
-            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {tms.id}")
+        tilejson_tms(request.path_params["tms_id"])
 
         def build() -> dict[str, Any]:
             ts = map_tileset(self.engine.store, request.path_params["collection_id"])
             style = ts.style(request.query_params.get("style"))
             return map_documents.map_tilejson(ts, style, self.base, self.engine.store.current_number())
 
-        return self._json(await run_in_threadpool(build))
+        return document(await run_in_threadpool(build))
 
     async def tile(self, request: Request) -> Response:
         params, query = request.path_params, request.query_params
-        tile_matrix, row, col = tile_address(params)
-        pinned = query.get("release")
+        tile = parameters.tile_address(params)
+        pinned = parameters.release_pin(query.get("release"))
+        tms = get_tms(params["tms_id"])
         if_none_match = request.headers.get("if-none-match")
 
         def serve() -> tuple[int, bytes, str, int, str]:
             located = self.engine.locate(
-                params["collection_id"], params["tms_id"], tile_matrix, row, col,
+                params["collection_id"], tms, tile,
                 style=query.get("style"), fmt=query.get("f"), accept=request.headers.get("accept"),
             )
             if if_none_match:
@@ -81,11 +77,8 @@ class MapTilesAPI:
             return (200 if result.data else 204), result.data, result.etag, result.release, located.media_type
 
         status, data, etag, release, media_type = await run_in_threadpool(serve)
-        mark_release(request.scope, release)  # repeated from memory (ogcapi/tile_fastpath.py): varies by Accept only
-        headers = {"ETag": etag, "Cache-Control": IMMUTABLE if pinned == str(release) else SHORT, "Vary": "Accept"}
-        if status == 200:
-            return Response(data, status_code=200, media_type=media_type, headers=headers)
-        return Response(status_code=status, headers=headers)
+        mark_release(request.scope, release)  # repeated from memory (ogcapi/tiles_fastpath.py): varies by Accept only
+        return tile_response(status, data, media_type, etag, pinned == release, vary="Accept")
 
 
 def map_routes(engine: MapTileEngine, server_url: str) -> list[BaseRoute]:
