@@ -45,16 +45,22 @@ def tileset_summary(title: str, data_type: str, tms: TileMatrixSet, prefix: str,
     return doc
 
 
+def tileset_list_of(title: str, data_type: str, prefix: str, base: str) -> dict[str, Any]:
+    """The tileset list at ``prefix``: one tileset of ``data_type`` (``vector``, ``map``) per
+    TileMatrixSet served (:func:`tileset_summary` each)."""
+    return {
+        "tilesets": [tileset_summary(title, data_type, tms, prefix, base) for tms in tile_matrix_sets().values()],
+        "links": [{"rel": "self", "type": JSON, "title": f"{data_type.capitalize()} tilesets", "href": prefix}],
+    }
+
+
 def _summary(ts: Tileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
     return tileset_summary(ts.title, "vector", tms, tiles_prefix(base, ts), base)
 
 
 def tileset_list(ts: Tileset, base: str) -> dict[str, Any]:
     """``/tiles`` or ``/collections/{id}/tiles``: one vector tileset per TileMatrixSet."""
-    return {
-        "tilesets": [_summary(ts, tms, base) for tms in tile_matrix_sets().values()],
-        "links": [{"rel": "self", "type": JSON, "title": "Vector tilesets", "href": tiles_prefix(base, ts)}],
-    }
+    return tileset_list_of(ts.title, "vector", tiles_prefix(base, ts), base)
 
 
 def _properties_schema(info: LayerInfo) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
 from cim.tms import WEB_MERCATOR, limits, tile_matrix_sets
-from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_summary
+from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_list_of, tileset_summary
 from tiles.map_tilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
 
 REL_TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
@@ -32,11 +32,8 @@ def _summary(ts: MapTileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
 
 
 def map_tileset_list(ts: MapTileset, base: str) -> dict[str, Any]:
-    """One map tileset per TileMatrixSet."""
-    return {
-        "tilesets": [_summary(ts, tms, base) for tms in tile_matrix_sets().values()],
-        "links": [{"rel": "self", "type": JSON, "title": "Map tilesets", "href": map_prefix(base, ts)}],
-    }
+    """``/collections/{id}/map/tiles``: one map tileset per TileMatrixSet."""
+    return tileset_list_of(ts.title, "map", map_prefix(base, ts), base)
 
 
 def map_tileset_metadata(ts: MapTileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
