@@ -26,6 +26,8 @@ Bounds = tuple[float, float, float, float]
 WEB_MERCATOR = "WebMercatorQuad"
 CRS84_QUAD = "WorldCRS84Quad"
 CGCS2000_QUAD = "CGCS2000Quad"
+#: the ids of the tile matrix sets served, in the order they are listed
+TMS_IDS = (WEB_MERCATOR, CRS84_QUAD, CGCS2000_QUAD)
 #: EPSG code of each tile matrix set's CRS as the store's SQL names it (CRS84 shares EPSG:4326's lon/lat)
 TILE_SRID: dict[str, int] = {WEB_MERCATOR: 3857, CRS84_QUAD: 4326, CGCS2000_QUAD: 4490}
 WEB_MERCATOR_SRID = TILE_SRID[WEB_MERCATOR]

@@ -237,7 +237,7 @@ def test_etag_304_and_cache_control(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        (f"{DEM}/NoSuchGrid/10/0/0", 404),
+        (f"{DEM}/NoSuchTileMatrixSet/10/0/0", 404),
         (f"{DEM}/WebMercatorQuad/25/0/0", 404),  # beyond the tile matrix set
         (f"{DEM}/WebMercatorQuad/17/0/0", 404),  # beyond the DEM's zoom range (0..16)
         (f"{DEM}/WebMercatorQuad/10/1024/0", 404),  # row outside the tile matrix set

@@ -27,7 +27,7 @@ def test_tile_matrix_sets(api_client) -> None:
     assert cgcs["tileMatrices"][0]["pointOfOrigin"] == [90, -180]  # lat, lon: EPSG:4490 axis order
     web = api_client.get("/tileMatrixSets/WebMercatorQuad").json()
     assert web["uri"] == "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
-    assert api_client.get("/tileMatrixSets/NoSuchGrid").status_code == 404
+    assert api_client.get("/tileMatrixSets/NoSuchTileMatrixSet").status_code == 404
 
 
 def test_landing_page_and_collections_link_vector_tilesets(api_client) -> None:
@@ -156,8 +156,8 @@ def test_empty_tile_is_204(api_client) -> None:
         ("/tiles/WebMercatorQuad/3/-1/0", 404),
         ("/tiles/WorldCRS84Quad/0/1/0", 404),  # WorldCRS84Quad matrix 0 is 2 x 1
         ("/tiles/WebMercatorQuad/2/1/1", 404),  # in the tile matrix set, outside the tileset's limits
-        ("/tiles/NoSuchGrid/3/1/1", 404),
-        ("/tiles/NoSuchGrid", 404),
+        ("/tiles/NoSuchTileMatrixSet/3/1/1", 404),
+        ("/tiles/NoSuchTileMatrixSet", 404),
         ("/collections/nope/tiles", 404),
         ("/collections/nope/tiles/WebMercatorQuad/3/1/1", 404),
         ("/tiles/WebMercatorQuad/zz/1/1", 404),
