@@ -140,6 +140,15 @@ def test_etag_304_and_cache_control(api_client) -> None:
     assert api_client.get(buildings).headers["cache-control"] == "public, max-age=60"
 
 
+@pytest.mark.parametrize("release", ["01", "1.0", " 1", "١", "-1", "one", ""])
+def test_release_not_written_as_a_number_is_no_pin(api_client, release: str) -> None:
+    """``?release=`` pins a tile URL only when it is the release's number as TileJSON writes it;
+    anything else serves the tile unpinned (short max-age), never a 400."""
+    buildings = tile_path("/collections/buildings/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14))
+    response = api_client.get(buildings, params={"release": release})
+    assert response.status_code == 200 and response.headers["cache-control"] == "public, max-age=60"
+
+
 def test_empty_tile_is_204(api_client) -> None:
     # between the two demo extracts (Kotka, Helsinki): inside the data extent, no feature
     path = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14, 25.9, 60.35))
