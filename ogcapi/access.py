@@ -22,7 +22,7 @@ TileJSON and the style name restricted layers and their extents, as ``/collectio
 No token, or one that does not verify: 401 with ``WWW-Authenticate: Bearer``; a valid token without
 the role: 403 — OGC exception JSON either way. A restricted response is sent ``Cache-Control:
 private, no-cache`` with ``Vary: Authorization`` (no shared cache may keep it) and is marked private for
-the tile fast path (ogcapi/tile_fastpath.py :func:`mark_private`), which therefore never keeps it: a
+the tile fast path (ogcapi/tiles_fastpath.py :func:`mark_private`), which therefore never keeps it: a
 repeated restricted tile always comes through this check.
 
 Audit (cim/store/audit.py, the store's ``audit_log()``): every write (POST/PUT/PATCH/DELETE on items),
@@ -48,7 +48,7 @@ from cim.store import LayerInfo, Store
 from cim.store.audit import WRITE_METHODS, AuditRecord
 from ogcapi.auth import AuthError, JWTAuth, configured
 from ogcapi.errors import ogc_exception
-from ogcapi.tile_fastpath import mark_private
+from ogcapi.tiles_fastpath import mark_private
 
 log = logging.getLogger(__name__)
 

@@ -16,24 +16,24 @@ from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
-from ogcapi.map_routes import map_routes
+from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi_config import load_base_config
 from ogcapi.pygeoapi_mount import PygeoapiService, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
 from ogcapi.request_guard import RequestGuard
-from ogcapi.tile_fastpath import TileFastPath
-from ogcapi.tiles_links import TilesLinks
+from ogcapi.tiles_fastpath import TileFastPath
+from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.viewer import viewer_routes
 from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
-from tiles.maptilesets import raster_layers
+from tiles.map_tilesets import raster_layers
 from tiles.tilesets import vector_layers
 
 
 class CIMApp(FastAPI):
-    """FastAPI with the tile fast path (ogcapi/tile_fastpath.py) in front of its whole middleware
+    """FastAPI with the tile fast path (ogcapi/tiles_fastpath.py) in front of its whole middleware
     stack: a repeated tile is answered before FastAPI's own middlewares (error handling, telemetry,
     body limit) run — a third of the in-process cost of a cached tile."""
 
@@ -85,7 +85,7 @@ def create_app(
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(
-        TilesLinks,
+        DocumentAdditions,
         server_url=service.server_url,
         vector_collections=lambda: [i.name for i in vector_layers(store)],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],

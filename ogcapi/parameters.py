@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from morecantile import Tile
+
 from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery, NotFound
 from cim.limits import limits
@@ -178,3 +180,35 @@ def items_parameters(query: Mapping[str, str]) -> ItemsParameters:
         bbox=bbox(query["bbox"], bbox_crs) if "bbox" in query else None,
         bbox_crs=bbox_crs,
     )
+
+
+# -- tiles: the path and query values of the tile routes (ogcapi/tiles_routes.py,
+# ogcapi/tiles_map_routes.py) and the viewer's ``f``. A map tile's ``style`` and ``f`` stay names:
+# which ones exist depends on the collection, which the map tile engine checks (400).
+
+
+def tile_address(path_params: Mapping[str, str]) -> Tile:
+    """``{tileMatrix}/{tileRow}/{tileCol}`` of a tile route as a morecantile ``Tile`` (x = tileCol,
+    y = tileRow, z = tileMatrix): 404 for a tile matrix that is no zoom level, 400 for a row or
+    column that is no integer. Whether the tile is inside its tile matrix set is the engine's 404."""
+    z = tile_matrix(path_params["tile_matrix"])
+    row = tile_index(path_params["tile_row"], "tileRow")
+    col = tile_index(path_params["tile_col"], "tileCol")
+    return Tile(col, row, z)
+
+
+def only_format(value: str | None, name: str, description: str) -> str:
+    """``f`` of a resource served in one format ``name``: that name when ``f`` is absent or names
+    it; InvalidQuery (400) saying ``description`` otherwise."""
+    if value not in (None, name):
+        raise InvalidQuery(f"unsupported format f={value!r}: {description} (f={name})")
+    return name
+
+
+def release_pin(value: str | None) -> int | None:
+    """``release`` of a tile URL (TileJSON and the style pin tile URLs to the release they name):
+    the release number when written as one (ASCII digits, no leading zero), else None — a URL not
+    pinned to a release (never a 400: the tile is served, only not as immutable)."""
+    if value is None or len(value) > FEATURE_ID_DIGITS or not _DIGITS.fullmatch(value) or str(int(value)) != value:
+        return None
+    return int(value)

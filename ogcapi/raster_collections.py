@@ -5,7 +5,7 @@ middleware answers for them: ``/collections/{id}`` with our collection document 
 CRS, a ``tilesets-map`` link to ``/collections/{id}/map/tiles``), and ``404`` (OGC exception JSON)
 for the feature resources a raster collection does not have (``/items``, ``/items/{id}``,
 ``/queryables``, ``/schema``, ``/feature-schema``). ``/collections`` lists them through
-ogcapi/tiles_links.py, which appends :func:`raster_collection` documents.
+ogcapi/document_additions.py, which appends :func:`raster_collection` documents.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ worker's connections fell back to Nagle's algorithm and a keep-alive client wait
 delayed-ACK timer) per response. :class:`TCPConfig` binds with ``IPPROTO_TCP``.
 
 Both ways serve HTTP with :func:`http_protocol`: uvicorn's httptools protocol that answers repeated
-tiles itself (ogcapi/tile_protocol.py), and both stop gracefully on SIGTERM: the listening socket
+tiles itself (ogcapi/tiles_protocol.py), and both stop gracefully on SIGTERM: the listening socket
 closes, idle keep-alive connections close, running requests finish (answered with
 ``Connection: close``) for up to the grace period, then the process exits 0.
 """
@@ -39,9 +39,9 @@ WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def http_protocol() -> type[asyncio.Protocol] | str:
-    """uvicorn's ``http=``: :class:`~ogcapi.tile_protocol.TileProtocol`, or uvicorn's default without httptools."""
+    """uvicorn's ``http=``: :class:`~ogcapi.tiles_protocol.TileProtocol`, or uvicorn's default without httptools."""
     try:
-        from ogcapi.tile_protocol import TileProtocol
+        from ogcapi.tiles_protocol import TileProtocol
     except ImportError:  # httptools missing: h11, no protocol-level fast path (the ASGI one still answers)
         return "auto"
     return TileProtocol

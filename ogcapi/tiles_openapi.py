@@ -1,6 +1,6 @@
 """The tiles paths of the OpenAPI document (pygeoapi's document knows only the Features paths).
 
-Added by ogcapi/tiles_links.py to every ``/openapi`` JSON response, so the OpenAPI definition
+Added by ogcapi/document_additions.py to every ``/openapi`` JSON response, so the OpenAPI definition
 describes the tile resources as OGC API - Tiles /conf/oas30 asks.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiles.tms import grids
+from cim.tms import tile_matrix_sets
 
 TAG = "tiles"
 _ERROR = {"description": "OGC API exception", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -20,7 +20,7 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, requ
 
 def _parameters(collections: list[str]) -> dict[str, dict[str, Any]]:
     return {
-        "tileMatrixSetId": _param("tileMatrixSetId", "path", {"type": "string", "enum": list(grids())},
+        "tileMatrixSetId": _param("tileMatrixSetId", "path", {"type": "string", "enum": list(tile_matrix_sets())},
                                   "Identifier of a tile matrix set (tiling scheme)"),
         "tileMatrix": _param("tileMatrix", "path", {"type": "string"},
                              "Identifier of a tile matrix (zoom level) of the tile matrix set"),
@@ -95,7 +95,7 @@ _IMAGES = {media: {"schema": {"type": "string", "format": "binary"}} for media i
 
 
 def map_paths() -> dict[str, Any]:
-    """The map tile paths of raster collections (ogcapi/map_routes.py)."""
+    """The map tile paths of raster collections (ogcapi/tiles_map_routes.py)."""
     coll, tms = ["rasterCollectionId"], ["tileMatrixSetId"]
     tile = _tile_get("A map tile of a raster collection", coll + tms + ["style", "f"])
     tile["get"]["responses"]["200"] = {"description": "A map tile (PNG, JPEG or WebP)", "content": _IMAGES}

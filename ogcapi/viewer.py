@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cim.errors import InvalidQuery, NotFound
+from cim.errors import NotFound
+from ogcapi import parameters
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -114,9 +115,7 @@ class Viewer:
         )
 
     async def page(self, request: Request) -> Response:
-        f = request.query_params.get("f")
-        if f not in (None, "html"):
-            raise InvalidQuery(f"unsupported format f={f!r}: the map viewer is an HTML page (f=html)")
+        parameters.only_format(request.query_params.get("f"), "html", "the map viewer is an HTML page")
         return HTMLResponse(self.render(), headers={"Cache-Control": "no-cache"})
 
     async def asset(self, request: Request) -> Response:

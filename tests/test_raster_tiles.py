@@ -1,5 +1,5 @@
 """Map tiles of raster collections over OGC API - Tiles, on both stores: collections, tilesets,
-hillshade / terrain-RGB / Terrarium / imagery tiles in PNG, JPEG and WebP on every grid, ETag/304,
+hillshade / terrain-RGB / Terrarium / imagery tiles in PNG, JPEG and WebP in every tile matrix set, ETag/304,
 errors, empty tiles, conformance, style, TileJSON, and tiles following the release."""
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from tiles_helpers import wait_until
 
 from cim.build import load_config, prepare
 from cim.store import LayerData, open_store
+from cim.tms import TILE_SRID, tile_matrix_sets
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.raster_render import decode_terrain_rgb, decode_terrarium
-from tiles.tms import TILE_SRID, grids
 
-GRIDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
+TMS_IDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
 TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 TILES_CONF = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 DEM, IMAGERY = "/collections/dem/map/tiles", "/collections/imagery/map/tiles"
@@ -75,17 +75,17 @@ def decode(data: bytes) -> tuple[str, np.ndarray]:
             return image.driver, image.read()
 
 
-def tile_url(prefix: str, tms: str, z: int, lon: float = HILL[0], lat: float = HILL[1]) -> str:
-    tile = grids()[tms].tile(lon, lat, z)
-    return f"{prefix}/{tms}/{z}/{tile.y}/{tile.x}"
+def tile_url(prefix: str, tms_id: str, z: int, lon: float = HILL[0], lat: float = HILL[1]) -> str:
+    tile = tile_matrix_sets()[tms_id].tile(lon, lat, z)
+    return f"{prefix}/{tms_id}/{z}/{tile.y}/{tile.x}"
 
 
-def pixel_of(tms: str, z: int, lon: float, lat: float) -> tuple[int, int]:
-    """Row and column of a CGCS2000 lon/lat in its 256-pixel tile of ``tms``."""
-    grid = grids()[tms]
-    tile = grid.tile(lon, lat, z)
-    west, south, east, north = grid.xy_bounds(tile)
-    x, y = Transformer.from_crs("EPSG:4490", f"EPSG:{TILE_SRID[tms]}", always_xy=True).transform(lon, lat)
+def pixel_of(tms_id: str, z: int, lon: float, lat: float) -> tuple[int, int]:
+    """Row and column of a CGCS2000 lon/lat in its 256-pixel tile of ``tms_id``."""
+    tms = tile_matrix_sets()[tms_id]
+    tile = tms.tile(lon, lat, z)
+    west, south, east, north = tms.xy_bounds(tile)
+    x, y = Transformer.from_crs("EPSG:4490", f"EPSG:{TILE_SRID[tms_id]}", always_xy=True).transform(lon, lat)
     return int((north - y) / (north - south) * 256), int((x - west) / (east - west) * 256)
 
 
@@ -129,8 +129,8 @@ def test_map_tileset_lists_and_metadata(client: TestClient, prefix: str) -> None
     assert dem["tileMatrixSetLimits"][-1]["tileMatrix"] == "16"  # the DEM's catalog maxzoom
 
 
-@pytest.mark.parametrize("tms", GRIDS)
-def test_tiles_decode_in_every_format_and_grid(client: TestClient, tms: str) -> None:
+@pytest.mark.parametrize("tms_id", TMS_IDS)
+def test_tiles_decode_in_every_format_and_tile_matrix_set(client: TestClient, tms_id: str) -> None:
     z = 14
     cases = [
         (DEM, "", "PNG", 2),  # hillshade: grey + alpha
@@ -144,7 +144,7 @@ def test_tiles_decode_in_every_format_and_grid(client: TestClient, tms: str) -> 
         (IMAGERY, "?f=webp", "WEBP", None),
     ]
     for prefix, query, driver, bands in cases:
-        response = client.get(tile_url(prefix, tms, z) + query)
+        response = client.get(tile_url(prefix, tms_id, z) + query)
         assert response.status_code == 200, (prefix, query, response.text)
         assert response.headers["content-type"] == f"image/{driver.lower()}"
         found, data = decode(response.content)
@@ -171,18 +171,18 @@ def test_accept_header_chooses_the_format(client: TestClient) -> None:
     assert terrain.headers["content-type"] == "image/png"
 
 
-@pytest.mark.parametrize("tms", GRIDS)
+@pytest.mark.parametrize("tms_id", TMS_IDS)
 @pytest.mark.parametrize("z", [12, 15])
-def test_terrain_encodings_decode_to_the_elevation(client: TestClient, tms: str, z: int) -> None:
-    row, col = pixel_of(tms, z, *HILL)
+def test_terrain_encodings_decode_to_the_elevation(client: TestClient, tms_id: str, z: int) -> None:
+    row, col = pixel_of(tms_id, z, *HILL)
     for style, decoder in (("terrain-rgb", decode_terrain_rgb), ("terrarium", decode_terrarium)):
-        _, rgb = decode(client.get(tile_url(DEM, tms, z) + f"?style={style}").content)
+        _, rgb = decode(client.get(tile_url(DEM, tms_id, z) + f"?style={style}").content)
         heights = decoder(rgb)
-        assert heights[row, col] == pytest.approx(elevation_at(*HILL), abs=0.1), (style, tms, z)
+        assert heights[row, col] == pytest.approx(elevation_at(*HILL), abs=0.1), (style, tms_id, z)
     # off the top of the hill too, where the slope is steepest: within the pixel's own relief
     lon, lat = 117.1855, 39.1365
-    row, col = pixel_of(tms, 15, lon, lat)
-    _, rgb = decode(client.get(tile_url(DEM, tms, 15, lon, lat) + "?style=terrain-rgb").content)
+    row, col = pixel_of(tms_id, 15, lon, lat)
+    _, rgb = decode(client.get(tile_url(DEM, tms_id, 15, lon, lat) + "?style=terrain-rgb").content)
     assert decode_terrain_rgb(rgb)[row, col] == pytest.approx(elevation_at(lon, lat), abs=0.5)
 
 
@@ -237,11 +237,11 @@ def test_etag_304_and_cache_control(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        (f"{DEM}/NoSuchGrid/10/0/0", 404),
-        (f"{DEM}/WebMercatorQuad/25/0/0", 404),  # beyond the grid
+        (f"{DEM}/NoSuchTileMatrixSet/10/0/0", 404),
+        (f"{DEM}/WebMercatorQuad/25/0/0", 404),  # beyond the tile matrix set
         (f"{DEM}/WebMercatorQuad/17/0/0", 404),  # beyond the DEM's zoom range (0..16)
-        (f"{DEM}/WebMercatorQuad/10/1024/0", 404),  # row outside the grid
-        (f"{DEM}/WebMercatorQuad/10/0/5000", 404),  # column outside the grid
+        (f"{DEM}/WebMercatorQuad/10/1024/0", 404),  # row outside the tile matrix set
+        (f"{DEM}/WebMercatorQuad/10/0/5000", 404),  # column outside the tile matrix set
         (f"{DEM}/WebMercatorQuad/10/0/0", 404),  # outside the tileset limits
         (f"{DEM}/WebMercatorQuad/10/x/0", 400),
         ("/collections/buildings/map/tiles", 404),  # a vector collection has no map tiles
@@ -287,7 +287,7 @@ def test_style_and_tilejson_for_maplibre(client: TestClient) -> None:
     assert ids[:3] == ["background", "imagery", "dem-hillshade"] and "buildings" in ids
     assert style["layers"][2]["type"] == "hillshade" and style["layers"][2]["source"] == "dem"
     # the style's tile URL works as MapLibre fills it in
-    tile = grids()["WebMercatorQuad"].tile(*HILL, 14)
+    tile = tile_matrix_sets()["WebMercatorQuad"].tile(*HILL, 14)
     url = dem["tiles"][0].replace("http://testserver", "").format(z=14, y=tile.y, x=tile.x)
     assert client.get(url).headers["content-type"] == "image/png"
     tilejson = client.get(f"{DEM}/WebMercatorQuad/tilejson.json?style=terrarium").json()

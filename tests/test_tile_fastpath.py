@@ -1,4 +1,4 @@
-"""The tile fast path (ogcapi/tile_fastpath.py): repeats marked tile responses from memory while their
+"""The tile fast path (ogcapi/tiles_fastpath.py): repeats marked tile responses from memory while their
 release is current, and nothing else.
 
 The middleware is tested over a small ASGI app that counts what reaches it, then over the real app
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ogcapi.tile_fastpath import TileFastPath, mark_release
+from ogcapi.tiles_fastpath import TileFastPath, mark_release
 from tiles_helpers import decode, tile_at, tile_path
 
 

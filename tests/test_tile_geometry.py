@@ -14,14 +14,14 @@ import shapely
 from cim.store import LayerData, ReleaseDraft, open_store, shared_store
 from cim.store.tile_geometry import DETAIL_ZOOM, table_name, usable, zooms_to_prepare
 from cim.store.tilequery import TileLayerQuery
+from cim.tms import tile_bounds, tile_matrix_sets
 from layers.catalog import CATALOG
 from tiles.cache import TileCache
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, tileset
-from tiles.tms import grids, tile_bounds
 from tiles_helpers import BUFFER, EXTENT, HELSINKI, coordinates, decode
 
-WEB = grids()["WebMercatorQuad"]
+WEB = tile_matrix_sets()["WebMercatorQuad"]
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
 
 
@@ -96,8 +96,8 @@ def test_prepared_tiles_hold_what_the_plain_way_gives(demo_store_url: str, tiles
         query = engine.query(ts, WEB, tile)
         if query is None:  # no data near this tile
             continue
-        assert query.zoom == z and query.grid == "WebMercatorQuad"
-        plain = replace(query, grid=None, zoom=None)
+        assert query.zoom == z and query.tms_id == "WebMercatorQuad"
+        plain = replace(query, tms_id=None, zoom=None)
         compared += assert_same_tile(store.render_tile(query).data, store.render_tile(plain).data)
     assert compared > 20
 
@@ -154,7 +154,7 @@ def test_prepared_geometry_is_used_only_where_it_gives_the_plain_result(demo_sto
     assert usable(info, query, attrs, edited=False)
     assert not usable(info, query, attrs, edited=True)  # edits overlay: plain way
     assert not usable(info, replace(query, zoom=15), attrs, edited=False)  # deeper than prepared
-    assert not usable(info, replace(query, grid="WorldCRS84Quad"), attrs, edited=False)
+    assert not usable(info, replace(query, tms_id="WorldCRS84Quad"), attrs, edited=False)
     assert not usable(info, replace(query, simplify_px=1.0), attrs, edited=False)
     assert not usable(info, query, attrs + ("address",), edited=False)  # not in the prepared table
     assert usable(info, replace(query, min_area_px=4.0), attrs, edited=False)  # stricter filter: still exact
@@ -198,7 +198,7 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
     try:
         engine = TileEngine(reader, TileCache(0))
         tile = WEB.tile(*HELSINKI, 14)
-        before = engine.tile("buildings", "WebMercatorQuad", "14", tile.y, tile.x)
+        before = engine.tile("buildings", WEB, tile)
         assert reader.layer("buildings").tile_zooms == () and reader.tile_geometry_version() == 0
         result = CliRunner().invoke(cli, ["tiles", "prepare", "--store", url])
         assert result.exit_code == 0, result.output
@@ -206,7 +206,7 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
         assert f"buildings: z{zooms[0]}" in result.output and f"{len(zooms)} tables of tile geometry prepared" in result.output
         assert wait_until(lambda: reader.tile_geometry_version() == len(zooms))
         assert reader.layer("buildings").tile_zooms == tuple(zooms) and reader.layer("pois").tile_zooms == ()
-        after = engine.tile("buildings", "WebMercatorQuad", "14", tile.y, tile.x)
+        after = engine.tile("buildings", WEB, tile)
         assert after.etag != before.etag and after.release == before.release
         assert {f["id"] for f in decode(after.data)["buildings"]["features"]} == {
             f["id"] for f in decode(before.data)["buildings"]["features"]

@@ -1,4 +1,4 @@
-"""The protocol-level tile fast path (ogcapi/tile_protocol.py) on a real uvicorn server over raw sockets.
+"""The protocol-level tile fast path (ogcapi/tiles_protocol.py) on a real uvicorn server over raw sockets.
 
 A repeated tile is written by the HTTP protocol itself — proved by the fast path's ``answered``
 counter and by the ASGI app (wrapped in a counter, which the protocol must also see through) not
@@ -24,8 +24,8 @@ from cim.store import LayerData, ReleaseDraft, open_store
 from citydata import TIANJIN, building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
-from ogcapi.tile_fastpath import TileFastPath
-from ogcapi.tile_protocol import TileProtocol, find_fast_path
+from ogcapi.tiles_fastpath import TileFastPath
+from ogcapi.tiles_protocol import TileProtocol, find_fast_path
 from tiles_helpers import tile_at, tile_path, wait_until
 
 TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))

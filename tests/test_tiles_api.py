@@ -1,4 +1,4 @@
-"""OGC API - Tiles over the demo city, on both stores: grids, tilesets, tiles, TileJSON, style, errors."""
+"""OGC API - Tiles over the demo city, on both stores: tile matrix sets, tilesets, tiles, TileJSON, style, errors."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ MVT = "application/vnd.mapbox-vector-tile"
 TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois"]
-GRIDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
+TMS_IDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
 
 
 def test_tile_matrix_sets(api_client) -> None:
     listing = api_client.get("/tileMatrixSets").json()
-    assert [t["id"] for t in listing["tileMatrixSets"]] == GRIDS
+    assert [t["id"] for t in listing["tileMatrixSets"]] == TMS_IDS
     for entry in listing["tileMatrixSets"]:
         (item,) = [link for link in entry["links"] if link["rel"] == "item"]
         doc = api_client.get(item["href"].replace("http://testserver", "")).json()
@@ -27,7 +27,7 @@ def test_tile_matrix_sets(api_client) -> None:
     assert cgcs["tileMatrices"][0]["pointOfOrigin"] == [90, -180]  # lat, lon: EPSG:4490 axis order
     web = api_client.get("/tileMatrixSets/WebMercatorQuad").json()
     assert web["uri"] == "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
-    assert api_client.get("/tileMatrixSets/NoSuchGrid").status_code == 404
+    assert api_client.get("/tileMatrixSets/NoSuchTileMatrixSet").status_code == 404
 
 
 def test_landing_page_and_collections_link_vector_tilesets(api_client) -> None:
@@ -46,7 +46,7 @@ def test_landing_page_and_collections_link_vector_tilesets(api_client) -> None:
 @pytest.mark.parametrize("prefix", ["/tiles", "/collections/roads/tiles"])
 def test_tileset_lists_link_metadata_with_url_templates(api_client, prefix: str) -> None:
     listing = api_client.get(prefix).json()
-    assert len(listing["tilesets"]) == len(GRIDS)
+    assert len(listing["tilesets"]) == len(TMS_IDS)
     for entry in listing["tilesets"]:
         assert entry["dataType"] == "vector"
         for link in entry["links"]:  # every link of a list entry resolves (what the ETS follows)
@@ -100,10 +100,10 @@ def test_composite_respects_zoom_ranges_collection_tiles_do_not(api_client) -> N
     assert set(decode(own.content)) == {"buildings"}
 
 
-@pytest.mark.parametrize("grid", ["WorldCRS84Quad", "CGCS2000Quad"])
-def test_geographic_grids(api_client, grid: str) -> None:
-    tile = tile_at(grid, 14)
-    response = api_client.get(tile_path("/tiles", grid, tile))
+@pytest.mark.parametrize("tms_id", ["WorldCRS84Quad", "CGCS2000Quad"])
+def test_geographic_tile_matrix_sets(api_client, tms_id: str) -> None:
+    tile = tile_at(tms_id, 14)
+    response = api_client.get(tile_path("/tiles", tms_id, tile))
     assert response.status_code == 200
     layers = decode(response.content)
     assert {"buildings", "roads"} <= set(layers)
@@ -113,8 +113,8 @@ def test_geographic_grids(api_client, grid: str) -> None:
                 assert -BUFFER <= x <= EXTENT + BUFFER and -BUFFER <= y <= EXTENT + BUFFER
 
 
-def test_grids_at_the_same_scale_hold_the_same_layers(api_client) -> None:
-    """CGCS2000 and WGS84 agree at map scale, so the two geographic grids cut the same tiles."""
+def test_tile_matrix_sets_at_the_same_scale_hold_the_same_layers(api_client) -> None:
+    """CGCS2000 and WGS84 agree at map scale, so the two geographic tile matrix sets cut the same tiles."""
     tile = tile_at("WorldCRS84Quad", 13)
     crs84 = decode(api_client.get(tile_path("/tiles", "WorldCRS84Quad", tile)).content)
     cgcs = decode(api_client.get(tile_path("/tiles", "CGCS2000Quad", tile)).content)
@@ -140,6 +140,15 @@ def test_etag_304_and_cache_control(api_client) -> None:
     assert api_client.get(buildings).headers["cache-control"] == "public, max-age=60"
 
 
+@pytest.mark.parametrize("release", ["01", "1.0", " 1", "١", "-1", "one", ""])
+def test_release_not_written_as_a_number_is_no_pin(api_client, release: str) -> None:
+    """``?release=`` pins a tile URL only when it is the release's number as TileJSON writes it;
+    anything else serves the tile unpinned (short max-age), never a 400."""
+    buildings = tile_path("/collections/buildings/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14))
+    response = api_client.get(buildings, params={"release": release})
+    assert response.status_code == 200 and response.headers["cache-control"] == "public, max-age=60"
+
+
 def test_empty_tile_is_204(api_client) -> None:
     # between the two demo extracts (Kotka, Helsinki): inside the data extent, no feature
     path = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14, 25.9, 60.35))
@@ -150,14 +159,14 @@ def test_empty_tile_is_204(api_client) -> None:
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        ("/tiles/WebMercatorQuad/25/0/0", 404),  # beyond the grid's deepest matrix
+        ("/tiles/WebMercatorQuad/25/0/0", 404),  # beyond the tile matrix set's deepest matrix
         ("/tiles/WebMercatorQuad/3/8/0", 404),  # row out of range
         ("/tiles/WebMercatorQuad/3/0/8", 404),  # column out of range
         ("/tiles/WebMercatorQuad/3/-1/0", 404),
         ("/tiles/WorldCRS84Quad/0/1/0", 404),  # WorldCRS84Quad matrix 0 is 2 x 1
-        ("/tiles/WebMercatorQuad/2/1/1", 404),  # in the grid, outside the tileset's limits
-        ("/tiles/NoSuchGrid/3/1/1", 404),
-        ("/tiles/NoSuchGrid", 404),
+        ("/tiles/WebMercatorQuad/2/1/1", 404),  # in the tile matrix set, outside the tileset's limits
+        ("/tiles/NoSuchTileMatrixSet/3/1/1", 404),
+        ("/tiles/NoSuchTileMatrixSet", 404),
         ("/collections/nope/tiles", 404),
         ("/collections/nope/tiles/WebMercatorQuad/3/1/1", 404),
         ("/tiles/WebMercatorQuad/zz/1/1", 404),

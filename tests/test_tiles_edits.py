@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from cim.store.edits import Edit
+from cim.tms import tile_matrix_sets
 from citydata import building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.engine import ENGINE_VERSION
-from tiles.tms import grids
 from tiles_helpers import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
 
 PARCELS = "/collections/parcels/items"
@@ -92,7 +92,7 @@ def tile(client: TestClient, path: str = PARCEL_TILE, **headers: str) -> tuple[i
 
 def tile_x(lon: float) -> float:
     """A longitude as a column of TILE's 4096 units (Web Mercator x is linear in longitude)."""
-    bounds = grids()["WebMercatorQuad"].bounds(TILE)
+    bounds = tile_matrix_sets()["WebMercatorQuad"].bounds(TILE)
     return (lon - bounds.left) / (bounds.right - bounds.left) * EXTENT
 
 
@@ -202,14 +202,14 @@ def test_budget_keeps_the_largest_of_release_and_edits(city: TestClient) -> None
     from cim.store.tilequery import TileLayerQuery
     from tiles.engine import TileEngine
     from tiles.tilesets import collection
-    from tiles.tms import get_grid
+    from cim.tms import get_tms
 
     store = city.app.state.store
     big = shapely.box(117.1741, 39.1405, 117.1779, 39.1419)  # larger than any release parcel
     store.edit(Edit("parcels", "create", "planner-7", body=body(big, parcel_id="120101-big")))
     engine = TileEngine(store)
-    grid = get_grid("WebMercatorQuad")
-    query = engine.query(collection(store, "parcels"), grid, TILE)
+    tms = get_tms("WebMercatorQuad")
+    query = engine.query(collection(store, "parcels"), tms, TILE)
     assert query is not None and query.layers == (TileLayerQuery("parcels", ("parcel_id", "land_use", "plot_ratio")),)
     kept = decode(store.render_tile(dataclasses.replace(query, max_features=1)).data)["parcels"]["features"]
     assert [f["properties"]["parcel_id"] for f in kept] == ["120101-big"]

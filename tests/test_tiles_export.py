@@ -16,10 +16,10 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
 
 from cim.store import shared_store
+from cim.tms import tile_matrix_sets
 from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles.tilesets import tileset
-from tiles.tms import grids
 from tiles_helpers import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
@@ -34,7 +34,7 @@ def cim(*args: str) -> subprocess.CompletedProcess[str]:
 
 def server_tile(store_url: str, z: int) -> tuple[tuple[int, int, int], bytes]:
     tile = tile_at("WebMercatorQuad", z)
-    result = TileEngine(shared_store(store_url), TileCache()).tile("basemap", "WebMercatorQuad", str(z), tile.y, tile.x)
+    result = TileEngine(shared_store(store_url), TileCache()).tile("basemap", tile_matrix_sets()["WebMercatorQuad"], tile)
     return (tile.z, tile.x, tile.y), result.data
 
 
@@ -50,7 +50,7 @@ def test_seed_fills_the_disk_cache_the_server_reads(demo_store_url: str, tmp_pat
     # a server with a cold memory cache and this directory serves the seeded bytes
     store = shared_store(demo_store_url)
     engine = TileEngine(store, TileCache(disk=DiskCache(cache_dir)))
-    key = engine.key(engine.release_tag(1), tileset(store, "basemap"), grids()["WebMercatorQuad"], Tile(x, y, z),
+    key = engine.key(engine.release_tag(1), tileset(store, "basemap"), tile_matrix_sets()["WebMercatorQuad"], Tile(x, y, z),
                      prepared=store.tile_geometry_version())  # fmt: skip
     assert key[0].startswith(f"{engine.release_tag(1)}.v{ENGINE_VERSION}")
     assert engine.cache.get(key) == expected

@@ -10,13 +10,13 @@ import shapely
 from cim.errors import InvalidQuery, LayerNotFound
 from cim.store import shared_store
 from cim.store.tilequery import TileLayerQuery, TileQuery
+from cim.tms import storage_bounds, tile_bounds, tile_matrix_sets
 from tiles.engine import TileEngine
 from tiles.cache import TileCache
 from tiles.tilesets import collection
-from tiles.tms import grids, storage_bounds, tile_bounds
 from tiles_helpers import counts, decode, tile_at
 
-WEB = grids()["WebMercatorQuad"]
+WEB = tile_matrix_sets()["WebMercatorQuad"]
 # areas are compared in storage units (degrees²), as the SQL measures them
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
 

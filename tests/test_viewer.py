@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from browser import BrowserError, Chromium, find_chromium
 from layers.catalog import CATALOG
 from ogcapi.errors import install_handlers
-from ogcapi.tiles_links import REL_MAP
+from ogcapi.document_additions import REL_MAP
 from ogcapi.viewer import INSTALL_HINT, Viewer, maplibre_version, viewer_routes
 
 DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois"]

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import mapbox_vector_tile
 import morecantile
 
-from tiles.tms import grids
+from cim.tms import tile_matrix_sets
 
 #: central Helsinki, inside the demo's Helsinki extract
 HELSINKI = (24.9410, 60.1690)
@@ -22,7 +22,7 @@ def decode(data: bytes) -> dict[str, Any]:
 
 
 def tile_at(tms_id: str, z: int, lon: float = HELSINKI[0], lat: float = HELSINKI[1]) -> morecantile.Tile:
-    return grids()[tms_id].tile(lon, lat, z)
+    return tile_matrix_sets()[tms_id].tile(lon, lat, z)
 
 
 def tile_path(prefix: str, tms_id: str, tile: morecantile.Tile) -> str:

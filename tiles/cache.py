@@ -1,12 +1,12 @@
 """A two-level tile cache: a bounded in-memory LRU in front of a bounded directory on disk.
 
-Keys are ``(release tag, tileset, grid, z, row, col)``. The release tag names one release of one
+Keys are ``(release tag, tileset, tms id, z, row, col)``. The release tag names one release of one
 store (its number and creation time; for tilesets with an editable layer also the store's edit
 generation, see tiles/engine.py), so a new release — or a rollback, an edit, or a store rebuilt
 from scratch that reuses a number — reads and writes other keys: a tile cached for one release is
 never served for another, and nothing needs invalidating. Empty tiles are cached too (as b"").
 
-On disk a tile is ``<dir>/<release tag>/<tileset>/<grid>/<z>/<row>/<col>.mvt``, written to a temporary
+On disk a tile is ``<dir>/<release tag>/<tileset>/<tms id>/<z>/<row>/<col>.mvt``, written to a temporary
 name and renamed, so several processes (server workers, ``cim tiles seed``) can share a directory.
 The disk bound is kept by each process over the files it knows (the ones found at start plus the
 ones it writes), evicting the least recently written first; old releases' tiles go first.
@@ -37,7 +37,7 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 def memory_budget() -> int:
     """Bytes of tiles a process keeps in memory: ``$CIM_TILE_MEMORY_MB`` (default 128). It bounds
-    the engine's LRU and, as much again, the server's fast path (ogcapi/tile_fastpath.py); 0 keeps
+    the engine's LRU and, as much again, the server's fast path (ogcapi/tiles_fastpath.py); 0 keeps
     none, so that every request renders (or reads the disk cache)."""
     value = os.environ.get(MEMORY_ENV)
     try:
@@ -99,8 +99,8 @@ class DiskCache:
         self._lock = threading.Lock()
 
     def path(self, key: TileKey) -> Path:
-        tag, tileset, grid, z, row, col = key
-        return self.root.joinpath(_part(tag), _part(tileset), _part(grid), str(int(z)), str(int(row)), f"{int(col)}.mvt")
+        tag, tileset, tms, z, row, col = key
+        return self.root.joinpath(_part(tag), _part(tileset), _part(tms), str(int(z)), str(int(row)), f"{int(col)}.mvt")
 
     def _index(self) -> OrderedDict[Path, int]:
         if self._files is None:

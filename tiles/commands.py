@@ -10,8 +10,7 @@ import click
 from cim.cli import store_option
 from cim.errors import ConfigError
 from cim.store.tilequery import Bounds
-
-_GRIDS = ("WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad")
+from cim.tms import TMS_IDS, WEB_MERCATOR
 
 
 def _bbox(value: str | None) -> Bounds | None:
@@ -64,7 +63,7 @@ def prepare(store_url: str | None) -> None:
 @store_option
 @maxzoom_option
 @minzoom_option
-@click.option("--tms", "tms_id", default="WebMercatorQuad", show_default=True, type=click.Choice(_GRIDS), help="Tile matrix set.")
+@click.option("--tms", "tms_id", default=WEB_MERCATOR, show_default=True, type=click.Choice(TMS_IDS), help="Tile matrix set.")
 @click.option("--tileset", "tileset_id", default="basemap", show_default=True, help="basemap (the composite) or a collection id.")
 @bbox_option
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),

@@ -9,8 +9,8 @@ from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
 from cim.store import LayerInfo
+from cim.tms import WEB_MERCATOR, crs_uri, limits, tile_matrix_sets
 from tiles.tilesets import Tileset
-from tiles.tms import WEB_MERCATOR, crs_uri, grids, limits
 
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
@@ -30,31 +30,37 @@ def tiles_prefix(base: str, ts: Tileset) -> str:
     return f"{base}/tiles" if ts.composite else f"{base}/collections/{ts.id}/tiles"
 
 
-def tileset_summary(title: str, data_type: str, grid: TileMatrixSet, prefix: str, base: str) -> dict[str, Any]:
+def tileset_summary(title: str, data_type: str, tms: TileMatrixSet, prefix: str, base: str) -> dict[str, Any]:
     """A tileset's entry in a tileset list (and the start of its metadata): title, dataType, CRS,
     the registered TileMatrixSet URI where there is one, self and tiling-scheme links; ``prefix`` is
     the URL of the list it belongs to."""
-    doc: dict[str, Any] = {"title": f"{title} ({grid.id})", "dataType": data_type, "crs": crs_uri(grid)}
-    if grid.uri:
-        doc["tileMatrixSetURI"] = grid.uri
+    doc: dict[str, Any] = {"title": f"{title} ({tms.id})", "dataType": data_type, "crs": crs_uri(tms)}
+    if tms.uri:
+        doc["tileMatrixSetURI"] = tms.uri
     kind = "tileset" if data_type == "vector" else f"{data_type} tileset"
     doc["links"] = [
-        {"rel": "self", "type": JSON, "title": f"{title}, {grid.id} {kind}", "href": f"{prefix}/{grid.id}"},
-        {"rel": REL_TILING_SCHEME, "type": JSON, "title": f"{grid.id} definition", "href": f"{base}/tileMatrixSets/{grid.id}"},
+        {"rel": "self", "type": JSON, "title": f"{title}, {tms.id} {kind}", "href": f"{prefix}/{tms.id}"},
+        {"rel": REL_TILING_SCHEME, "type": JSON, "title": f"{tms.id} definition", "href": f"{base}/tileMatrixSets/{tms.id}"},
     ]
     return doc
 
 
-def _summary(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
-    return tileset_summary(ts.title, "vector", grid, tiles_prefix(base, ts), base)
+def tileset_list_of(title: str, data_type: str, prefix: str, base: str) -> dict[str, Any]:
+    """The tileset list at ``prefix``: one tileset of ``data_type`` (``vector``, ``map``) per
+    TileMatrixSet served (:func:`tileset_summary` each)."""
+    return {
+        "tilesets": [tileset_summary(title, data_type, tms, prefix, base) for tms in tile_matrix_sets().values()],
+        "links": [{"rel": "self", "type": JSON, "title": f"{data_type.capitalize()} tilesets", "href": prefix}],
+    }
+
+
+def _summary(ts: Tileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
+    return tileset_summary(ts.title, "vector", tms, tiles_prefix(base, ts), base)
 
 
 def tileset_list(ts: Tileset, base: str) -> dict[str, Any]:
     """``/tiles`` or ``/collections/{id}/tiles``: one vector tileset per TileMatrixSet."""
-    return {
-        "tilesets": [_summary(ts, grid, base) for grid in grids().values()],
-        "links": [{"rel": "self", "type": JSON, "title": "Vector tilesets", "href": tiles_prefix(base, ts)}],
-    }
+    return tileset_list_of(ts.title, "vector", tiles_prefix(base, ts), base)
 
 
 def _properties_schema(info: LayerInfo) -> dict[str, Any]:
@@ -67,8 +73,8 @@ def _properties_schema(info: LayerInfo) -> dict[str, Any]:
     return {"type": "object", "properties": props}
 
 
-def _layer(ts: Tileset, grid: TileMatrixSet, info: LayerInfo, base: str) -> dict[str, Any]:
-    low, high = ts.zoom_range(grid, info)
+def _layer(ts: Tileset, tms: TileMatrixSet, info: LayerInfo, base: str) -> dict[str, Any]:
+    low, high = ts.zoom_range(tms, info)
     return {
         "id": info.name,
         "title": info.spec.title,
@@ -83,37 +89,37 @@ def _layer(ts: Tileset, grid: TileMatrixSet, info: LayerInfo, base: str) -> dict
     }
 
 
-def tileset_metadata(ts: Tileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
+def tileset_metadata(ts: Tileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
     """OGC tileset metadata: links (self, tiling scheme, the templated ``item`` tile URL), limits, layers."""
-    doc = _summary(ts, grid, base)
+    doc = _summary(ts, tms, base)
     doc["description"] = ts.description
-    here = f"{tiles_prefix(base, ts)}/{grid.id}"
+    here = f"{tiles_prefix(base, ts)}/{tms.id}"
     doc["links"].append(
         {"rel": "item", "type": MVT, "title": "Mapbox vector tiles", "templated": True, "href": f"{here}/{TILE_TEMPLATE}"}
     )
-    if grid.id == WEB_MERCATOR:
+    if tms.id == WEB_MERCATOR:
         doc["links"].append({"rel": "describedby", "type": JSON, "title": "TileJSON", "href": f"{here}/tilejson.json"})
     if not ts.composite:
         doc["links"].append({"rel": REL_GEODATA, "type": JSON, "title": ts.title, "href": f"{base}/collections/{ts.id}"})
     bbox = ts.bbox
     if bbox is not None:
         doc["boundingBox"] = {"lowerLeft": [bbox[0], bbox[1]], "upperRight": [bbox[2], bbox[3]], "crs": CRS84_URI}
-        doc["tileMatrixSetLimits"] = limits(grid, bbox, ts.zooms(grid))
-    doc["layers"] = [_layer(ts, grid, info, base) for info in ts.layers]
+        doc["tileMatrixSetLimits"] = limits(tms, bbox, ts.zooms(tms))
+    doc["layers"] = [_layer(ts, tms, info, base) for info in ts.layers]
     return doc
 
 
-def tile_matrix_sets(base: str) -> dict[str, Any]:
-    """``/tileMatrixSets``: the grids served, each linked to its definition."""
+def tile_matrix_set_list(base: str) -> dict[str, Any]:
+    """``/tileMatrixSets``: the tile matrix sets served, each linked to its definition."""
     entries = []
-    for grid in grids().values():
-        href = f"{base}/tileMatrixSets/{grid.id}"
-        entry: dict[str, Any] = {"id": grid.id, "title": grid.title, "crs": crs_uri(grid)}
-        if grid.uri:
-            entry["uri"] = grid.uri
+    for tms in tile_matrix_sets().values():
+        href = f"{base}/tileMatrixSets/{tms.id}"
+        entry: dict[str, Any] = {"id": tms.id, "title": tms.title, "crs": crs_uri(tms)}
+        if tms.uri:
+            entry["uri"] = tms.uri
         entry["links"] = [
-            {"rel": "self", "type": JSON, "title": f"{grid.id} definition", "href": href},
-            {"rel": "item", "type": JSON, "title": f"{grid.id} definition", "href": href},
+            {"rel": "self", "type": JSON, "title": f"{tms.id} definition", "href": href},
+            {"rel": "item", "type": JSON, "title": f"{tms.id} definition", "href": href},
         ]
         entries.append(entry)
     return {
@@ -130,13 +136,13 @@ def tile_url(base: str, ts: Tileset, release: int | None) -> str:
 
 def tilejson(ts: Tileset, base: str, release: int) -> dict[str, Any]:
     """TileJSON 3.0.0 of a tileset's WebMercatorQuad tiles, tile URLs pinned to the current release."""
-    grid = grids()[WEB_MERCATOR]
-    zooms = ts.zooms(grid)
+    tms = tile_matrix_sets()[WEB_MERCATOR]
+    zooms = ts.zooms(tms)
     bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
-    minzoom, maxzoom = zooms.start, max(zooms.start, ts.maxzoom(grid))
+    minzoom, maxzoom = zooms.start, max(zooms.start, ts.maxzoom(tms))
     vector_layers = []
     for info in ts.layers:
-        low, high = ts.zoom_range(grid, info)
+        low, high = ts.zoom_range(tms, info)
         fields = {name: _TILEJSON_TYPES.get(info.spec.field(name).type, "String") for name in info.spec.tile_attributes}
         vector_layers.append(
             {"id": info.name, "description": info.spec.title, "minzoom": low, "maxzoom": high, "fields": fields}

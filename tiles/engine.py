@@ -1,7 +1,7 @@
-"""The tile engine: from (tileset, grid, z, row, col) to MVT bytes, through the cache.
+"""The tile engine: from (tileset, tile matrix set, tile) to MVT bytes, through the cache.
 
 The store encodes (``Store.render_tile``: SQL with ST_AsMVT/ST_AsMVTGeom); this module decides
-what goes into a tile (tilesets), where it lies (grids), the generalisation parameters, the byte
+what goes into a tile (tilesets), where it lies (tile matrix sets), the generalisation parameters, the byte
 ceiling, and caching by release — and, for tilesets with an editable layer, by the store's edit
 generation (``Store.edit_generation``, asked per request; the stores answer it cheaply), since
 edits change their tiles.
@@ -26,9 +26,9 @@ from cim.errors import NotFound
 from cim.store import Store
 from cim.store.duckdb_store import DuckDBStore
 from cim.store.tilequery import MAX_FEATURES, RenderedTile, TileQuery
+from cim.tms import TILE_SRID, check_tile, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey, memory_budget
 from tiles.tilesets import Tileset, tileset
-from tiles.tms import TILE_SRID, check_tile, get_grid, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,14 +119,14 @@ class TileEngine:
 
     # -- tiles ---------------------------------------------------------------------------------
     @staticmethod
-    def key(tag: str, ts: Tileset, grid: TileMatrixSet, tile: Tile, generation: int = 0, prepared: int = 0) -> TileKey:
+    def key(tag: str, ts: Tileset, tms: TileMatrixSet, tile: Tile, generation: int = 0, prepared: int = 0) -> TileKey:
         """The cache key; ``generation``: the store's edit generation, for tilesets with an editable
         layer (0, before any edit, keeps the key of the release as built); ``prepared``: the
         store's tile geometry version (``Store.tile_geometry_version``: tiles rendered from prepared
         geometry may differ by a pixel from those rendered before it was ready)."""
         version = f"{tag}.v{ENGINE_VERSION}" + (f".g{int(prepared)}" if prepared else "")
         version += f".e{int(generation)}" if generation else ""
-        return (version, ts.key, grid.id, tile.z, tile.y, tile.x)
+        return (version, ts.key, tms.id, tile.z, tile.y, tile.x)
 
     @staticmethod
     def etag(key: TileKey) -> str:
@@ -138,51 +138,51 @@ class TileEngine:
         process count) for a tileset with an editable layer; 0, without a read, for the others."""
         return self.store.edit_generation() if ts.editable else 0
 
-    def locate(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> tuple[Tileset, TileMatrixSet, Tile]:
-        """Check a tile request: NotFound (404) for unknown tilesets, grids or tiles outside the grid."""
-        grid = get_grid(tms_id)
-        tile = check_tile(grid, tile_matrix, row, col)
+    def locate(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> tuple[Tileset, Tile]:
+        """Check a tile request: NotFound (404) for unknown tilesets or tiles outside the tile
+        matrix set or the tileset's limits."""
+        tile = check_tile(tms, tile)
         ts = tileset(self.store, tileset_id)
         bbox = ts.bbox
-        if tile.z not in ts.zooms(grid) or bbox is None or not within_limits(grid, bbox, tile):
+        if tile.z not in ts.zooms(tms) or bbox is None or not within_limits(tms, bbox, tile):
             raise NotFound(
-                f"tile {tile.z}/{tile.y}/{tile.x} of {grid.id} is outside the limits of tileset {ts.id!r} "
+                f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of tileset {ts.id!r} "
                 "(tileMatrixSetLimits in its metadata)"
             )
-        return ts, grid, tile
+        return ts, tile
 
-    def version(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileVersion:
+    def version(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> TileVersion:
         """The version the tile has now (answers If-None-Match without rendering)."""
-        ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
+        ts, tile = self.locate(tileset_id, tms, tile)
         number, tag = self.current_tag()
         generation = self.generation(ts)
-        key = self.key(tag, ts, grid, tile, generation, self.store.tile_geometry_version())
+        key = self.key(tag, ts, tms, tile, generation, self.store.tile_geometry_version())
         return TileVersion(number, self.etag(key), ts.editable, generation)
 
-    def tile(self, tileset_id: str, tms_id: str, tile_matrix: str, row: int, col: int) -> TileResult:
+    def tile(self, tileset_id: str, tms: TileMatrixSet, tile: Tile) -> TileResult:
         """The tile from the cache, else rendered (and cached under the release it was read from).
 
         The edit generation is read before rendering, so a tile is never older than its key: an edit
         committed in between is in the tile already (cached under the older key, which later requests
         no longer ask for)."""
-        ts, grid, tile = self.locate(tileset_id, tms_id, tile_matrix, row, col)
+        ts, tile = self.locate(tileset_id, tms, tile)
         number, tag = self.current_tag()
         generation = self.generation(ts)
         prepared = self.store.tile_geometry_version()
-        key = self.key(tag, ts, grid, tile, generation, prepared)
+        key = self.key(tag, ts, tms, tile, generation, prepared)
         data = self.cache.get(key)
         if data is not None:
             return TileResult(data, number, tag, self.etag(key), ts.editable, generation)
-        rendered = self.render(ts, grid, tile)
+        rendered = self.render(ts, tms, tile)
         if rendered.release != number:  # a release switch happened in between
             number, tag = rendered.release, self.release_tag(rendered.release)
-            key = self.key(tag, ts, grid, tile, generation, self.store.tile_geometry_version())
+            key = self.key(tag, ts, tms, tile, generation, self.store.tile_geometry_version())
         self.cache.put(key, rendered.data)
         return TileResult(rendered.data, number, tag, self.etag(key), ts.editable, generation)
 
-    def query(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> TileQuery | None:
+    def query(self, ts: Tileset, tms: TileMatrixSet, tile: Tile) -> TileQuery | None:
         """The store query for a tile; None when no layer of the tileset is shown at this zoom."""
-        west, south, east, north = lonlat_bounds(grid, tile)  # CRS84
+        west, south, east, north = lonlat_bounds(tms, tile)  # CRS84
         pad_x, pad_y = (east - west) * BUFFER_SHARE, (north - south) * BUFFER_SHARE
         # the release's extents; editable layers are always asked (an edit may add a feature outside)
         near = {
@@ -195,25 +195,25 @@ class TileEngine:
                 and info.bbox[1] <= north + pad_y and info.bbox[3] >= south - pad_y
             )
         }
-        layers = tuple(layer for layer in ts.layers_at(grid, tile.z) if layer.layer in near)
+        layers = tuple(layer for layer in ts.layers_at(tms, tile.z) if layer.layer in near)
         if not layers:
             return None  # no layer shown at this zoom has data near this tile: empty, without a query
         srids = {info.srid for info in ts.layers}
-        matrix = grid.matrix(tile.z)
+        matrix = tms.matrix(tile.z)
         return TileQuery(
             layers=layers,
-            bounds=tile_bounds(grid, tile),
-            srid=TILE_SRID[grid.id],
-            storage_bounds={srid: storage_bounds(grid, tile, srid) for srid in srids},
+            bounds=tile_bounds(tms, tile),
+            srid=TILE_SRID[tms.id],
+            storage_bounds={srid: storage_bounds(tms, tile, srid) for srid in srids},
             tile_size=matrix.tileWidth,
             max_features=self.max_features,
-            grid=grid.id,
+            tms_id=tms.id,
             zoom=tile.z,
         )
 
-    def render(self, ts: Tileset, grid: TileMatrixSet, tile: Tile) -> RenderedTile:
+    def render(self, ts: Tileset, tms: TileMatrixSet, tile: Tile) -> RenderedTile:
         """Render without the cache, halving the feature budget until the tile fits ``max_bytes``."""
-        query = self.query(ts, grid, tile)
+        query = self.query(ts, tms, tile)
         if query is None:
             return RenderedTile(self.store.current_number(), b"")
         rendered = self.store.render_tile(query)
@@ -221,7 +221,7 @@ class TileEngine:
             query = replace(query, max_features=query.max_features // 2)
             LOGGER.info(
                 "tile %s %s/%d/%d/%d: %d bytes; budget down to %d features per layer",
-                ts.key, grid.id, tile.z, tile.y, tile.x, len(rendered.data), query.max_features,
+                ts.key, tms.id, tile.z, tile.y, tile.x, len(rendered.data), query.max_features,
             )
             rendered = self.store.render_tile(query)
         return rendered

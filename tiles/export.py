@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from morecantile import Tile
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from cim.errors import ConfigError, NotFound, StoreError
 from cim.store.tilequery import Bounds
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from tiles.documents import tilejson
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, Tileset, composite, tileset
-from tiles.tms import WEB_MERCATOR, grids
 
 Progress = Callable[[str], None]
 
@@ -48,13 +49,13 @@ class ExportStats:
 def tile_coords(ts: Tileset, minzoom: int, maxzoom: int, bbox: Bounds | None, tms_id: str = WEB_MERCATOR) -> Iterator[tuple[int, int, int]]:
     """(z, x, y) of every tile over ``bbox`` (default: the tileset's extent), zoom by zoom, each
     zoom in PMTiles tile-id order (so the whole sequence is in tile-id order)."""
-    grid = grids()[tms_id]
+    tms = tile_matrix_sets()[tms_id]
     area = bbox or ts.bbox
     if area is None:
         return
-    zooms = ts.zooms(grid)
+    zooms = ts.zooms(tms)
     for z in range(max(minzoom, zooms.start), min(maxzoom, zooms.stop - 1) + 1):
-        coords = [(t.x, t.y) for t in grid.tiles(*area, zooms=[z])]
+        coords = [(t.x, t.y) for t in tms.tiles(*area, zooms=[z])]
         if tms_id == WEB_MERCATOR:
             coords.sort(key=lambda xy: zxy_to_tileid(z, xy[0], xy[1]))
         for x, y in coords:
@@ -76,6 +77,7 @@ def render_tiles(
         raise ConfigError(f"--minzoom {minzoom} is above --maxzoom {maxzoom}")
     stats = stats if stats is not None else ExportStats()
     ts = tileset(engine.store, tileset_id)
+    tms = tile_matrix_sets()[tms_id]
     stats.release = engine.store.current_number()
     last_zoom = -1
     for z, x, y in tile_coords(ts, minzoom, maxzoom, bbox, tms_id):
@@ -83,7 +85,7 @@ def render_tiles(
             progress(f"zoom {z}")
             last_zoom = z
         try:
-            result = engine.tile(tileset_id, tms_id, str(z), y, x)
+            result = engine.tile(tileset_id, tms, Tile(x, y, z))
         except NotFound:
             continue  # outside the tileset's limits (a bbox wider than the data)
         if result.release != stats.release:

@@ -1,5 +1,5 @@
 """JSON documents of map tilesets: the tileset list (``/collections/{id}/map/tiles``), tileset
-metadata per grid (``dataType: map``) and TileJSON 3.0 for MapLibre (raster / raster-dem sources)."""
+metadata per tile matrix set (``dataType: map``) and TileJSON 3.0 for MapLibre (raster / raster-dem sources)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 from morecantile import TileMatrixSet
 
 from cim.crs import CRS84_URI
-from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_summary
-from tiles.maptilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
-from tiles.tms import WEB_MERCATOR, grids, limits
+from cim.tms import WEB_MERCATOR, limits, tile_matrix_sets
+from tiles.documents import JSON, REL_GEODATA, TILE_TEMPLATE, tileset_list_of, tileset_summary
+from tiles.map_tilesets import DEM_ENCODING, FORMATS, STYLE_TITLES, MapTileset
 
 REL_TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 
@@ -27,23 +27,20 @@ def _query(ts: MapTileset, style: str, fmt: str, release: int | None = None) -> 
     return "?" + "&".join(params)
 
 
-def _summary(ts: MapTileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
-    return tileset_summary(ts.title, "map", grid, map_prefix(base, ts), base)
+def _summary(ts: MapTileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
+    return tileset_summary(ts.title, "map", tms, map_prefix(base, ts), base)
 
 
 def map_tileset_list(ts: MapTileset, base: str) -> dict[str, Any]:
-    """One map tileset per TileMatrixSet."""
-    return {
-        "tilesets": [_summary(ts, grid, base) for grid in grids().values()],
-        "links": [{"rel": "self", "type": JSON, "title": "Map tilesets", "href": map_prefix(base, ts)}],
-    }
+    """``/collections/{id}/map/tiles``: one map tileset per TileMatrixSet."""
+    return tileset_list_of(ts.title, "map", map_prefix(base, ts), base)
 
 
-def map_tileset_metadata(ts: MapTileset, grid: TileMatrixSet, base: str) -> dict[str, Any]:
+def map_tileset_metadata(ts: MapTileset, tms: TileMatrixSet, base: str) -> dict[str, Any]:
     """Tileset metadata: a templated ``item`` link per style and format, limits, the styles."""
-    doc = _summary(ts, grid, base)
+    doc = _summary(ts, tms, base)
     doc["description"] = ts.info.spec.description
-    here = f"{map_prefix(base, ts)}/{grid.id}"
+    here = f"{map_prefix(base, ts)}/{tms.id}"
     for style, formats in ts.styles.items():
         for fmt in formats:
             doc["links"].append(
@@ -51,18 +48,18 @@ def map_tileset_metadata(ts: MapTileset, grid: TileMatrixSet, base: str) -> dict
                  "title": f"{STYLE_TITLES[style]}, {fmt.upper()}",
                  "href": f"{here}/{TILE_TEMPLATE}{_query(ts, style, fmt)}"}
             )
-    if grid.id == WEB_MERCATOR:
+    if tms.id == WEB_MERCATOR:
         for style in ts.styles:
             suffix = "" if style == ts.default_style else f"?style={style}"
             doc["links"].append(
                 {"rel": "describedby", "type": JSON, "title": f"TileJSON ({style})", "href": f"{here}/tilejson.json{suffix}"}
             )
     doc["links"].append({"rel": REL_GEODATA, "type": JSON, "title": ts.title, "href": f"{base}/collections/{ts.id}"})
-    zooms = ts.zooms(grid)
+    zooms = ts.zooms(tms)
     if ts.bbox is not None:
         bbox = ts.bbox
         doc["boundingBox"] = {"lowerLeft": [bbox[0], bbox[1]], "upperRight": [bbox[2], bbox[3]], "crs": CRS84_URI}
-        doc["tileMatrixSetLimits"] = limits(grid, bbox, zooms)
+        doc["tileMatrixSetLimits"] = limits(tms, bbox, zooms)
     doc["styles"] = [
         {"id": style, "title": STYLE_TITLES[style], "formats": [FORMATS[f][1] for f in formats],
          **({"encoding": DEM_ENCODING[style]} if style in DEM_ENCODING else {})}
@@ -78,8 +75,8 @@ def map_tile_url(base: str, ts: MapTileset, style: str, fmt: str, release: int |
 
 def map_tilejson(ts: MapTileset, style: str, base: str, release: int) -> dict[str, Any]:
     """TileJSON 3.0.0 of one style's WebMercatorQuad tiles (PNG), pinned to the current release."""
-    grid = grids()[WEB_MERCATOR]
-    zooms = ts.zooms(grid)
+    tms = tile_matrix_sets()[WEB_MERCATOR]
+    zooms = ts.zooms(tms)
     bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",

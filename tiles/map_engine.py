@@ -1,13 +1,13 @@
 """Map tiles of raster collections through the same cache, release tags and ETags as vector tiles.
 
-The cache key is ``(release tag + map engine version, map.<layer>.<style>.<format>, grid, z, row,
+The cache key is ``(release tag + map engine version, map.<layer>.<style>.<format>, tms id, z, row,
 col)``: a tile of one release, style or format is never served for another. Rendering reads the
 COG of the release the tag names (``LayerInfo.raster_path``), so a release switch while a tile is
 rendered cannot mix releases.
 
-CGCS2000Quad tiles are rendered on the WorldCRS84Quad grid: the two grids have the same tile
+CGCS2000Quad tiles are rendered on WorldCRS84Quad: the two tile matrix sets have the same tile
 matrices and CGCS2000 and WGS84 coordinates agree to centimetres (as for vector tiles, see
-``tiles.tms.storage_bounds``), and GDAL's EPSG:4490 → 3857 warp costs about five times more.
+``cim.tms.storage_bounds``), and GDAL's EPSG:4490 → 3857 warp costs about five times more.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 from morecantile import Tile, TileMatrixSet
 
 from cim.errors import NotFound, StoreError
+from cim.tms import CGCS2000_QUAD, CRS84_QUAD, check_tile, tile_matrix_sets, within_limits
 from tiles.cache import TileKey
 from tiles.engine import TileEngine, TileResult
-from tiles.maptilesets import FORMATS, MapTileset, map_tileset
+from tiles.map_tilesets import FORMATS, MapTileset, map_tileset
 from tiles.raster_render import MapRequest, render_map_tile
-from tiles.tms import CGCS2000_QUAD, CRS84_QUAD, check_tile, get_grid, grids, within_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class MapTile:
     """A checked map tile request."""
 
     tileset: MapTileset
-    grid: TileMatrixSet
+    tms: TileMatrixSet
     tile: Tile
     style: str
     fmt: str
@@ -55,32 +55,31 @@ class MapTileEngine:
         self.store = tiles.store
 
     def locate(
-        self, collection_id: str, tms_id: str, tile_matrix: str, row: int, col: int,
+        self, collection_id: str, tms: TileMatrixSet, tile: Tile,
         style: str | None = None, fmt: str | None = None, accept: str | None = None,
     ) -> MapTile:
-        """Check a request: 404 for unknown collections, grids, tiles outside the grid or the
-        tileset's zoom range and limits; 400 for an unknown style or format."""
-        grid = get_grid(tms_id)
-        tile = check_tile(grid, tile_matrix, row, col)
+        """Check a request: 404 for unknown collections, tiles outside the tile matrix set or the
+        tileset's zoom range and limits; 400 for a style or format the collection does not have."""
+        tile = check_tile(tms, tile)
         ts = map_tileset(self.store, collection_id)
         chosen = ts.style(style)
         encoding = ts.format(chosen, fmt, accept)
-        zooms = ts.zooms(grid)
+        zooms = ts.zooms(tms)
         if tile.z not in zooms:
             raise NotFound(
                 f"tile matrix {tile.z} is outside the zoom range {zooms.start}..{zooms.stop - 1} of map tileset "
-                f"{ts.id!r} in {grid.id} (clients overzoom the deepest one)"
+                f"{ts.id!r} in {tms.id} (clients overzoom the deepest one)"
             )
-        if ts.bbox is None or not within_limits(grid, ts.bbox, tile):
+        if ts.bbox is None or not within_limits(tms, ts.bbox, tile):
             raise NotFound(
-                f"tile {tile.z}/{tile.y}/{tile.x} of {grid.id} is outside the limits of map tileset {ts.id!r} "
+                f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of map tileset {ts.id!r} "
                 "(tileMatrixSetLimits in its metadata)"
             )
-        return MapTile(ts, grid, tile, chosen, encoding)
+        return MapTile(ts, tms, tile, chosen, encoding)
 
     def key(self, tag: str, request: MapTile) -> TileKey:
         tile = request.tile
-        return (f"{tag}.m{MAP_ENGINE_VERSION}", request.tileset.key(request.style, request.fmt), request.grid.id, tile.z, tile.y, tile.x)
+        return (f"{tag}.m{MAP_ENGINE_VERSION}", request.tileset.key(request.style, request.fmt), request.tms.id, tile.z, tile.y, tile.x)
 
     def etag_now(self, request: MapTile) -> str:
         _, tag = self.tiles.current_tag()
@@ -105,11 +104,11 @@ class MapTileEngine:
         path = ts.info.raster_path
         if path is None or not Path(path).is_file():
             raise StoreError(f"the raster file of layer {ts.id!r} is missing: {path}")
-        grid = grids()[CRS84_QUAD] if request.grid.id == CGCS2000_QUAD else request.grid
+        tms = tile_matrix_sets()[CRS84_QUAD] if request.tms.id == CGCS2000_QUAD else request.tms
         started = time.perf_counter()
-        data = render_map_tile(MapRequest(path, grid, request.tile, request.style, FORMATS[request.fmt][0]))
+        data = render_map_tile(MapRequest(path, tms, request.tile, request.style, FORMATS[request.fmt][0]))
         LOGGER.debug(
-            "map tile %s %s %s/%d/%d/%d: %d bytes in %.1f ms", ts.id, request.style, request.grid.id,
+            "map tile %s %s %s/%d/%d/%d: %d bytes in %.1f ms", ts.id, request.style, request.tms.id,
             request.tile.z, request.tile.y, request.tile.x, len(data), (time.perf_counter() - started) * 1000,
         )
         return data

@@ -1,7 +1,7 @@
 """Rendering map tiles of a raster layer's COG with rio-tiler: hillshade, terrain-RGB / Terrarium
 elevation, or the image itself, encoded as PNG, JPEG or WebP (GDAL's drivers, through rio-tiler).
 
-rio-tiler reads the tile in the grid's CRS (any morecantile TileMatrixSet: WebMercatorQuad directly
+rio-tiler reads the tile in the tile matrix set's CRS (any morecantile TileMatrixSet: WebMercatorQuad directly
 from the EPSG:3857 COG and its overviews, WorldCRS84Quad and CGCS2000Quad warped on the fly) with
 bilinear resampling. A tile with no valid pixel renders as ``b""`` (the route answers 204), except
 in the height encodings, where it is a flat 0 m tile (see :func:`render_map_tile`).
@@ -40,10 +40,10 @@ METRES_PER_DEGREE_LON = 111_320.0
 
 @dataclass(frozen=True)
 class MapRequest:
-    """One map tile: which COG, which grid and tile, which style, which output format."""
+    """One map tile: which COG, which tile matrix set and tile, which style, which output format."""
 
     path: str
-    grid: TileMatrixSet
+    tms: TileMatrixSet
     tile: Tile
     style: str
     #: PNG, JPEG or WEBP
@@ -57,7 +57,7 @@ def render_map_tile(request: MapRequest) -> bytes:
     flat 0 m tile, since a raster-dem client (MapLibre) cannot use an empty answer ("dem dimension
     mismatch") and would leave a hole in the hillshade."""
     buffer = 1 if request.style == HILLSHADE else 0
-    with Reader(request.path, tms=request.grid) as src:
+    with Reader(request.path, tms=request.tms) as src:
         x, y, z = request.tile.x, request.tile.y, request.tile.z
         if not src.tile_exists(x, y, z):
             return _no_data(request)
@@ -103,7 +103,7 @@ def _encode(data: np.ndarray, mask: np.ndarray, fmt: str) -> bytes:
 
 def _pixel_metres(request: MapRequest) -> tuple[float, float]:
     """Ground width and height of one pixel of the tile, in metres, at its central latitude."""
-    west, south, east, north = request.grid.bounds(request.tile)
+    west, south, east, north = request.tms.bounds(request.tile)
     lat = math.radians((south + north) / 2)
     size = request.tile_size
     dx = (east - west) / size * METRES_PER_DEGREE_LON * max(math.cos(lat), 1e-6)

@@ -18,12 +18,12 @@ import math
 from typing import Any
 
 from cim.store import LayerInfo
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from tiles.documents import tile_url
 from tiles.map_documents import map_tile_url
-from tiles.maptilesets import MapTileset
+from tiles.map_tilesets import MapTileset
 from tiles.raster_render import IMAGE, TERRAIN_RGB
 from tiles.tilesets import COMPOSITE, Tileset
-from tiles.tms import WEB_MERCATOR, grids
 
 BACKGROUND = "#f8f6f2"
 #: MapLibre hides a layer from ``maxzoom`` on (exclusive); the catalog's maxzoom is inclusive
@@ -126,12 +126,12 @@ def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
 
 def _raster_sources(rasters: tuple[LayerInfo, ...], base: str, release: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Sources and style layers of the raster layers (in drawing order)."""
-    grid = grids()[WEB_MERCATOR]
+    tms = tile_matrix_sets()[WEB_MERCATOR]
     sources: dict[str, Any] = {}
     layers: list[dict[str, Any]] = []
     for info in rasters:
         ts = MapTileset(info)
-        zooms = ts.zooms(grid)
+        zooms = ts.zooms(tms)
         common = {"tileSize": 256, "minzoom": zooms.start, "maxzoom": zooms.stop - 1,
                   "bounds": list(info.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066))}
         metadata = {"cim:title": info.spec.title, "cim:order": info.spec.order}
@@ -148,14 +148,14 @@ def _raster_sources(rasters: tuple[LayerInfo, ...], base: str, release: int) -> 
 
 def basemap_style(ts: Tileset, base: str, release: int, rasters: tuple[LayerInfo, ...] = ()) -> dict[str, Any]:
     """The style JSON for the composite tileset ``ts`` (under it the raster layers ``rasters``)."""
-    grid = grids()[WEB_MERCATOR]
-    zooms = ts.zooms(grid)
+    tms = tile_matrix_sets()[WEB_MERCATOR]
+    zooms = ts.zooms(tms)
     bbox = ts.bbox or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
     source = {
         "type": "vector",
         "tiles": [tile_url(base, ts, release)],
         "minzoom": zooms.start,
-        "maxzoom": max(zooms.start, ts.maxzoom(grid)),
+        "maxzoom": max(zooms.start, ts.maxzoom(tms)),
         "bounds": list(bbox),
         "attribution": "CIM base map",
     }

@@ -5,9 +5,9 @@ recorded it: zoom range, tile attributes, colour, order), so a tileset always ma
 is cut from.
 
 - The **composite** (id :data:`COMPOSITE`) carries every vector layer, each only within its zoom
-  range ``minzoom..maxzoom`` (WebMercatorQuad levels; other grids at the matching scale) and with
+  range ``minzoom..maxzoom`` (WebMercatorQuad levels; other tile matrix sets at the matching scale) and with
   only its ``tile_attributes``; layers are drawn in ``order``.
-- A **collection tileset** carries its one layer at every zoom of the grid (generalised like all
+- A **collection tileset** carries its one layer at every zoom of the tile matrix set (generalised like all
   tiles); the catalog's zoom range is advertised as the layer's recommended display range.
 """
 
@@ -20,7 +20,7 @@ from morecantile import TileMatrixSet
 from cim.errors import NotFound
 from cim.store import LayerInfo, Store
 from cim.store.tilequery import Bounds, TileLayerQuery
-from tiles.tms import grid_zoom, web_mercator_zoom
+from cim.tms import web_mercator_zoom, zoom_from_web_mercator
 
 #: id of the dataset-level composite tileset (used in cache keys, exports and TileJSON names)
 COMPOSITE = "basemap"
@@ -36,18 +36,18 @@ class Tileset:
     layers: tuple[LayerInfo, ...]
     composite: bool
 
-    def layers_at(self, grid: TileMatrixSet, z: int) -> tuple[TileLayerQuery, ...]:
-        """The tile layers at tile matrix ``z`` of ``grid`` (composite: only layers in range)."""
-        web_zoom = web_mercator_zoom(grid, z)
+    def layers_at(self, tms: TileMatrixSet, z: int) -> tuple[TileLayerQuery, ...]:
+        """The tile layers at tile matrix ``z`` of ``tms`` (composite: only layers in range)."""
+        web_zoom = web_mercator_zoom(tms, z)
         return tuple(
             TileLayerQuery(info.name, info.spec.tile_attributes)
             for info in self.layers
             if not self.composite or info.spec.minzoom <= web_zoom <= info.spec.maxzoom
         )
 
-    def zoom_range(self, grid: TileMatrixSet, info: LayerInfo) -> tuple[int, int]:
-        """The catalog zoom range of ``info`` as tile matrices of ``grid``."""
-        return grid_zoom(grid, info.spec.minzoom), grid_zoom(grid, info.spec.maxzoom)
+    def zoom_range(self, tms: TileMatrixSet, info: LayerInfo) -> tuple[int, int]:
+        """The catalog zoom range of ``info`` as tile matrices of ``tms``."""
+        return zoom_from_web_mercator(tms, info.spec.minzoom), zoom_from_web_mercator(tms, info.spec.maxzoom)
 
     @property
     def editable(self) -> bool:
@@ -72,16 +72,16 @@ class Tileset:
             max(b[3] for b in boxes),
         )
 
-    def zooms(self, grid: TileMatrixSet) -> range:
-        """Tile matrices with tiles: the whole grid for a collection; for the composite from the
+    def zooms(self, tms: TileMatrixSet) -> range:
+        """Tile matrices with tiles: the whole tile matrix set for a collection; for the composite from the
         lowest layer's ``minzoom`` on (deeper than every ``maxzoom`` is still served, overzoomed)."""
         if not self.composite or not self.layers:
-            return range(grid.minzoom, grid.maxzoom + 1)
-        return range(min(grid_zoom(grid, info.spec.minzoom) for info in self.layers), grid.maxzoom + 1)
+            return range(tms.minzoom, tms.maxzoom + 1)
+        return range(min(zoom_from_web_mercator(tms, info.spec.minzoom) for info in self.layers), tms.maxzoom + 1)
 
-    def maxzoom(self, grid: TileMatrixSet) -> int:
+    def maxzoom(self, tms: TileMatrixSet) -> int:
         """The deepest tile matrix any layer asks for (clients overzoom past it)."""
-        return max((grid_zoom(grid, info.spec.maxzoom) for info in self.layers), default=grid.maxzoom)
+        return max((zoom_from_web_mercator(tms, info.spec.maxzoom) for info in self.layers), default=tms.maxzoom)
 
 
 def vector_layers(store: Store) -> list[LayerInfo]:

@@ -45,18 +45,15 @@ from pyproj import Transformer
 from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.sql import quote_ident
 from cim.store.tilequery import LINES, POLYGONS, TileQuery
+from cim.tms import HALF_WORLD, WEB_MERCATOR, WEB_MERCATOR_SRID
 
-#: the grid prepared tables are cut for, and its CRS
-GRID = "WebMercatorQuad"
-GRID_SRID = 3857
-#: half the width of the EPSG:3857 world (WebMercatorQuad's origin is at minus this)
-HALF_WORLD = 20037508.342789244
+# prepared tables are cut for WebMercatorQuad (WEB_MERCATOR), in its CRS (WEB_MERCATOR_SRID)
 #: the deepest zoom prepared: tiles deeper hold few features each and render the plain way
 DETAIL_ZOOM = 14
 #: the column of the prepared geometry
 PX = "px"
 #: the generalisation a prepared table is made for (TileQuery's defaults)
-_DEFAULTS = TileQuery(layers=(), bounds=(0.0, 0.0, 0.0, 0.0), srid=GRID_SRID)
+_DEFAULTS = TileQuery(layers=(), bounds=(0.0, 0.0, 0.0, 0.0), srid=WEB_MERCATOR_SRID)
 
 
 def table_name(layer: str, zoom: int) -> str:
@@ -105,8 +102,8 @@ def least_size(info: LayerInfo, zoom: int) -> float:
 def _transformers(srid: int) -> tuple[Transformer, Transformer]:
     """CRS84 → EPSG:3857 and EPSG:3857 → ``srid`` (asked once per zoom of every layer)."""
     return (
-        Transformer.from_crs("OGC:CRS84", f"EPSG:{GRID_SRID}", always_xy=True),
-        Transformer.from_crs(f"EPSG:{GRID_SRID}", f"EPSG:{srid}", always_xy=True),
+        Transformer.from_crs("OGC:CRS84", f"EPSG:{WEB_MERCATOR_SRID}", always_xy=True),
+        Transformer.from_crs(f"EPSG:{WEB_MERCATOR_SRID}", f"EPSG:{srid}", always_xy=True),
     )
 
 
@@ -116,9 +113,9 @@ def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:
     share common expressions, computes each once per row."""
     geom, fid = quote_ident(GEOM), quote_ident(FID)
     size = f"ST_Area({geom})" if info.spec.geometry_type in POLYGONS else f"ST_Length({geom})"
-    merc = f"ST_Transform({geom}, {GRID_SRID})" if info.srid != GRID_SRID else geom
+    merc = f"ST_Transform({geom}, {WEB_MERCATOR_SRID})" if info.srid != WEB_MERCATOR_SRID else geom
     attrs = "".join(f", {quote_ident(a)}" for a in info.spec.tile_attributes)
-    world = f"ST_MakeEnvelope({-HALF_WORLD!r}, {-HALF_WORLD!r}, {HALF_WORLD!r}, {HALF_WORLD!r}, {GRID_SRID})::box2d"
+    world = f"ST_MakeEnvelope({-HALF_WORLD!r}, {-HALF_WORLD!r}, {HALF_WORLD!r}, {HALF_WORLD!r}, {WEB_MERCATOR_SRID})::box2d"
     simplified = f"ST_Simplify({merc}, {_DEFAULTS.simplify_px * pixel(zoom)!r}, true)"
     # SRID 0: world pixels are no CRS (ST_AsMVTGeom keeps its input's)
     whole = f"ST_SetSRID(ST_AsMVTGeom({simplified}, {world}, {2**zoom * _DEFAULTS.extent}, 0, false), 0)"
@@ -132,10 +129,10 @@ def prepare_sql(info: LayerInfo, source: str, target: str, zoom: int) -> str:
 def usable(info: LayerInfo, query: TileQuery, attributes: tuple[str, ...], edited: bool) -> bool:
     """Whether this tile of layer ``info`` may be rendered from the prepared table of its zoom."""
     return (
-        query.grid == GRID
+        query.tms_id == WEB_MERCATOR
         and query.zoom in info.tile_zooms
         and not edited
-        and query.srid == GRID_SRID
+        and query.srid == WEB_MERCATOR_SRID
         and query.extent == _DEFAULTS.extent
         and query.tile_size == _DEFAULTS.tile_size
         and query.simplify_px == _DEFAULTS.simplify_px

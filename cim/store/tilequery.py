@@ -38,7 +38,7 @@ class TileLayerQuery:
 class TileQuery:
     """One tile: its layers, its bounds in the tile CRS and the same tile in the storage CRS.
 
-    Sizes in pixels refer to a tile of ``tile_size`` pixels a side (256 for the OGC grids).
+    Sizes in pixels refer to a tile of ``tile_size`` pixels a side (256 for the OGC tile matrix sets).
     """
 
     layers: tuple[TileLayerQuery, ...]
@@ -61,8 +61,8 @@ class TileQuery:
     #: at most this many features per layer: the largest are kept (points: one per grid cell)
     max_features: int = MAX_FEATURES
     #: the tile matrix set's id and the tile's zoom (tile matrix), where the engine knows them: the
-    #: store may use geometry prepared for that grid and zoom (cim/store/tile_geometry.py)
-    grid: str | None = None
+    #: store may use geometry prepared for that tile matrix set and zoom (cim/store/tile_geometry.py)
+    tms_id: str | None = None
     zoom: int | None = None
 
     def storage_pixel(self, srid: int) -> tuple[float, float]:

@@ -11,7 +11,7 @@ encoded in:
 | image | ``default`` | png (default), jpeg, webp |
 
 Tiles are served from the layer's ``minzoom`` to its ``maxzoom`` (catalog levels in
-WebMercatorQuad; the other grids at the matching scale); clients overzoom past it.
+WebMercatorQuad; the other tile matrix sets at the matching scale); clients overzoom past it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from morecantile import TileMatrixSet
 from cim.errors import InvalidQuery, NotFound
 from cim.store import LayerInfo, Store
 from cim.store.tilequery import Bounds
+from cim.tms import zoom_from_web_mercator
 from tiles.raster_render import HILLSHADE, IMAGE, TERRAIN_RGB, TERRARIUM
-from tiles.tms import grid_zoom
 
 #: format name (``f=``) → (GDAL driver, media type)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -101,9 +101,9 @@ class MapTileset:
         """Name in cache keys: never shared with a vector tileset."""
         return f"map.{self.id}.{style}.{fmt}"
 
-    def zooms(self, grid: TileMatrixSet) -> range:
+    def zooms(self, tms: TileMatrixSet) -> range:
         spec = self.info.spec
-        return range(grid_zoom(grid, spec.minzoom), grid_zoom(grid, spec.maxzoom) + 1)
+        return range(zoom_from_web_mercator(tms, spec.minzoom), zoom_from_web_mercator(tms, spec.maxzoom) + 1)
 
 
 def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:

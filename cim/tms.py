@@ -1,7 +1,7 @@
 """The TileMatrixSets tiles are served in: WebMercatorQuad, WorldCRS84Quad and CGCS2000Quad.
 
 The first two come from morecantile's copy of the OGC TileMatrixSet registry. ``CGCS2000Quad`` is
-our own grid, laid out like WorldCRS84Quad (2 × 1 tiles at matrix 0, halving per level) but on the
+our own tile matrix set, laid out like WorldCRS84Quad (2 × 1 tiles at matrix 0, halving per level) but on the
 CGCS2000 geographic CRS (EPSG:4490, axis order latitude, longitude); it is not an OGC-registered
 set, so it has no ``uri``. Tile coordinates everywhere are OGC order: tileMatrix, tileRow, tileCol.
 """
@@ -9,7 +9,6 @@ set, so it has no ``uri``. Tile coordinates everywhere are OGC order: tileMatrix
 from __future__ import annotations
 
 import math
-import re
 from functools import cache
 from typing import Any
 
@@ -19,15 +18,21 @@ from pyproj import CRS
 
 from cim.crs import parse_crs, transform_bbox, transformer
 from cim.errors import NotFound
-from cim.store.tilequery import Bounds
 
-#: a tile matrix identifier: a zoom level in ASCII digits
-_ZOOM = re.compile(r"[0-9]{1,4}")
+#: a box (minx, miny, maxx, maxy); the same alias as ``cim.store.tilequery.Bounds`` (this module
+#: imports nothing of ``cim.store``: the store imports it)
+Bounds = tuple[float, float, float, float]
+
 WEB_MERCATOR = "WebMercatorQuad"
 CRS84_QUAD = "WorldCRS84Quad"
 CGCS2000_QUAD = "CGCS2000Quad"
-#: EPSG code of each grid's CRS as the store's SQL names it (CRS84 shares EPSG:4326's lon/lat)
+#: the ids of the tile matrix sets served, in the order they are listed
+TMS_IDS = (WEB_MERCATOR, CRS84_QUAD, CGCS2000_QUAD)
+#: EPSG code of each tile matrix set's CRS as the store's SQL names it (CRS84 shares EPSG:4326's lon/lat)
 TILE_SRID: dict[str, int] = {WEB_MERCATOR: 3857, CRS84_QUAD: 4326, CGCS2000_QUAD: 4490}
+WEB_MERCATOR_SRID = TILE_SRID[WEB_MERCATOR]
+#: half the width of the EPSG:3857 world (WebMercatorQuad's origin is at minus this)
+HALF_WORLD = 20037508.342789244
 
 
 def _cgcs2000_quad() -> TileMatrixSet:
@@ -38,14 +43,14 @@ def _cgcs2000_quad() -> TileMatrixSet:
         minzoom=0,
         maxzoom=23,
         id=CGCS2000_QUAD,
-        title="CGCS2000 quad grid (EPSG:4490), laid out like WorldCRS84Quad",
+        title="CGCS2000 quad tile matrix set (EPSG:4490), laid out like WorldCRS84Quad",
         ordered_axes=["Lat", "Lon"],
         geographic_crs=CRS.from_epsg(4490),
     )
 
 
 @cache
-def grids() -> dict[str, TileMatrixSet]:
+def tile_matrix_sets() -> dict[str, TileMatrixSet]:
     """Every TileMatrixSet served, by id, in the order they are listed."""
     return {
         WEB_MERCATOR: morecantile.tms.get(WEB_MERCATOR),
@@ -54,98 +59,96 @@ def grids() -> dict[str, TileMatrixSet]:
     }
 
 
-def get_grid(tms_id: str) -> TileMatrixSet:
+def get_tms(tms_id: str) -> TileMatrixSet:
     """The TileMatrixSet ``tms_id``; NotFound (404) for any other id."""
-    grid = grids().get(tms_id)
-    if grid is None:
-        raise NotFound(f"no tile matrix set {tms_id!r} (available: {', '.join(grids())})")
-    return grid
+    tms = tile_matrix_sets().get(tms_id)
+    if tms is None:
+        raise NotFound(f"no tile matrix set {tms_id!r} (available: {', '.join(tile_matrix_sets())})")
+    return tms
 
 
-def zoom_range(grid: TileMatrixSet) -> range:
-    return range(grid.minzoom, grid.maxzoom + 1)
+def zoom_range(tms: TileMatrixSet) -> range:
+    return range(tms.minzoom, tms.maxzoom + 1)
 
 
-def check_tile(grid: TileMatrixSet, tile_matrix: str, row: int, col: int) -> Tile:
-    """The tile at ``tile_matrix``/``row``/``col``; NotFound (404) outside the grid."""
-    # ASCII digits only: str.isdigit() and int() take Unicode digits ("¹" crashed int(), "١" read as 1)
-    if _ZOOM.fullmatch(tile_matrix) is None or int(tile_matrix) not in zoom_range(grid):
-        raise NotFound(
-            f"no tile matrix {tile_matrix!r} in {grid.id} (tile matrices {grid.minzoom}..{grid.maxzoom})"
-        )
-    z = int(tile_matrix)
-    matrix = grid.matrix(z)
+def check_tile(tms: TileMatrixSet, tile: Tile) -> Tile:
+    """``tile`` itself if it is in ``tms``: its tile matrix one of the set's, its row and column
+    inside that matrix; NotFound (404) otherwise."""
+    z, row, col = tile.z, tile.y, tile.x
+    if z not in zoom_range(tms):
+        raise NotFound(f"no tile matrix {str(z)!r} in {tms.id} (tile matrices {tms.minzoom}..{tms.maxzoom})")
+    matrix = tms.matrix(z)
     if not (0 <= row < matrix.matrixHeight and 0 <= col < matrix.matrixWidth):
         raise NotFound(
-            f"tile {z}/{row}/{col} is outside {grid.id}: rows 0..{matrix.matrixHeight - 1}, "
+            f"tile {z}/{row}/{col} is outside {tms.id}: rows 0..{matrix.matrixHeight - 1}, "
             f"columns 0..{matrix.matrixWidth - 1} at tile matrix {z}"
         )
-    return Tile(col, row, z)
+    return tile
 
 
-def tile_bounds(grid: TileMatrixSet, tile: Tile) -> Bounds:
-    """The tile in its grid's CRS, x/y order (x = easting / longitude)."""
-    return tuple(grid.xy_bounds(tile))  # type: ignore[return-value]
+def tile_bounds(tms: TileMatrixSet, tile: Tile) -> Bounds:
+    """The tile in its tile matrix set's CRS, x/y order (x = easting / longitude)."""
+    return tuple(tms.xy_bounds(tile))  # type: ignore[return-value]
 
 
-def lonlat_bounds(grid: TileMatrixSet, tile: Tile) -> Bounds:
-    """The tile's corners in CRS84 (west, south, east, north), as ``grid.bounds(tile)`` gives them,
-    through a cached transformer: morecantile hashes the grid's CRS (a WKT export) on each call,
+def lonlat_bounds(tms: TileMatrixSet, tile: Tile) -> Bounds:
+    """The tile's corners in CRS84 (west, south, east, north), as ``tms.bounds(tile)`` gives them,
+    through a cached transformer: morecantile hashes the tile matrix set's CRS (a WKT export) on each call,
     0.3 ms of every uncached tile."""
-    left, bottom, right, top = tile_bounds(grid, tile)
-    to_lonlat = transformer(parse_crs(TILE_SRID[grid.id]), parse_crs("OGC:CRS84"))
+    left, bottom, right, top = tile_bounds(tms, tile)
+    to_lonlat = transformer(parse_crs(TILE_SRID[tms.id]), parse_crs("OGC:CRS84"))
     (west, east), (south, north) = to_lonlat.transform((left, right), (bottom, top))
     return (float(west), float(south), float(east), float(north))
 
 
-def storage_bounds(grid: TileMatrixSet, tile: Tile, srid: int) -> Bounds:
+def storage_bounds(tms: TileMatrixSet, tile: Tile, srid: int) -> Bounds:
     """The tile in the storage CRS ``srid`` (x/y), transformed with densified edges.
 
     When the storage CRS covers only part of the world (a Gauss-Krüger zone), the tile is first
     cut to that CRS's area of use so that far-away corners do not blow up the transformation.
     """
-    tile_srid = TILE_SRID[grid.id]
-    bounds = tile_bounds(grid, tile)
+    tile_srid = TILE_SRID[tms.id]
+    bounds = tile_bounds(tms, tile)
     if srid == tile_srid or (srid == 4326 and tile_srid == 4490) or (srid == 4490 and tile_srid == 4326):
         return bounds  # same coordinates (CGCS2000 and WGS84 agree to centimetres)
     if srid in (4326, 4490) and tile_srid == 3857:
         # Web Mercator maps longitude and latitude separately, each monotonic: the corners are exact
-        return lonlat_bounds(grid, tile)
+        return lonlat_bounds(tms, tile)
     storage = parse_crs(srid)
     area = storage.area_of_use
     if area is not None and (area.west, area.south, area.east, area.north) != (-180.0, -90.0, 180.0, 90.0):
-        west, south, east, north = lonlat_bounds(grid, tile)
+        west, south, east, north = lonlat_bounds(tms, tile)
         clipped = (max(west, area.west), max(south, area.south), min(east, area.east), min(north, area.north))
         if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
             return transform_bbox(clipped, parse_crs("OGC:CRS84"), storage)
     return transform_bbox(bounds, parse_crs(tile_srid), storage)
 
 
-def web_mercator_zoom(grid: TileMatrixSet, z: int) -> int:
-    """The WebMercatorQuad zoom whose scale is nearest to tile matrix ``z`` of ``grid``.
+def web_mercator_zoom(tms: TileMatrixSet, z: int) -> int:
+    """The WebMercatorQuad zoom whose scale is nearest to tile matrix ``z`` of ``tms``.
 
     The layer catalog gives zoom ranges as WebMercatorQuad levels; WorldCRS84Quad and CGCS2000Quad
     matrix ``z`` have the scale of WebMercatorQuad ``z + 1``.
     """
-    if grid.id == WEB_MERCATOR:
+    if tms.id == WEB_MERCATOR:
         return z
-    base = grids()[WEB_MERCATOR].matrix(0).scaleDenominator
-    return round(math.log2(base / grid.matrix(z).scaleDenominator))
+    base = tile_matrix_sets()[WEB_MERCATOR].matrix(0).scaleDenominator
+    return round(math.log2(base / tms.matrix(z).scaleDenominator))
 
 
-def grid_zoom(grid: TileMatrixSet, web_zoom: int) -> int:
-    """The tile matrix of ``grid`` matching WebMercatorQuad zoom ``web_zoom``, clamped to the grid."""
-    offset = web_mercator_zoom(grid, 0)
-    return min(max(web_zoom - offset, grid.minzoom), grid.maxzoom)
+def zoom_from_web_mercator(tms: TileMatrixSet, web_zoom: int) -> int:
+    """The tile matrix of ``tms`` matching WebMercatorQuad zoom ``web_zoom``, clamped to the tile matrix set."""
+    offset = web_mercator_zoom(tms, 0)
+    return min(max(web_zoom - offset, tms.minzoom), tms.maxzoom)
 
 
-def limits(grid: TileMatrixSet, bbox: Bounds, zooms: range) -> list[dict[str, Any]]:
+def limits(tms: TileMatrixSet, bbox: Bounds, zooms: range) -> list[dict[str, Any]]:
     """OGC ``tileMatrixSetLimits`` covering ``bbox`` (CRS84) at each zoom of ``zooms``."""
     west, south, east, north = bbox
     out = []
     for z in zooms:
-        upper_left = grid.tile(west, north, z)
-        lower_right = grid.tile(east, south, z)
+        upper_left = tms.tile(west, north, z)
+        lower_right = tms.tile(east, south, z)
         out.append(
             {
                 "tileMatrix": str(z),
@@ -158,18 +161,18 @@ def limits(grid: TileMatrixSet, bbox: Bounds, zooms: range) -> list[dict[str, An
     return out
 
 
-#: tileMatrixSetLimits of (grid id, bbox, zoom): morecantile's ``tile()`` hashes the grid's CRS (a
+#: tileMatrixSetLimits of (tile matrix set id, bbox, zoom): morecantile's ``tile()`` hashes the tile matrix set's CRS (a
 #: WKT export) on every call, which cost more than the rest of a cached tile's request
 _LIMITS: dict[tuple[str, Bounds, int], dict[str, Any]] = {}
 _LIMITS_MAX = 4096
 
 
-def within_limits(grid: TileMatrixSet, bbox: Bounds, tile: Tile) -> bool:
+def within_limits(tms: TileMatrixSet, bbox: Bounds, tile: Tile) -> bool:
     """Whether ``tile`` is inside the ``tileMatrixSetLimits`` of ``bbox`` at its zoom."""
-    key = (grid.id, tuple(bbox), tile.z)
+    key = (tms.id, tuple(bbox), tile.z)
     limit = _LIMITS.get(key)
     if limit is None:
-        (limit,) = limits(grid, bbox, range(tile.z, tile.z + 1))
+        (limit,) = limits(tms, bbox, range(tile.z, tile.z + 1))
         if len(_LIMITS) >= _LIMITS_MAX:
             _LIMITS.clear()
         _LIMITS[key] = limit
@@ -179,10 +182,10 @@ def within_limits(grid: TileMatrixSet, bbox: Bounds, tile: Tile) -> bool:
     )
 
 
-def tile_matrix_set_json(grid: TileMatrixSet) -> dict[str, Any]:
-    """The OGC TileMatrixSet JSON document (2D-TMS 2.0) of ``grid``."""
-    return grid.model_dump(exclude_none=True, mode="json")
+def tile_matrix_set_json(tms: TileMatrixSet) -> dict[str, Any]:
+    """The OGC TileMatrixSet JSON document (2D-TMS 2.0) of ``tms``."""
+    return tms.model_dump(exclude_none=True, mode="json")
 
 
-def crs_uri(grid: TileMatrixSet) -> str:
-    return str(grid.crs.root if hasattr(grid.crs, "root") else grid.crs)
+def crs_uri(tms: TileMatrixSet) -> str:
+    return str(tms.crs.root if hasattr(tms.crs, "root") else tms.crs)

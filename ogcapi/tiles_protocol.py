@@ -1,11 +1,11 @@
 """Repeated tiles answered in uvicorn's HTTP protocol, before any ASGI scope or task is made.
 
-The tile fast path (ogcapi/tile_fastpath.py) answers a repeated tile in a few microseconds, but only
+The tile fast path (ogcapi/tiles_fastpath.py) answers a repeated tile in a few microseconds, but only
 after uvicorn has made the request's ASGI scope, a ``RequestResponseCycle``, a task and its
 ``receive``/``send`` coroutines: a bare ASGI app returning a constant 20 KB did no more than ~24,000
 requests/s on two workers here, half of what nginx serves as static files. :class:`TileProtocol`
 — uvicorn's httptools protocol with one shortcut — looks the complete request up in the app's
-:class:`~ogcapi.tile_fastpath.TileFastPath` once its headers are parsed and, when the fast path
+:class:`~ogcapi.tiles_fastpath.TileFastPath` once its headers are parsed and, when the fast path
 holds a current response for it, writes that response (status line, uvicorn's ``date``/``server``
 headers, the entry's header block serialised when it was kept, the body) to the transport itself.
 
@@ -33,7 +33,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from ogcapi.tile_fastpath import TileFastPath, etag_matches, request_key
+from ogcapi.tiles_fastpath import TileFastPath, etag_matches, request_key
 
 #: request headers that announce a body or ask for an interim response: such requests take the app
 _BODY_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect"))

@@ -16,7 +16,7 @@ without I/O that could block the event loop (``Store.known_current_number`` and
 state it re-reads every second); when the store cannot tell, the request takes the route, which
 re-reads it. A release switch or an edit therefore reaches this path no later than the routes.
 
-Behind this middleware, ogcapi/tile_protocol.py answers the same entries a level further out, in
+Behind this middleware, ogcapi/tiles_protocol.py answers the same entries a level further out, in
 uvicorn's HTTP protocol, before any ASGI scope or task exists: both ask :meth:`TileFastPath.current_entry`,
 and each entry carries its header block already serialised (:attr:`_Entry.wire_head`) for it.
 
@@ -37,7 +37,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: scope key through which a route marks its response as cacheable here (see :func:`mark_release`)
-SLOT = "cim.tile_fastpath"
+SLOT = "cim.tiles_fastpath"
 #: bodies kept per process by default
 MAX_BYTES = 128 * 2**20
 #: response headers a 304 repeats (RFC 9110 15.4.5)
@@ -56,7 +56,7 @@ def mark_release(scope: Scope, release: int, generation: int | None = None) -> N
 def mark_private(scope: Scope) -> None:
     """Called by the access check (ogcapi/access.py) for a response only some may see (a restricted
     layer's tile): it is never kept here, whatever the route marks, so it is never repeated from
-    memory — here or in ogcapi/tile_protocol.py — to a request that did not pass the check."""
+    memory — here or in ogcapi/tiles_protocol.py — to a request that did not pass the check."""
     slot = scope.get(SLOT)
     if slot is not None:
         slot["private"] = True
@@ -149,7 +149,7 @@ class TileFastPath:
         self.max_bytes = max_bytes
         self._entries: dict[Key, _Entry] = {}
         self._bytes = 0
-        #: responses written from entries here by the HTTP protocol itself (ogcapi/tile_protocol.py)
+        #: responses written from entries here by the HTTP protocol itself (ogcapi/tiles_protocol.py)
         self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

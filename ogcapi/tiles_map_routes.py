@@ -1,14 +1,14 @@
 """OGC API - Tiles map tiles of raster collections (DEM, imagery), over :mod:`tiles.map_engine`.
 
-- ``/collections/{collectionId}/map/tiles``: the map tilesets (one per grid)
+- ``/collections/{collectionId}/map/tiles``: the map tilesets (one per tile matrix set)
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}``: tileset metadata
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}/tilejson.json[?style=]`` (WebMercatorQuad)
 - ``/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}[?style=&f=]``
 
 A tile is ``200`` (PNG, JPEG or WebP: ``f=``, else the ``Accept`` header, else PNG) or ``204 No
 Content`` when none of its pixels has data. ETag / ``If-None-Match`` → 304 and Cache-Control as for
-vector tiles; ``Vary: Accept``. Unknown collections (or vector ones), grids, tile matrices outside
-the tileset's zoom range, rows/columns outside the grid or the limits: 404; an unknown style or
+vector tiles; ``Vary: Accept``. Unknown collections (or vector ones), tile matrix sets, tile matrices outside
+the tileset's zoom range, rows/columns outside the tile matrix set or the limits: 404; an unknown style or
 format, non-integer rows or columns: 400 — OGC exception JSON (ogcapi/errors.py).
 """
 
@@ -18,16 +18,16 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cim.errors import NotFound
-from ogcapi.tile_fastpath import etag_matches, mark_release
-from ogcapi.tiles_routes import DOCUMENTS, IMMUTABLE, SHORT, json_only, tile_address
+from cim.tms import get_tms
+from ogcapi import parameters
+from ogcapi.tiles_fastpath import etag_matches, mark_release
+from ogcapi.tiles_responses import document, json_only, tile_response, tilejson_tms
 from tiles import map_documents
 from tiles.map_engine import MapTileEngine
-from tiles.maptilesets import map_tileset
-from tiles.tms import WEB_MERCATOR, get_grid
+from tiles.map_tilesets import map_tileset
 
 
 class MapTilesAPI:
@@ -35,41 +35,37 @@ class MapTilesAPI:
         self.engine = engine
         self.base = server_url.rstrip("/")
 
-    def _json(self, doc: dict[str, Any]) -> JSONResponse:
-        return JSONResponse(doc, headers={"Cache-Control": DOCUMENTS})
-
     async def tileset_list(self, request: Request) -> Response:
         json_only(request)
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
-        return self._json(map_documents.map_tileset_list(ts, self.base))
+        return document(map_documents.map_tileset_list(ts, self.base))
 
     async def tileset(self, request: Request) -> Response:
         json_only(request)
-        grid = get_grid(request.path_params["tms_id"])
+        tms = get_tms(request.path_params["tms_id"])
         ts = await run_in_threadpool(map_tileset, self.engine.store, request.path_params["collection_id"])
-        return self._json(map_documents.map_tileset_metadata(ts, grid, self.base))
+        return document(map_documents.map_tileset_metadata(ts, tms, self.base))
 
     async def tilejson(self, request: Request) -> Response:
-        grid = get_grid(request.path_params["tms_id"])
-        if grid.id != WEB_MERCATOR:
-            raise NotFound(f"TileJSON describes {WEB_MERCATOR} tiles only, not {grid.id}")
+        tilejson_tms(request.path_params["tms_id"])
 
         def build() -> dict[str, Any]:
             ts = map_tileset(self.engine.store, request.path_params["collection_id"])
             style = ts.style(request.query_params.get("style"))
             return map_documents.map_tilejson(ts, style, self.base, self.engine.store.current_number())
 
-        return self._json(await run_in_threadpool(build))
+        return document(await run_in_threadpool(build))
 
     async def tile(self, request: Request) -> Response:
         params, query = request.path_params, request.query_params
-        tile_matrix, row, col = tile_address(params)
-        pinned = query.get("release")
+        tile = parameters.tile_address(params)
+        pinned = parameters.release_pin(query.get("release"))
+        tms = get_tms(params["tms_id"])
         if_none_match = request.headers.get("if-none-match")
 
         def serve() -> tuple[int, bytes, str, int, str]:
             located = self.engine.locate(
-                params["collection_id"], params["tms_id"], tile_matrix, row, col,
+                params["collection_id"], tms, tile,
                 style=query.get("style"), fmt=query.get("f"), accept=request.headers.get("accept"),
             )
             if if_none_match:
@@ -81,11 +77,8 @@ class MapTilesAPI:
             return (200 if result.data else 204), result.data, result.etag, result.release, located.media_type
 
         status, data, etag, release, media_type = await run_in_threadpool(serve)
-        mark_release(request.scope, release)  # repeated from memory (ogcapi/tile_fastpath.py): varies by Accept only
-        headers = {"ETag": etag, "Cache-Control": IMMUTABLE if pinned == str(release) else SHORT, "Vary": "Accept"}
-        if status == 200:
-            return Response(data, status_code=200, media_type=media_type, headers=headers)
-        return Response(status_code=status, headers=headers)
+        mark_release(request.scope, release)  # repeated from memory (ogcapi/tiles_fastpath.py): varies by Accept only
+        return tile_response(status, data, media_type, etag, pinned == release, vary="Accept")
 
 
 def map_routes(engine: MapTileEngine, server_url: str) -> list[BaseRoute]:

@@ -1,7 +1,8 @@
-"""Tiles links and paths added to the JSON documents pygeoapi generates.
+"""What pygeoapi does not know, added to the JSON documents it writes: tiles, viewer and raster links.
 
 pygeoapi writes the landing page, ``/collections``, ``/collections/{id}`` and ``/openapi``; it knows
-nothing of our tiles. This ASGI middleware rewrites those JSON responses on the way out:
+nothing of our tiles, map viewer or raster collections. This ASGI middleware rewrites those JSON
+responses on the way out:
 
 - landing page: a ``tilesets-vector`` link to ``/tiles`` (the composite base map), the
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
@@ -29,8 +30,9 @@ Rewriter = Callable[[Any], Any]
 REL_MAP = "http://www.opengis.net/def/rel/ogc/1.0/map"
 
 
-class TilesLinks:
-    """ASGI middleware; ``vector_collections()`` names the collections that have tilesets."""
+class DocumentAdditions:
+    """ASGI middleware; ``vector_collections()`` names the collections that have tilesets,
+    ``raster_collections()`` gives the raster collections' documents."""
 
     def __init__(
         self,
