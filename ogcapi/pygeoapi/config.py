@@ -17,8 +17,9 @@ from cim.limits import limits
 from cim.store import LayerInfo
 
 #: the root of the repository / installation, where pygeoapi-config.yml lives
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "pygeoapi-config.yml"
-PROVIDER = "ogcapi.provider.CIMFeatureProvider"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "pygeoapi-config.yml"
+#: the provider class, by the dotted path pygeoapi loads it from
+PROVIDER = "ogcapi.pygeoapi.provider.CIMFeatureProvider"
 
 
 def load_base_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
