@@ -116,6 +116,6 @@ def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, 
     config["resources"] = {
         info.name: collection(info, store_url, config["server"]["url"]) for info in layers if info.spec.kind == "vector"
     }
-    # not pygeoapi's: what ogcapi/conformance.py declares map tiles from
+    # not pygeoapi's: what ogcapi/pygeoapi/conformance.py declares map tiles from
     config["cim"] = {"raster_collections": [info.name for info in layers if info.spec.kind == "raster" and info.raster_path]}
     return config
