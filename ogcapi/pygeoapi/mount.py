@@ -89,8 +89,12 @@ class PygeoapiService:
 
     def supported_crs(self, collection_id: str) -> list[str] | None:
         """The CRS URIs of a feature collection (CRS84 first); None when there is no such collection."""
-        resource = self.api().config["resources"].get(collection_id)
-        return None if resource is None else list(resource["providers"][0].get("crs", []))
+        return _supported_crs(self.api(), collection_id)
+
+
+def _supported_crs(api: API, collection_id: str) -> list[str] | None:
+    resource = api.config["resources"].get(collection_id)
+    return None if resource is None else list(resource["providers"][0].get("crs", []))
 
 
 def _to_response(headers: dict[str, str], status: int, content: Any) -> Response:
@@ -125,7 +129,8 @@ def _items_request(service: PygeoapiService, request: Request) -> ItemsRequest |
     """The typed parameters of an items request (:func:`ogcapi.parameters.items_parameters`; None
     for an unknown collection: pygeoapi's 404); InvalidQuery names a wrong one."""
     collection_id = request.path_params["collection_id"]
-    crs_list = service.supported_crs(collection_id)
+    api = service.api()
+    crs_list = _supported_crs(api, collection_id)
     if crs_list is None:
         return None
     try:
@@ -133,7 +138,7 @@ def _items_request(service: PygeoapiService, request: Request) -> ItemsRequest |
     except CIMError:
         return None  # pygeoapi answers the unknown collection with its 404
     values = parameters.items_parameters(request.query_params, crs_list, properties)
-    return ItemsRequest(f"{service.collections_url()}/{collection_id}/items", tuple(request.query_params.multi_items()), values)
+    return ItemsRequest(f"{api.get_collections_url()}/{collection_id}/items", tuple(request.query_params.multi_items()), values)
 
 
 def _item_request(service: PygeoapiService, request: Request) -> ItemRequest:
