@@ -17,8 +17,7 @@ from ogcapi import health
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
 from ogcapi.tiles_map_routes import map_routes
-from ogcapi.pygeoapi_config import load_base_config
-from ogcapi.pygeoapi_mount import PygeoapiService, routes
+from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
 from ogcapi.request_guard import RequestGuard
 from ogcapi.tiles_fastpath import TileFastPath

@@ -2,16 +2,11 @@
 
 pygeoapi declares every class its feature API *can* support (CQL2, Part 4 transactions...) whatever
 the provider does; we answer ``/conformance`` from this explicit list instead, kept in step with
-docs/conformance.md and checked by tests/test_api_conformance.py.
+docs/conformance.md and checked by tests/test_api_conformance.py (the ``/conformance`` endpoint
+that answers with it: :mod:`ogcapi.pygeoapi.conformance`).
 """
 
 from __future__ import annotations
-
-from http import HTTPStatus
-from typing import Any
-
-from pygeoapi.api import API, APIRequest
-from pygeoapi.util import render_j2_template, to_json
 
 COMMON = "http://www.opengis.net/spec/ogcapi-common-{part}/1.0/conf/{name}"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
@@ -74,22 +69,7 @@ EDITING: tuple[str, ...] = (
 MAP_TILES: tuple[str, ...] = (TILES.format(name="png"), TILES.format(name="jpeg"))
 
 
-def declared(api: API) -> list[str]:
-    """The classes of this service: DECLARED, plus Part 4 when a collection is editable, plus the
-    map tile encodings when a collection is a raster layer."""
-    resources = api.config.get("resources", {}).values()
-    editable = any(p.get("editable") for r in resources for p in r.get("providers", []))
-    rasters = bool(api.config.get("cim", {}).get("raster_collections"))
+def declared(editable: bool, rasters: bool) -> list[str]:
+    """The classes of this service: DECLARED, plus Part 4 when a collection is ``editable``, plus
+    the map tile encodings when a collection is a raster layer (``rasters``)."""
     return list(DECLARED) + (list(EDITING) if editable else []) + (list(MAP_TILES) if rasters else [])
-
-
-def conformance(api: API, request: APIRequest) -> tuple[dict[str, Any], int, str]:
-    """pygeoapi-style endpoint function: the declared classes as JSON or HTML."""
-    content = {"conformsTo": declared(api)}
-    headers = request.get_response_headers(**api.api_headers)
-    if request.format == "html":
-        html = render_j2_template(
-            api.tpl_config, api.config["server"]["templates"], "conformance.html", content, request.locale
-        )
-        return headers, HTTPStatus.OK, html
-    return headers, HTTPStatus.OK, to_json(content, api.pretty_print)

@@ -15,7 +15,6 @@ Answers: 201 with ``Location`` and the feature as stored (CRS84) for POST, 204 f
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any, Callable
 
 import orjson
@@ -30,13 +29,12 @@ from cim.limits import limits
 from cim.store.edits import Edit, NotEditable
 from cim.store.write_checks import TooLarge, check_depth
 from ogcapi import auth as auth_module
+from ogcapi import parameters
 from ogcapi.auth import AuthError, JWTAuth
 from ogcapi.errors import ogc_exception
 
 #: what a write request may be sent as
 JSON_TYPES = ("application/geo+json", "application/json")
-#: a feature id in a path: ASCII digits only (``int()`` also reads "١" and " 1")
-_FID = re.compile(r"[0-9]{1,19}")
 
 
 class UnsupportedMediaType(CIMError):
@@ -47,7 +45,8 @@ class UnsupportedMediaType(CIMError):
 
 
 def edit_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
-    """The write routes over ``service`` (a PygeoapiService: its store, API and server URL)."""
+    """The write routes over ``service`` (an ogcapi.pygeoapi.PygeoapiService: its store, collections
+    URL and the collections' CRSs)."""
     items = _endpoint(service, auth, collection_level=True)
     item = _endpoint(service, auth, collection_level=False)
     return [
@@ -85,7 +84,7 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
             return response
         except CIMError as exc:
             return ogc_exception(exc.status, str(exc), exc.code)
-        location = f"{service.api().get_collections_url()}/{collection_id}/items/{fid}"
+        location = f"{service.collections_url()}/{collection_id}/items/{fid}"
         return JSONResponse(
             feature,
             status_code=201,
@@ -97,9 +96,10 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
 
 
 def _fid(text: str, collection_id: str) -> int:
-    """The feature id of a path: a 64-bit integer in ASCII digits, else no such feature (404)."""
-    if _FID.fullmatch(text) and int(text) < 2**63:
-        return int(text)
+    """The feature id of a path (:func:`ogcapi.parameters.feature_id`), else no such feature (404)."""
+    fid = parameters.feature_id(text)
+    if fid is not None:
+        return fid
     from cim.errors import FeatureNotFound
 
     raise FeatureNotFound(f"no feature {text[:40]!r} in {collection_id!r}")
@@ -166,8 +166,7 @@ def _content_crs(service: Any, request: Request, collection_id: str) -> str:
     if header is None:
         return CRS84_URI
     uri = header.strip().strip("<>").strip()
-    resource = service.api().config["resources"].get(collection_id, {})
-    supported = resource.get("providers", [{}])[0].get("crs", [CRS84_URI])
+    supported = service.supported_crs(collection_id) or [CRS84_URI]
     if uri not in supported:
         raise _invalid(f"unsupported Content-Crs {uri!r}: use one of {', '.join(supported)}")
     return uri

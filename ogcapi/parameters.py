@@ -1,20 +1,28 @@
 """Where the strings of a request become typed values, or a 400 naming the parameter.
 
-One module, in the spirit of tipg's ``dependencies.py``: every path and query value the tile
-routes and the items endpoint read is parsed here, by the same rules:
+One module, in the spirit of tipg's ``dependencies.py``: every path and query value the features
+endpoints and the tile routes read is parsed here, by the same rules, before anything else
+(pygeoapi included) sees the request:
 
+- which query parameters each features endpoint defines (:data:`KNOWN`); the items endpoint
+  answers any other one, unless it names a property of the collection, with 400
+  (Features Part 1 /req/core/query-param-unknown: :func:`check_known`);
 - integers are ASCII digits only (``re.fullmatch("[0-9]+")``) of bounded length — ``int()`` and
   ``str.isdigit()`` accept Unicode digits (``¹``, ``١``), which then crashed or were read as 1;
 - numbers are ASCII decimal notation, finite (no ``nan``, ``inf``, ``1e999``);
 - counts stay within :func:`cim.limits.limits` (``max_features``) and offsets within what a
   database's 64-bit integer holds;
 - a ``bbox`` has 4 or 6 numbers, min ≤ max in y, and longitudes/latitudes within the world when
-  its CRS is CRS84 (the default);
+  its CRS is CRS84 (the default); ``bbox-crs``, ``crs`` and ``filter-crs`` are one of the
+  collection's CRSs;
+- ``sortby`` and ``properties`` name properties of the collection;
 - ``filter`` is measured before it is parsed (:func:`cim.store.cql2_parse.parse_filter` checks
-  length and nesting first); ``datetime`` and ``cursor`` parse with the store's modules, their
-  errors (a cursor nested too deeply included) become 400s naming them.
+  length and nesting first); ``datetime`` (RFC 3339 instants and intervals) and ``cursor`` (the
+  wire form of :class:`cim.store.keyset.Cursor`) are read here, into the store's value types.
 
 :class:`cim.errors.InvalidQuery` (400, OGC ``InvalidParameterValue``) carries each refusal.
+``f`` and ``lang`` (the response's encoding and language) are negotiated by the features API
+itself (:mod:`ogcapi.pygeoapi`).
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from datetime import UTC, date, timedelta
+from datetime import datetime as Datetime
+from typing import Iterable, Mapping
 
 from morecantile import Tile
 
@@ -30,15 +40,15 @@ from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery, NotFound
 from cim.limits import limits
 from cim.store.cql2_parse import Cql2Filter, parse_filter
-from cim.store.keyset import Cursor, decode_cursor
-from cim.store.temporal import TimeInterval, parse_datetime
+from cim.store.keyset import Cursor
+from cim.store.temporal import TimeInterval
 
 #: digits of the largest offset accepted: 10^15 − 1 rows, far below a 64-bit integer's 9.2·10^18
 #: (offset + limit must still fit in the databases' BIGINT)
 OFFSET_DIGITS = 15
 MAX_OFFSET = 10**OFFSET_DIGITS - 1
-#: digits of a feature id (a 64-bit integer)
-FEATURE_ID_DIGITS = 18
+#: digits of a feature id (a 64-bit integer: below 2^63)
+FEATURE_ID_DIGITS = 19
 #: a zoom level (tile matrix): the grids served go to 23 (with leading zeros: "014" is 14)
 TILE_MATRIX_DIGITS = 4
 #: a tile row or column: 2^30 tiles per side at zoom 30 needs 10 digits
@@ -99,9 +109,9 @@ def tile_index(value: str, name: str) -> int:
 
 
 def feature_id(value: str) -> int | None:
-    """A ``featureId`` path value as the integer id features have; None when it cannot be one
-    (the caller answers 404: no such feature)."""
-    if len(value) > FEATURE_ID_DIGITS or not _DIGITS.fullmatch(value):
+    """A ``featureId`` path value as the integer id features have (a 64-bit integer in ASCII
+    digits); None when it cannot be one (the caller answers 404: no such feature)."""
+    if len(value) > FEATURE_ID_DIGITS or not _DIGITS.fullmatch(value) or int(value) >= 2**63:
         return None
     return int(value)
 
@@ -136,16 +146,92 @@ def bbox(value: str, crs: str | None = None) -> tuple[float, ...]:
     return numbers
 
 
+def crs(value: str, name: str, supported: Iterable[str]) -> str:
+    """``crs``, ``bbox-crs`` or ``filter-crs``: one of the collection's CRS URIs."""
+    supported = list(supported)
+    if value not in supported:
+        raise InvalidQuery(f"unsupported {name} {_show(value, 80)}: use one of the collection's crs ({', '.join(supported)})")
+    return value
+
+
+def property_names(value: str, name: str, properties: Iterable[str]) -> tuple[str, ...]:
+    """``properties``: comma-separated names of the collection's properties."""
+    names = tuple(value.split(","))
+    unknown = [n for n in names if n not in properties]
+    if unknown:
+        raise InvalidQuery(f"{name}: no property {_show(unknown[0])} in the collection")
+    return names
+
+
+def sortby(value: str, properties: Iterable[str]) -> tuple[tuple[str, bool], ...]:
+    """``sortby``: comma-separated property names, each with an optional ``+`` (ascending, the
+    default) or ``-`` (descending) prefix; as (property, ascending) pairs."""
+    keys = []
+    for part in value.split(","):
+        ascending = not part.startswith("-")
+        keys.append((part[1:] if part[:1] in ("+", "-") else part, ascending))
+    property_names(",".join(k for k, _ in keys), "sortby", properties)
+    return tuple(keys)
+
+
+def flag(value: str) -> bool:
+    """A boolean query value (``skipGeometry``) read as the features API reads it: ``true``,
+    ``yes``, ``t``, ``1`` or ``on`` (any case) is true, anything else false."""
+    return value.lower() in ("yes", "true", "t", "1", "on")
+
+
+#: an open end of a ``datetime`` interval
+_OPEN = ("..", "")
+
+
+def _instant(text: str, whole: str) -> date | Datetime:
+    """An RFC 3339 date (``2024-05-01``) or date-time (a zone-less one is read as UTC)."""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        if "T" not in text.upper() or len(text) < 20:
+            raise ValueError(text)
+        value = Datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidQuery(
+            f"invalid datetime {whole!r}: use an RFC 3339 date-time (2024-05-01T08:00:00Z), a date "
+            "(2024-05-01) or an interval start/end with '..' for an open end"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _moment(value: date | Datetime, end: bool) -> Datetime:
+    """Where an interval bound lies in time: a date starts at its midnight and ends at the next."""
+    if isinstance(value, Datetime):
+        return value
+    day = Datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return day + timedelta(days=1) if end else day
+
+
 def datetime(value: str) -> TimeInterval:
-    """``datetime``: an RFC 3339 instant or interval (:func:`cim.store.temporal.parse_datetime`)."""
-    return parse_datetime(value)
+    """``datetime``: an RFC 3339 instant (date-time, or a date: the whole day) or an interval
+    ``start/end`` whose open ends are ``..`` or empty."""
+    text = value.strip()
+    if "/" in text:
+        parts = text.split("/")
+        if len(parts) != 2:
+            raise InvalidQuery(f"invalid datetime {value!r}: an interval has one '/'")
+        start = None if parts[0] in _OPEN else _instant(parts[0], value)
+        end = None if parts[1] in _OPEN else _instant(parts[1], value)
+        if start is None and end is None:
+            raise InvalidQuery(f"invalid datetime {value!r}: an interval needs at least one end")
+        if start is not None and end is not None and _moment(start, False) >= _moment(end, True):
+            raise InvalidQuery(f"invalid datetime {value!r}: the start is after the end")
+        return TimeInterval(start, end)
+    instant = _instant(text, value)
+    return TimeInterval(instant, instant)
 
 
 def cursor(value: str) -> Cursor:
-    """``cursor``: the opaque page position of a next link (:func:`cim.store.keyset.decode_cursor`)."""
+    """``cursor``: the opaque page position of a next link (:meth:`cim.store.keyset.Cursor.decode`)."""
     try:
-        result = decode_cursor(value)
-    except RecursionError:  # JSON nested too deeply inside the base64
+        result = Cursor.decode(value)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply inside the base64
         result = None
     if result is None or result.position > MAX_OFFSET:
         raise InvalidQuery("invalid cursor: use the next link of a previous page unchanged")
@@ -158,28 +244,93 @@ def filter_(value: str, lang: str | None, crs: str | None) -> Cql2Filter:
     return parse_filter(value, lang, crs)
 
 
+#: the query parameters each features endpoint defines; the items endpoint also takes the
+#: collection's properties (``name=value``: equality)
+KNOWN: dict[str, frozenset[str]] = {
+    "collections": frozenset({"f", "lang"}),
+    "queryables": frozenset({"f", "lang", "profile"}),
+    "item": frozenset({"f", "lang", "crs"}),
+    "items": frozenset(
+        {"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype", "properties",
+         "sortby", "skipGeometry", "filter", "filter-lang", "filter-crs", "cursor"}
+    ),
+}  # fmt: skip
+#: the endpoints that refuse a query parameter they do not define (Features Part 1
+#: /req/core/query-param-unknown); the others ignore it
+STRICT = frozenset({"items"})
+
+
+def unknown_parameters(endpoint: str, names: Iterable[str], properties: Iterable[str] = ()) -> list[str]:
+    """The query parameters among ``names`` that ``endpoint`` (a key of :data:`KNOWN`) does not
+    define, sorted; for items the collection's ``properties`` are defined too."""
+    known = KNOWN[endpoint] | (frozenset(properties) if endpoint == "items" else frozenset())
+    return sorted({n for n in names if n not in known})
+
+
+def check_known(endpoint: str, names: Iterable[str], properties: Iterable[str] = ()) -> None:
+    """Refuse (InvalidQuery) the query parameters ``endpoint`` does not define, when it is one of
+    the :data:`STRICT` endpoints."""
+    if endpoint in STRICT and (unknown := unknown_parameters(endpoint, names, properties)):
+        raise InvalidQuery(f"unknown query parameter(s): {', '.join(unknown)}")
+
+
 @dataclass(frozen=True)
 class ItemsParameters:
-    """The typed values of an items request's generic parameters (None: not given).
-
-    ``filter``, ``datetime`` and ``cursor`` are parsed by :mod:`ogcapi.items_request` with the
-    store's own modules; this class checks the ones pygeoapi reads afterwards."""
+    """The typed values of an items request's parameters (None: not given)."""
 
     limit: int | None = None
     offset: int | None = None
     bbox: tuple[float, ...] | None = None
     bbox_crs: str | None = None
+    crs: str | None = None
+    sortby: tuple[tuple[str, bool], ...] | None = None
+    properties: tuple[str, ...] | None = None
+    skip_geometry: bool = False
+    hits: bool = False
+    filter: Cql2Filter | None = None
+    datetime: TimeInterval | None = None
+    #: the page after a previous page's last row; None when an explicit other ``offset`` is given
+    #: (plain offset paging wins)
+    cursor: Cursor | None = None
 
 
-def items_parameters(query: Mapping[str, str]) -> ItemsParameters:
-    """The generic items parameters of ``query``; InvalidQuery names the first wrong one."""
+def items_parameters(query: Mapping[str, str], supported_crs: Iterable[str], properties: Iterable[str]) -> ItemsParameters:
+    """Every parameter of an items request on a collection with ``supported_crs`` and
+    ``properties``, typed; InvalidQuery names the first wrong one. Unknown parameters are
+    refused first (:func:`check_known`)."""
+    supported_crs, properties = list(supported_crs), frozenset(properties)
+    check_known("items", query.keys(), properties)
     bbox_crs = query.get("bbox-crs")
-    return ItemsParameters(
+    generic = dict(
         limit=limit(query["limit"]) if "limit" in query else None,
         offset=offset(query["offset"]) if "offset" in query else None,
         bbox=bbox(query["bbox"], bbox_crs) if "bbox" in query else None,
-        bbox_crs=bbox_crs,
     )
+    if bbox_crs is not None:
+        if "bbox" not in query:
+            raise InvalidQuery("bbox-crs needs a bbox parameter")
+        crs(bbox_crs, "bbox-crs", supported_crs)
+    output_crs = crs(query["crs"], "crs", supported_crs) if query.get("crs") else None
+    lang, filter_crs = query.get("filter-lang"), query.get("filter-crs")
+    if (lang is not None or filter_crs is not None) and "filter" not in query:
+        raise InvalidQuery("filter-lang and filter-crs need a filter parameter")
+    if filter_crs is not None:
+        crs(filter_crs, "filter-crs", supported_crs)
+    parsed = ItemsParameters(
+        **generic,
+        bbox_crs=bbox_crs,
+        crs=output_crs,
+        sortby=sortby(query["sortby"], properties) if "sortby" in query else None,
+        properties=property_names(query["properties"], "properties", properties) if "properties" in query else None,
+        skip_geometry=flag(query["skipGeometry"]) if "skipGeometry" in query else False,
+        hits=query.get("resulttype") == "hits",
+        filter=filter_(query["filter"], lang, filter_crs) if "filter" in query else None,
+        datetime=datetime(query["datetime"]) if "datetime" in query else None,
+        cursor=cursor(query["cursor"]) if "cursor" in query else None,
+    )
+    if parsed.cursor is not None and parsed.offset is not None and parsed.offset != parsed.cursor.position:
+        return ItemsParameters(**{**parsed.__dict__, "cursor": None})  # an explicit other offset
+    return parsed
 
 
 # -- tiles: the path and query values of the tile routes (ogcapi/tiles_routes.py,

@@ -284,7 +284,7 @@ def test_database_refusing_a_value_is_400() -> None:
 
 
 def test_provider_hides_store_errors_from_pygeoapi_documents() -> None:
-    from ogcapi.provider import StoreUnavailable, _translate
+    from ogcapi.pygeoapi.provider import StoreUnavailable, _translate
 
     translated = _translate(StoreError("query failed: relation \"secret\" does not exist"))
     assert isinstance(translated, StoreUnavailable) and "secret" not in translated.user_msg

@@ -42,23 +42,24 @@ class Cursor:
         raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor :meth:`encode` wrote; ValueError when ``text`` is not one (the request's
+        ``cursor`` parameter is read by ogcapi/parameters.py, which answers that with a 400)."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            data = json.loads(raw)
+            sortby = tuple((str(name), bool(asc)) for name, asc in data["s"])
+            cursor = cls(sortby, tuple(data["k"]), int(data["f"]), int(data["p"]))
+        except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a cursor: {exc}") from None
+        if len(cursor.values) != len(sortby) or cursor.position < 0:
+            raise ValueError("not a cursor: its values do not match its sort keys, or its position is negative")
+        return cursor
+
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
-
-
-def decode_cursor(text: str) -> Cursor:
-    """The cursor in a ``cursor`` parameter; InvalidQuery when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = json.loads(raw)
-        sortby = tuple((str(name), bool(asc)) for name, asc in data["s"])
-        cursor = Cursor(sortby, tuple(data["k"]), int(data["f"]), int(data["p"]))
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidQuery("invalid cursor: use the next link of a previous page unchanged") from None
-    if len(cursor.values) != len(sortby) or cursor.position < 0:
-        raise InvalidQuery("invalid cursor: use the next link of a previous page unchanged")
-    return cursor
 
 
 def keyset_condition(

@@ -1,9 +1,10 @@
-"""The OGC API - Features ``datetime`` parameter: parsing and the SQL condition on a layer's time.
+"""The OGC API - Features ``datetime`` parameter: its value type and the SQL condition on a layer's time.
 
 A layer has time when its spec names a ``temporal_field`` (a date or datetime property). ``datetime``
 is an instant (``2024-05-01T08:00:00Z`` or a full date ``2024-05-01``) or an interval
 ``start/end`` whose open ends are ``..`` or empty. A date means the whole day: on a datetime
 property ``2024-05-01`` selects from midnight UTC up to, not including, the next midnight.
+The parameter's text is read into a :class:`TimeInterval` by ogcapi/parameters.py.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-from cim.errors import InvalidQuery
-
-_OPEN = ("..", "")
 
 
 @dataclass(frozen=True)
@@ -25,44 +22,11 @@ class TimeInterval:
     end: date | datetime | None
 
 
-def _instant(text: str, whole: str) -> date | datetime:
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        if "T" not in text.upper() or len(text) < 20:
-            raise ValueError(text)
-        value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidQuery(
-            f"invalid datetime {whole!r}: use an RFC 3339 date-time (2024-05-01T08:00:00Z), a date "
-            "(2024-05-01) or an interval start/end with '..' for an open end"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _as_datetime(value: date | datetime, end: bool) -> datetime:
     if isinstance(value, datetime):
         return value
     day = datetime(value.year, value.month, value.day, tzinfo=UTC)
     return day + timedelta(days=1) if end else day
-
-
-def parse_datetime(value: str) -> TimeInterval:
-    """Parse the ``datetime`` parameter; raises InvalidQuery saying what is expected."""
-    text = value.strip()
-    if "/" in text:
-        parts = text.split("/")
-        if len(parts) != 2:
-            raise InvalidQuery(f"invalid datetime {value!r}: an interval has one '/'")
-        start = None if parts[0] in _OPEN else _instant(parts[0], value)
-        end = None if parts[1] in _OPEN else _instant(parts[1], value)
-        if start is None and end is None:
-            raise InvalidQuery(f"invalid datetime {value!r}: an interval needs at least one end")
-        if start is not None and end is not None and _as_datetime(start, False) >= _as_datetime(end, True):
-            raise InvalidQuery(f"invalid datetime {value!r}: the start is after the end")
-        return TimeInterval(start, end)
-    instant = _instant(text, value)
-    return TimeInterval(instant, instant)
 
 
 def datetime_condition(field: str, field_type: str, interval: TimeInterval, placeholder: str) -> tuple[str, list[Any]]:

@@ -17,8 +17,9 @@ from cim.limits import limits
 from cim.store import LayerInfo
 
 #: the root of the repository / installation, where pygeoapi-config.yml lives
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "pygeoapi-config.yml"
-PROVIDER = "ogcapi.provider.CIMFeatureProvider"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "pygeoapi-config.yml"
+#: the provider class, by the dotted path pygeoapi loads it from
+PROVIDER = "ogcapi.pygeoapi.provider.CIMFeatureProvider"
 
 
 def load_base_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -115,6 +116,6 @@ def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, 
     config["resources"] = {
         info.name: collection(info, store_url, config["server"]["url"]) for info in layers if info.spec.kind == "vector"
     }
-    # not pygeoapi's: what ogcapi/conformance.py declares map tiles from
+    # not pygeoapi's: what ogcapi/pygeoapi/conformance.py declares map tiles from
     config["cim"] = {"raster_collections": [info.name for info in layers if info.spec.kind == "raster" and info.raster_path]}
     return config

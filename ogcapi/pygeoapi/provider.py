@@ -2,13 +2,16 @@
 
 pygeoapi builds a provider per request, so construction only looks up the process-wide store. The
 store does the work in SQL: filtering, paging, reprojection and axis order; this class translates
-pygeoapi's arguments and exceptions.
+pygeoapi's arguments and exceptions. It parses no request text: the filter, ``datetime``, ``cursor``
+and feature id come typed from :mod:`ogcapi.parameters` through the side channel
+(:data:`ogcapi.pygeoapi.request.CURRENT`). pygeoapi's configuration names this class by its dotted
+path (:data:`ogcapi.pygeoapi.config.PROVIDER`).
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from pygeoapi.provider.base import (
     BaseProvider,
@@ -21,11 +24,12 @@ from pygeoapi.provider.base import (
 from cim.crs import axis_order_is_yx, parse_crs, srid_of
 from cim.errors import CIMError, InvalidQuery, NotFound, RequestTimeout, StoreError
 from cim.store import FeatureQuery, LayerInfo, Store, shared_store
-from cim.store.temporal import parse_datetime
-from ogcapi import parameters
 from ogcapi.errors import INVALID_VALUES, caused_by_values, log_server_error, server_error_description
-from ogcapi.items_request import CURRENT, ItemsRequest, ParsedFilter
 from ogcapi.openapi_features import JSON_TYPES
+from ogcapi.pygeoapi.items_patch import ParsedFilter
+from ogcapi.pygeoapi.request import CURRENT, ItemRequest, ItemsRequest
+
+Request = TypeVar("Request", ItemsRequest, ItemRequest)
 
 
 class StoreUnavailable(ProviderConnectionError):
@@ -60,7 +64,7 @@ def _translate(exc: CIMError) -> Exception:
 
 
 class CIMFeatureProvider(BaseProvider):
-    """``providers: [{type: feature, name: ogcapi.provider.CIMFeatureProvider, data: STORE_URL, layer: NAME}]``"""
+    """``providers: [{type: feature, name: ogcapi.pygeoapi.provider.CIMFeatureProvider, data: STORE_URL, layer: NAME}]``"""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
@@ -117,24 +121,20 @@ class CIMFeatureProvider(BaseProvider):
         crs_transform_spec: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        request = CURRENT.get()
+        request = _current(ItemsRequest)
         if filterq is not None and not isinstance(filterq, ParsedFilter):
             raise InvalidParameter(
                 user_msg="a CQL2 filter goes in the filter parameter (with filter-lang=cql2-json for CQL2 JSON)"
             )
         out_srid, flip = self._output(crs_transform_spec)
         hits_only = resulttype == "hits"
-        try:
-            interval = request.datetime if request is not None else (parse_datetime(datetime_) if datetime_ else None)
-        except CIMError as exc:
-            raise _translate(exc) from exc
         query = FeatureQuery(
             layer=self.layer_name,
             limit=0 if hits_only else limit,
             offset=offset,
             filter=filterq.filter if filterq is not None else None,
-            datetime=interval,
-            cursor=request.cursor if request is not None else None,
+            datetime=request.values.datetime,
+            cursor=request.values.cursor,
             bbox=self._storage_bbox(bbox or []),
             equals=tuple(properties or ()),
             sortby=tuple((s["property"], s["order"] != "-") for s in sortby or ()),
@@ -142,7 +142,7 @@ class CIMFeatureProvider(BaseProvider):
             skip_geometry=skip_geometry,
             out_srid=out_srid,
             flip_axes=flip,
-            encoded_geometry=request is not None and request.geojson_output,
+            encoded_geometry=request.geojson_output,
         )
         try:
             page = self.store.query(query)
@@ -152,12 +152,12 @@ class CIMFeatureProvider(BaseProvider):
         if page.number_matched is not None:
             result["numberMatched"] = page.number_matched
         result["numberReturned"] = len(page.features)
-        if request is not None and page.next_cursor is not None:
+        if page.next_cursor is not None:
             result["links"] = _paging_links(request, page.next_cursor, limit)
         return result
 
     def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
-        fid = parameters.feature_id(str(identifier))
+        fid = _current(ItemRequest).feature_id
         if fid is None:
             raise ProviderItemNotFoundError(user_msg=f"no feature {str(identifier)[:40]!r} in {self.layer_name!r}")
         out_srid, flip = self._output(crs_transform_spec)
@@ -165,6 +165,16 @@ class CIMFeatureProvider(BaseProvider):
             return self.store.get_feature(self.layer_name, fid, out_srid=out_srid, flip_axes=flip)
         except CIMError as exc:
             raise _translate(exc) from exc
+
+
+def _current(kind: type[Request]) -> Request:
+    """The typed values of the request being answered (the side channel); a server error when the
+    provider is called outside an items / item request of ogcapi.pygeoapi.mount."""
+    request = CURRENT.get()
+    if not isinstance(request, kind):
+        log_server_error(500, f"the provider was called without the {kind.__name__} values of the request")
+        raise ProviderQueryError(user_msg=server_error_description(500))
+    return request
 
 
 def _paging_links(request: ItemsRequest, next_cursor: Any, limit: int) -> list[dict[str, str]]:

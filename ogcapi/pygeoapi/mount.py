@@ -4,6 +4,10 @@ pygeoapi's own Starlette module reads its configuration from environment variabl
 We need collections that follow the store's current release, so we construct ``pygeoapi.api.API``
 from a generated configuration and rebuild it when the release changes; the endpoint functions are
 pygeoapi's own (landing page, conformance, collections, items, queryables, OpenAPI, HTML).
+
+Before pygeoapi sees an items or item request, :mod:`ogcapi.parameters` turns its parameters into
+typed values or a 400; those values travel to the provider in the side channel
+(:data:`ogcapi.pygeoapi.request.CURRENT`).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from starlette.staticfiles import StaticFiles
 
 from cim.errors import CIMError
 from cim.store import Store
-from ogcapi import items_request, pygeoapi_crs, pygeoapi_json
-from ogcapi.errors import cim_error_response, ogc_exception, server_error
-from ogcapi.conformance import conformance
+from ogcapi import parameters
+from ogcapi.errors import cim_error_response, server_error
 from ogcapi.openapi_features import extend_openapi, feature_schema
-from ogcapi.pygeoapi_config import build_config
+from ogcapi.pygeoapi import crs_patch, items_patch, json_patch
+from ogcapi.pygeoapi.config import build_config
+from ogcapi.pygeoapi.conformance import conformance
+from ogcapi.pygeoapi.request import CURRENT, ItemRequest, ItemsRequest
 
 GEOJSON = "application/geo+json"
 ApiFunction = Callable[..., tuple[dict[str, Any], int, Any]]
@@ -77,6 +83,19 @@ class PygeoapiService:
     def config(self) -> dict[str, Any]:
         return self.api().config
 
+    def collections_url(self) -> str:
+        """``{server}/collections``, as the API's links write it."""
+        return self.api().get_collections_url()
+
+    def supported_crs(self, collection_id: str) -> list[str] | None:
+        """The CRS URIs of a feature collection (CRS84 first); None when there is no such collection."""
+        return _supported_crs(self.api(), collection_id)
+
+
+def _supported_crs(api: API, collection_id: str) -> list[str] | None:
+    resource = api.config["resources"].get(collection_id)
+    return None if resource is None else list(resource["providers"][0].get("crs", []))
+
 
 def _to_response(headers: dict[str, str], status: int, content: Any) -> Response:
     if headers.get("Content-Type") == "text/html":
@@ -106,31 +125,25 @@ def _call_in_thread(loop: asyncio.AbstractEventLoop, fn: ApiFunction, *args: Any
     return fn(*args)
 
 
-#: query parameters of the items endpoint besides the collection's properties
-ITEMS_PARAMETERS = frozenset(
-    {"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype", "properties",
-     "sortby", "skipGeometry", "filter", "filter-lang", "filter-crs", "cursor"}
-)
-
-
-def unknown_parameters(service: PygeoapiService, request: Request) -> list[str]:
-    """Query parameters the items API does not define (OGC API - Features /req/core/query-param-unknown)."""
-    try:
-        fields = service.store.layer(request.path_params["collection_id"]).field_types
-    except CIMError:
-        return []  # pygeoapi answers the unknown collection with its 404
-    return sorted(k for k in request.query_params if k not in ITEMS_PARAMETERS and k not in fields)
-
-
-def _items_request(service: PygeoapiService, request: Request) -> items_request.ItemsRequest | None:
-    """Filter, datetime and cursor of an items request (None for an unknown collection: pygeoapi's 404)."""
+def _items_request(service: PygeoapiService, request: Request) -> ItemsRequest | None:
+    """The typed parameters of an items request (:func:`ogcapi.parameters.items_parameters`; None
+    for an unknown collection: pygeoapi's 404); InvalidQuery names a wrong one."""
     collection_id = request.path_params["collection_id"]
     api = service.api()
-    resource = api.config["resources"].get(collection_id)
-    if resource is None:
+    crs_list = _supported_crs(api, collection_id)
+    if crs_list is None:
         return None
-    crs_list = list(resource["providers"][0].get("crs", []))
-    return items_request.prepare(request, f"{api.get_collections_url()}/{collection_id}/items", crs_list)
+    try:
+        properties = service.store.layer(collection_id).field_types
+    except CIMError:
+        return None  # pygeoapi answers the unknown collection with its 404
+    values = parameters.items_parameters(request.query_params, crs_list, properties)
+    return ItemsRequest(f"{api.get_collections_url()}/{collection_id}/items", tuple(request.query_params.multi_items()), values)
+
+
+def _item_request(service: PygeoapiService, request: Request) -> ItemRequest:
+    """The feature id of an item request (:func:`ogcapi.parameters.feature_id`)."""
+    return ItemRequest(parameters.feature_id(request.path_params["item_id"]))
 
 
 def _endpoint(
@@ -138,39 +151,39 @@ def _endpoint(
     fn: ApiFunction,
     *path_params: str,
     check_format: bool = True,
-    check_parameters: bool = False,
+    typed: Callable[[PygeoapiService, Request], ItemsRequest | ItemRequest | None] | None = None,
     features: bool = False,
 ):
-    """An endpoint calling pygeoapi's ``fn``; ``features``: its JSON responses are GeoJSON."""
+    """An endpoint calling pygeoapi's ``fn``; ``typed`` makes the request's typed values for the
+    side channel (raising InvalidQuery: 400); ``features``: its JSON responses are GeoJSON."""
 
     async def endpoint(request: Request) -> Response:
         # a new release is opened and pygeoapi's API rebuilt in a thread, never on the event loop;
         # while the release is the one the API was built for, no thread hop (a fifth of a feature's time)
         if not service.is_current():
             await asyncio.get_running_loop().run_in_executor(None, service.api)
-        if check_parameters and (unknown := unknown_parameters(service, request)):
-            return ogc_exception(400, f"unknown query parameter(s): {', '.join(unknown)}")
-        items = None
-        if check_parameters:
+        values = None
+        if typed is not None:
             try:
-                items = _items_request(service, request)
+                values = typed(service, request)
             except CIMError as exc:
                 return cim_error_response(exc)
-        if items is not None and items.cursor is not None and "offset" not in request.query_params:
+        cursor = values.values.cursor if isinstance(values, ItemsRequest) else None
+        if cursor is not None and "offset" not in request.query_params:
             # pygeoapi numbers the page (and links the previous one) from the cursor's position
-            scope = {**request.scope, "query_string": f"{request.url.query}&offset={items.cursor.position}".encode()}
+            scope = {**request.scope, "query_string": f"{request.url.query}&offset={cursor.position}".encode()}
             request = Request(scope, request.receive)
         api = service.api()
         api_request = await APIRequest.from_starlette(request, api.locales)
-        if items is not None and api_request.format in (F_JSON, None):  # None: pygeoapi's default, GeoJSON
-            items = replace(items, geojson_output=True)
+        if isinstance(values, ItemsRequest) and api_request.format in (F_JSON, None):  # None: pygeoapi's default, GeoJSON
+            values = replace(values, geojson_output=True)
         if check_format and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
             args = [request.path_params[p] for p in path_params]
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
-            context.run(items_request.CURRENT.set, items)
+            context.run(CURRENT.set, values)
             headers, status, content = await loop.run_in_executor(
                 None, context.run, _call_in_thread, loop, fn, api, api_request, *args
             )
@@ -199,9 +212,9 @@ def _feature_schema(service: PygeoapiService) -> Callable[[Request], Any]:
 
 def routes(service: PygeoapiService) -> list[BaseRoute]:
     """The OGC API - Features routes (and pygeoapi's static files for its HTML pages)."""
-    items_request.install()
-    pygeoapi_crs.install()
-    pygeoapi_json.install()
+    items_patch.install()
+    crs_patch.install()
+    json_patch.install()
     static = Path(pygeoapi.__file__).parent / "static"
     return [
         Route("/", _endpoint(service, core_api.landing_page), name="landing_page"),
@@ -227,7 +240,7 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
         Route(
             "/collections/{collection_id}/items",
             _endpoint(
-                service, itemtypes_api.get_collection_items, "collection_id", check_format=False, check_parameters=True,
+                service, itemtypes_api.get_collection_items, "collection_id", check_format=False, typed=_items_request,
                 features=True,
             ),
             name="items",
@@ -235,7 +248,8 @@ def routes(service: PygeoapiService) -> list[BaseRoute]:
         Route(
             "/collections/{collection_id}/items/{item_id}",
             _endpoint(
-                service, itemtypes_api.get_collection_item, "collection_id", "item_id", check_format=False, features=True
+                service, itemtypes_api.get_collection_item, "collection_id", "item_id", check_format=False, typed=_item_request,
+                features=True,
             ),
             name="item",
         ),
