@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import building_frame
-from conftest import app_client
+from support.citydata import building_frame
+from support.server import app_client
 from layers.catalog import CATALOG
 
 PARCELS = "/collections/parcels/items"

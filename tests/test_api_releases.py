@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
-from citydata import building_frame, pois_frame
+from support.citydata import building_frame, pois_frame
 
 
 def wait_for(check, timeout: float = 5.0) -> None:

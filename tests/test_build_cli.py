@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from test_cli import current, fails, ok, release_table
-from tianjin import write_city
+from support.tianjin import write_city
 
 
 def test_cim_build_publishes_writes_the_report_and_fails_in_one_line(tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from corpus_builds import leftovers, parcels_config, write_parcels
+from support.corpus_builds import leftovers, parcels_config, write_parcels
 from fastapi.testclient import TestClient
 from test_cli import CIM, cim_env
-from tianjin import BUILDINGS, write_city
-from tiles_helpers import counts, decode, tile_at, tile_path
+from support.tianjin import BUILDINGS, write_city
+from support.tiles import counts, decode, tile_at, tile_path
 
 from cim.build import load_config, prepare
 from cim.faults import ENV

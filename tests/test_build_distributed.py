@@ -18,7 +18,7 @@ import pytest
 import shapely
 from distributed import Client, LocalCluster
 from test_cli import fails, ok
-from tianjin import write_city
+from support.tianjin import write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.config import CrossCheckConfig

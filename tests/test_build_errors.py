@@ -12,7 +12,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from tianjin import square, to_crs, write_city
+from support.tianjin import square, to_crs, write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.progress import Progress

@@ -19,7 +19,7 @@ import pandas as pd
 import psycopg
 import pyogrio
 import pytest
-from corpus_builds import OK_RING, polygon, shifted, write_geojson
+from support.corpus_builds import OK_RING, polygon, shifted, write_geojson
 from test_build_errors import config_for, source, write_parcels
 
 from cim.build import build, load_config, prepare

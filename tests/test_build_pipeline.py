@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tianjin import BUILDINGS, PARCEL, POI, RIVER, ROAD, ZONE, error_m, write_city
+from support.tianjin import BUILDINGS, PARCEL, POI, RIVER, ROAD, ZONE, error_m, write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.readers import sha256

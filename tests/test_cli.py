@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,14 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
+from support.postgis import POSTGIS_URL, SKIP_POSTGIS
+from support.server import free_port
 
 import cim
 
 CIM = Path(sys.executable).parent / "cim"
-POSTGIS_URL = os.environ.get("CIM_TEST_POSTGIS", "postgresql://postgres@127.0.0.1:5432/cim_test")
-SKIP_POSTGIS = os.environ.get("CIM_TEST_SKIP_POSTGIS") == "1"
 DEMO_LAYERS = ["landuse", "water", "roads", "buildings", "pois"]
 RELEASE_LINE = re.compile(r"^([* ]) +(\d+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (.*)$")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cim_env() -> dict[str, str]:
@@ -114,6 +107,7 @@ def database_without_postgis() -> Iterator[str]:
                 conn.execute("DROP ROLE IF EXISTS cim_nopriv")
 
 
+@pytest.mark.postgis  # its own database on the server, without PostGIS (database_without_postgis)
 def test_database_without_postgis(tmp_path: Path, database_without_postgis: str) -> None:
     line = fails(tmp_path, "releases", "--store", database_without_postgis, timeout=60)
     assert "PostGIS" in line

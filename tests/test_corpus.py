@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from cim.limits import limits
-from conftest import BACKENDS, backend_store
-from corpus_builds import CASES as BUILD_CASES
-from corpus_builds import run_case
+from support.postgis import BACKENDS, backend_store
+from support.corpus_builds import CASES as BUILD_CASES
+from support.corpus_builds import run_case
 from test_api_edits import auth, pem, publish
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -115,7 +115,7 @@ def test_an_edit_cannot_change_the_identity_it_is_followed_by(store_url: str) ->
 
 def test_the_build_report_records_the_conflicts(store_url: str, tmp_path) -> None:
     from cim.build import build, load_config
-    from tianjin import write_city
+    from support.tianjin import write_city
 
     config = load_config(write_city(tmp_path / "tianjin"))
     with open_store(store_url) as store:

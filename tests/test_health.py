@@ -20,10 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import building_frame
-from conftest import _admin, app_client, free_port
+from support.citydata import building_frame
+from support.postgis import admin
+from support.server import app_client, free_port
 from layers.catalog import CATALOG
-from slow_requests import heavy_items_path, publish_big
+from support.slow_requests import heavy_items_path, publish_big
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def take_store_away(url: str) -> None:
     """PostgreSQL: the database is dropped under the server (its connections terminated); embedded:
     the release link disappears."""
     if url.startswith("postgresql"):
-        _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
     else:
         Path(url).unlink()
 

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
-from rasters import (
+from support.rasters import (
     DEM_NODATA,
     HILL,
     NODATA_BLOCK,
@@ -314,7 +314,7 @@ def test_pruning_a_release_removes_its_cogs(store_url: str, tmp_path: Path, rast
 
 def test_vector_and_raster_layers_in_one_cim_build(tmp_path: Path) -> None:
     from test_cli import ok, release_table
-    from tianjin import write_city
+    from support.tianjin import write_city
 
     config = write_city(tmp_path)
     write_dem(tmp_path / "data" / "dem.tif")

@@ -13,7 +13,7 @@ from pyproj import Transformer
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.errors import FeatureNotFound, InvalidQuery, LayerNotFound, NoRelease, StoreError
 from cim.store import FeatureQuery, LayerData, ReleaseDraft, open_store
-from citydata import building_frame, pois_frame
+from support.citydata import building_frame, pois_frame
 from layers.catalog import CATALOG
 
 BUILDINGS = CATALOG["buildings"]

@@ -21,12 +21,12 @@ import pytest
 import uvicorn
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import TIANJIN, building_frame
+from support.citydata import TIANJIN, building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from ogcapi.tile_fastpath import TileFastPath
 from ogcapi.tile_protocol import TileProtocol, find_fast_path
-from tiles_helpers import tile_at, tile_path, wait_until
+from support.tiles import tile_at, tile_path, wait_until
 
 TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))
 EMPTY_TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 18, 117.1800, 39.1430))  # between the buildings

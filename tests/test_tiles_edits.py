@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from cim.store.edits import Edit
-from citydata import building_frame
+from support.citydata import building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.engine import ENGINE_VERSION
 from tiles.tms import grids
-from tiles_helpers import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
+from support.tiles import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
 
 PARCELS = "/collections/parcels/items"
 #: z15 tile holding the three release parcels (117.174-117.179, 39.142-39.143) and two buildings

@@ -20,7 +20,7 @@ from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles.tilesets import tileset
 from tiles.tms import grids
-from tiles_helpers import counts, decode, tile_at
+from support.tiles import counts, decode, tile_at
 
 CIM = Path(sys.executable).parent / "cim"
 #: central Helsinki: a few tiles per zoom keep the runs short

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
-from citydata import TIANJIN, building_frame
-from tiles_helpers import counts, decode, tile_at, tile_path, wait_until
+from support.citydata import TIANJIN, building_frame
+from support.tiles import counts, decode, tile_at, tile_path, wait_until
 
 # zoom 13: the three hand-made buildings fall in one tile
 PATH = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))

@@ -14,7 +14,7 @@ from tiles.engine import TileEngine
 from tiles.cache import TileCache
 from tiles.tilesets import collection
 from tiles.tms import grids, storage_bounds, tile_bounds
-from tiles_helpers import counts, decode, tile_at
+from support.tiles import counts, decode, tile_at
 
 WEB = grids()["WebMercatorQuad"]
 # areas are compared in storage units (degrees²), as the SQL measures them

@@ -17,7 +17,7 @@ from cim.errors import RequestTimeout
 from cim.limits import limits
 from cim.store import FeatureQuery, open_store
 from cim.store.cql2_parse import parse_filter
-from slow_requests import heavy_items_path, publish_big, star
+from support.slow_requests import heavy_items_path, publish_big, star
 
 #: buildings in the synthetic layer: the heavy page takes seconds on either store
 BUILDINGS = 150_000
