@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_cli import current, fails, ok, release_table
+from test_cli_commands import current, fails, ok, release_table
 from support.tianjin import write_city
 
 

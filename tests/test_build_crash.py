@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from support.corpus_builds import leftovers, parcels_config, write_parcels
 from fastapi.testclient import TestClient
-from test_cli import CIM, cim_env
+from test_cli_commands import CIM, cim_env
 from support.tianjin import BUILDINGS, write_city
 from support.tiles import counts, decode, tile_at, tile_path
 

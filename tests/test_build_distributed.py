@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import shapely
 from distributed import Client, LocalCluster
-from test_cli import fails, ok
+from test_cli_commands import fails, ok
 from support.tianjin import write_city
 
 from cim.build import build, load_config, prepare

@@ -313,7 +313,7 @@ def test_pruning_a_release_removes_its_cogs(store_url: str, tmp_path: Path, rast
 
 
 def test_vector_and_raster_layers_in_one_cim_build(tmp_path: Path) -> None:
-    from test_cli import ok, release_table
+    from test_cli_commands import ok, release_table
     from support.tianjin import write_city
 
     config = write_city(tmp_path)

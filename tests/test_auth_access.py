@@ -185,7 +185,7 @@ def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, mon
 def test_restricted_tiles_under_the_uvicorn_tile_protocol(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """As `cim serve` runs: the HTTP protocol answers repeated tiles itself (ogcapi/tile_protocol.py),
     but never a restricted one — it reaches the app, and the check, every time."""
-    from test_tile_protocol import Server
+    from test_tiles_protocol import Server
 
     publish(store_url, restricted_parcels())
     monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", KEY.public_key().public_bytes(

@@ -1,6 +1,6 @@
 """The bad-input corpus, on both stores: hostile READ requests (tests/corpus/requests.yml), hostile
 WRITE bodies (tests/corpus/bodies/cases.yml, plus huge ones generated here) and broken build inputs
-(tests/corpus_builds.py). Each case has the one status (or build outcome) it must get; a 4xx is an
+(tests/support/corpus_builds.py). Each case has the one status (or build outcome) it must get; a 4xx is an
 OGC exception document without database internals, and nothing gets a 5xx.
 """
 

@@ -3,7 +3,7 @@
 no database text — and the worker (DuckDB cursor, PostgreSQL connection) is free again at once.
 Builds are not cut: the statement timeout is on the server's read connections only.
 
-The slow request is a legal one (tests/slow_requests.py): a CQL2 S_DISJOINT against a many-sided
+The slow request is a legal one (tests/support/slow_requests.py): a CQL2 S_DISJOINT against a many-sided
 polygon over a large synthetic buildings layer, counted; the budget is lowered to make it too slow."""
 
 from __future__ import annotations

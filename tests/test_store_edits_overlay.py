@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cim.store import open_store
 from cim.store.edits import Edit
-from test_edits_identity import city
+from test_store_edits_identity import city
 
 EDITS = 200
 #: a reader process: for each fid read on stdin, prints the parcel's land_use as it sees it now

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from cim.errors import StoreError
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
-from test_access import PARCEL_TILE, bearer, client
+from test_auth_access import PARCEL_TILE, bearer, client
 from test_api_edits import OTHER
 
 KEY = "h6 test key: 'quoted' and long enough"

@@ -1,7 +1,7 @@
 """The map viewer (/viewer) and the composite style rendered by MapLibre GL JS in headless Chromium.
 
 The browser tests start the app on a real socket (``live_server``, both stores), open the viewer in
-Chromium with WebGL on SwiftShader (tests/browser.py), wait until the page's ``<pre id="status">``
+Chromium with WebGL on SwiftShader (tests/support/browser.py), wait until the page's ``<pre id="status">``
 says the map is idle, and check what MapLibre rendered: features of every demo layer at a zoom
 where all are in range, no map errors, and a screenshot holding the catalog's colours.
 
@@ -189,10 +189,10 @@ def test_the_style_opens_on_the_data(live_server, browser: Chromium) -> None:
 
 @pytest.fixture(scope="module")
 def raster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The raster test city (DEM, orthophoto, a few buildings; tests/rasters.py) on a real socket;
+    """The raster test city (DEM, orthophoto, a few buildings; tests/support/rasters.py) on a real socket;
     the embedded store only: the raster tests cover both stores' tiles, this the style in a browser."""
     from support.server import LiveServer
-    from test_raster_tiles import publish_city
+    from test_tiles_rasters import publish_city
 
     root = tmp_path_factory.mktemp("viewer-rasters")
     with pytest.MonkeyPatch.context() as patch:
