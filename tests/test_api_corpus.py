@@ -153,6 +153,7 @@ def test_write_bodies(edit_client: Any, editor_key: Any, case: BodyCase) -> None
 
 
 @pytest.mark.parametrize("case", BUILD_CASES, ids=[c.name for c in BUILD_CASES])
+@pytest.mark.slow  # a build per case (25 cases, ~70 s)
 def test_build_inputs(case: Any, store_url: str, tmp_path: Path) -> None:
     run_case(case, store_url, tmp_path)
 

@@ -24,6 +24,9 @@ from test_tiles_rasters import client, raster_store_url  # noqa: F401 - fixtures
 
 #: examples per operation and generation mode (valid data, then invalid data); a wider run:
 #: CIM_FUZZ_EXAMPLES=60 ./scripts/test tests/test_api_fuzz.py
+pytestmark = pytest.mark.slow  # schemathesis over the whole OpenAPI document (~20 s)
+
+
 READ_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "10"))
 WRITE_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "15"))
 #: the demo's other collections' paths: the same routes as buildings' and landuse's (which have

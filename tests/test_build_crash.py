@@ -88,6 +88,7 @@ def newest(store_url: str) -> int:
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgis"])
+@pytest.mark.slow  # a `cim build` killed at every crash point (~30 s)
 def test_a_build_killed_at_any_point_leaves_a_working_store(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -20,6 +20,9 @@ from cim.store.cql2_parse import parse_filter
 from support.slow_requests import heavy_items_path, publish_big, star
 
 #: buildings in the synthetic layer: the heavy page takes seconds on either store
+pytestmark = pytest.mark.slow  # each test publishes a large synthetic store (~8 s)
+
+
 BUILDINGS = 150_000
 #: the lowered budget, in seconds: the heavy page takes far longer (DuckDB ~1 s, PostgreSQL > 10 s),
 #: a lookup by id far less (a new PostgreSQL connection's first statements load its catalog caches)

@@ -26,6 +26,9 @@ from tiles.engine import ENGINE_VERSION
 from tiles.tms import grids
 from support.tiles import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
 
+pytestmark = pytest.mark.slow  # each test publishes its own city and edits it (~2-3 s each)
+
+
 PARCELS = "/collections/parcels/items"
 #: z15 tile holding the three release parcels (117.174-117.179, 39.142-39.143) and two buildings
 TILE = tile_at("WebMercatorQuad", 15, 117.1765, 39.1425)

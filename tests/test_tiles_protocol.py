@@ -260,6 +260,7 @@ def test_other_urls_are_not_affected(server: Server, conn: Connection) -> None:
     assert (server.fast_path.answered, server.app.calls) == (answered, calls + 3)
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_a_new_release_is_never_answered_with_the_old_tile(server: Server, conn: Connection, store_url: str) -> None:
     old = conn.get(TILE)
     assert conn.get(TILE).same_as(old)

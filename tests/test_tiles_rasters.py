@@ -305,6 +305,7 @@ def test_openapi_describes_the_map_tile_paths(client: TestClient) -> None:
 
 
 
+@pytest.mark.slow  # publishes new raster releases (~10 s)
 def test_tiles_follow_the_release(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIM_RASTER_DIR", str(tmp_path / "cogs"))
     monkeypatch.setenv("CIM_TILE_CACHE", str(tmp_path / "tile-cache"))

@@ -36,6 +36,7 @@ def tile_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "tile-cache"
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_new_release_switches_the_cache_key(store_url: str, tile_cache_dir: Path) -> None:
     with open_store(store_url) as builder:
         builder.publish(ReleaseDraft([buildings(3)], srid=4490))
@@ -57,6 +58,7 @@ def test_new_release_switches_the_cache_key(store_url: str, tile_cache_dir: Path
             assert in_tile(client)[1] == etag1
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_a_new_server_never_reads_another_releases_disk_tiles(store_url: str, tile_cache_dir: Path) -> None:
     with open_store(store_url) as builder:
         builder.publish(ReleaseDraft([buildings(3)], srid=4490))
