@@ -18,7 +18,7 @@ cache, others rendered) and single features. Beside them, for the whole run:
 
 Every request counts; a failure is a connection error (refused, reset, closed without a response,
 timed out) or an unexpected status (any 5xx, and 4xx where the mix expects 200). Printed at the
-end, and returned by :func:`run` (tests/test_load.py runs a short variant in CI): requests,
+end, and returned by :func:`run` (tests/test_serve_load.py runs a short variant in CI): requests,
 requests/s, failures by kind, p50/p99 per request kind, switches, publishes and edits done.
 """
 

@@ -63,7 +63,7 @@ EDITING: tuple[str, ...] = (
 )
 
 
-#: Tiles map tiles of raster collections (ogcapi/tiles_map_routes.py; tests/test_raster_tiles.py), declared
+#: Tiles map tiles of raster collections (ogcapi/tiles_map_routes.py; tests/test_tiles_rasters.py), declared
 #: when the release has a raster layer: PNG (hillshade, terrain-RGB, Terrarium, imagery) and JPEG
 #: (hillshade, imagery). WebP tiles are served too, but Tiles 1.0 has no WebP class.
 MAP_TILES: tuple[str, ...] = (TILES.format(name="png"), TILES.format(name="jpeg"))

@@ -140,7 +140,7 @@ class TileProtocol(HttpToolsProtocol):
         release, rebuilding pygeoapi's API; a starved process), uvloop runs the expired timer before
         it reads the sockets, and uvicorn's handler closed connections whose client had already sent
         its next request: the client saw the connection close without a response (the "empty reply"
-        of the 64-client runs with release switches; tests/test_health.py). Such a request is read
+        of the 64-client runs with release switches; tests/test_serve_health.py). Such a request is read
         and answered instead; the timer is armed again after its response."""
         if not self.transport.is_closing() and _request_waiting(self.transport):
             return

@@ -4,7 +4,7 @@
   (``ogcapi/static/viewer.js``) adds navigation and scale controls, a legend of the style's layers
   (titles and colours from the catalog, with show/hide), a popup listing the properties of the
   clicked features, and fills ``<pre id="status">`` with JSON at every ``idle`` of the map (rendered
-  features per source layer, map errors) — what tests/test_viewer.py reads in headless Chromium.
+  features per source layer, map errors) — what tests/test_viewer_maplibre.py reads in headless Chromium.
   The map starts at the style's ``center``/``zoom``; ``#zoom/lat/lon`` in the URL overrides them.
 - ``/viewer/viewer.js``, ``/viewer/viewer.css``: the page's own files.
 - ``/viewer/vendor/maplibre-gl.js`` (``.css``, ``LICENSE.txt``): MapLibre GL JS, installed from the

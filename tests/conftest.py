@@ -1,43 +1,51 @@
-"""Shared fixtures: every store test runs on both backends (embedded DuckDB and PostGIS).
+"""Shared fixtures: every store test runs on both backends (embedded DuckDB and PostGIS), and the
+markers of the test tiers.
 
 PostGIS comes from ``$CIM_TEST_POSTGIS`` (set by scripts/test) or the local server; each test gets
 a fresh database cloned from a template with PostGIS. A missing server fails the run — set
-``CIM_TEST_SKIP_POSTGIS=1`` to run the DuckDB half only.
+``CIM_TEST_SKIP_POSTGIS=1`` to run the DuckDB half only. Helpers that are not fixtures (the app on a
+socket, admin statements, test data) are in tests/support/.
+
+Markers (registered in pyproject.toml; the fast tier is ``-m "not postgis and not browser and not slow"``):
+
+- ``postgis``: needs the PostgreSQL server. Set here, on every test whose parameters include the
+  ``"postgis"`` store (``store_url``, ``demo_store_url``, ``backend_store`` users, a ``backend`` param)
+  or that uses ``postgis_template``/``new_postgis_db``; by hand on tests that connect otherwise.
+- ``browser``: needs Chromium and MapLibre GL JS (npm). Set here on every user of ``chromium_path``.
+- ``slow``: runs on the embedded store without system packages but takes long; by hand.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import socket
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import psycopg
 import pytest
-import uvicorn
+from support.postgis import BACKENDS, SKIP_POSTGIS, TEMPLATE, admin, admin_url, backend_store
+from support.server import LiveServer
 
 from cim.store import LayerData, ReleaseDraft, open_store
 
-POSTGIS_URL = os.environ.get("CIM_TEST_POSTGIS", "postgresql://postgres@127.0.0.1:5432/cim_test")
-SKIP_POSTGIS = os.environ.get("CIM_TEST_SKIP_POSTGIS") == "1"
-BACKENDS = ["duckdb", "postgis"]
-# per process, so that concurrent test runs on one server do not drop each other's template
-_TEMPLATE = f"cim_test_template_{os.getpid()}"
 _counter = itertools.count()
+#: fixtures that need the PostgreSQL server whatever their parameters
+POSTGIS_FIXTURES = {"postgis_template", "new_postgis_db"}
+#: fixtures that start Chromium
+BROWSER_FIXTURES = {"chromium_path"}
 
 
-def _admin_url(database: str = "postgres") -> str:
-    base = POSTGIS_URL.rsplit("/", 1)[0]
-    return f"{base}/{database}"
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(_admin_url(), autocommit=True) as conn:
-        conn.execute(sql)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL (``postgis``) or Chromium (``browser``)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if names & POSTGIS_FIXTURES or any(isinstance(value, str) and value == "postgis" for value in params):
+            item.add_marker(pytest.mark.postgis)
+        if names & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +53,14 @@ def postgis_template() -> Iterator[str]:
     if SKIP_POSTGIS:
         pytest.skip("CIM_TEST_SKIP_POSTGIS=1")
     try:
-        _admin(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {_TEMPLATE}")
-        with psycopg.connect(_admin_url(_TEMPLATE), autocommit=True) as conn:
+        admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        admin(f"CREATE DATABASE {TEMPLATE}")
+        with psycopg.connect(admin_url(TEMPLATE), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     except psycopg.Error as exc:
-        pytest.fail(f"PostGIS test server unusable at {POSTGIS_URL}: {exc} (run ./scripts/test)")
-    yield _TEMPLATE
-    _admin(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
+        pytest.fail(f"PostGIS test server unusable at {admin_url()}: {exc} (run ./scripts/test)")
+    yield TEMPLATE
+    admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 @pytest.fixture
@@ -62,13 +70,13 @@ def new_postgis_db(postgis_template: str) -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"cim_t_{os.getpid()}_{next(_counter)}"
-        _admin(f"CREATE DATABASE {name} TEMPLATE {postgis_template}")
+        admin(f"CREATE DATABASE {name} TEMPLATE {postgis_template}")
         made.append(name)
-        return _admin_url(name)
+        return admin_url(name)
 
     yield make
     for name in made:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -86,30 +94,6 @@ def demo_layers() -> list[LayerData]:
     return load_demo_layers()
 
 
-@contextlib.contextmanager
-def backend_store(request: pytest.FixtureRequest, name: str, directory: Path) -> Iterator[str]:
-    """An empty store URL of ``request.param``'s backend for a long-lived fixture: a DuckDB file in
-    ``directory``, or a PostGIS database ``cim_<name>_<pid>`` cloned from the template; the database
-    (and the process's shared store on it) is dropped afterwards."""
-    if request.param == "duckdb":
-        yield str(directory / f"{name}.duckdb")
-        return
-    template = request.getfixturevalue("postgis_template")
-    database = f"cim_{name}_{os.getpid()}"
-    _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {database} TEMPLATE {template}")
-    url = _admin_url(database)
-    try:
-        yield url
-    finally:
-        from cim.store import _shared
-
-        shared = _shared.pop(url, None)
-        if shared is not None:
-            shared.close()
-        _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def demo_store_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_layers: list[LayerData]
@@ -122,61 +106,10 @@ def demo_store_url(
         yield url
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """``cim serve``'s app on a real socket in a background thread, for real HTTP clients."""
-
-    def __init__(self, store_url: str) -> None:
-        from ogcapi.app import create_app
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(store_url, server_url=self.url)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def live_server(demo_store_url: str) -> Iterator[LiveServer]:
     with LiveServer(demo_store_url) as server:
         yield server
-
-
-@contextlib.contextmanager
-def app_client(store_url: str) -> Iterator[Any]:
-    """A TestClient of the app over ``store_url`` (``client.store_url`` is set); the process's shared
-    store on that URL is closed afterwards, so the test's database or file can be dropped."""
-    from fastapi.testclient import TestClient
-
-    from cim.store import _shared
-    from ogcapi.app import create_app
-
-    try:
-        with TestClient(create_app(store_url, server_url="http://testserver")) as client:
-            client.store_url = store_url  # type: ignore[attr-defined]
-            yield client
-    finally:
-        shared = _shared.pop(store_url, None)
-        if shared is not None:
-            shared.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import building_frame
-from conftest import app_client
+from support.citydata import building_frame
+from support.server import app_client
 from layers.catalog import CATALOG
 
 PARCELS = "/collections/parcels/items"
@@ -144,6 +144,7 @@ def test_edits_of_release_features_show_in_every_read(app, rsa_key) -> None:
         assert sorted(other.read_frame("parcels").index) == [1, 3]
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_edits_survive_a_new_release(app, rsa_key) -> None:
     created = app.post(PARCELS, json=feature(SQUARE), headers=auth(rsa_key))
     app.patch(f"{PARCELS}/1", json={"properties": {"land_use": "M1"}}, headers=auth(rsa_key))

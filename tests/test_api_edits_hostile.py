@@ -18,7 +18,7 @@ from test_api_edits import PARCELS, SQUARE, auth, count, feature, local, parcels
 
 from cim.limits import limits
 from cim.store import LayerData, ReleaseDraft, open_store
-from conftest import app_client
+from support.server import app_client
 from layers.catalog import CATALOG
 
 WEB_MERCATOR = "http://www.opengis.net/def/crs/EPSG/0/3857"

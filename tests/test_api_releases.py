@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
-from citydata import building_frame, pois_frame
+from support.citydata import building_frame, pois_frame
 
 
 def wait_for(check, timeout: float = 5.0) -> None:
@@ -27,6 +28,7 @@ def matched(client: TestClient) -> int:
     return client.get("/collections/buildings/items", params={"limit": 1}).json()["numberMatched"]
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_server_switches_releases_without_restart(store_url: str) -> None:
     buildings = LayerData(CATALOG["buildings"], building_frame(4490))
     with open_store(store_url) as builder:

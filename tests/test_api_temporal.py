@@ -13,7 +13,7 @@ import shapely
 
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.store import LayerData, ReleaseDraft, open_store
-from conftest import BACKENDS, _admin, _admin_url
+from support.postgis import BACKENDS, admin, admin_url
 
 PERMITS = LayerSpec(
     name="permits",
@@ -46,10 +46,10 @@ def permits_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         yield str(tmp_path_factory.mktemp("permits") / "permits.duckdb")
         return
     name = f"cim_permits_{os.getpid()}"
-    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('postgis_template')}")
-    yield _admin_url(name)
-    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('postgis_template')}")
+    yield admin_url(name)
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
 from cim.errors import ConfigError
-from conftest import free_port
+from support.server import free_port
 
 WRITE = "/collections/landuse/items"  # landuse: the demo's editable layer
 

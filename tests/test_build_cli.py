@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_cli import current, fails, ok, release_table
-from tianjin import write_city
+import pytest
+
+from test_cli_commands import current, fails, ok, release_table
+from support.tianjin import write_city
+
+
+pytestmark = pytest.mark.slow  # runs `cim build` as a subprocess (~10 s)
 
 
 def test_cim_build_publishes_writes_the_report_and_fails_in_one_line(tmp_path: Path) -> None:

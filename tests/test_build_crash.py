@@ -17,11 +17,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from corpus_builds import leftovers, parcels_config, write_parcels
+from support.corpus_builds import leftovers, parcels_config, write_parcels
 from fastapi.testclient import TestClient
-from test_cli import CIM, cim_env
-from tianjin import BUILDINGS, write_city
-from tiles_helpers import counts, decode, tile_at, tile_path
+from test_cli_commands import CIM, cim_env
+from support.tianjin import BUILDINGS, write_city
+from support.tiles import counts, decode, tile_at, tile_path
 
 from cim.build import load_config, prepare
 from cim.faults import ENV
@@ -88,6 +88,7 @@ def newest(store_url: str) -> int:
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgis"])
+@pytest.mark.slow  # a `cim build` killed at every crash point (~30 s)
 def test_a_build_killed_at_any_point_leaves_a_working_store(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -12,7 +12,7 @@ import pyogrio
 import pytest
 import shapely
 from pyproj import Transformer
-from tianjin import error_m, to_crs
+from support.tianjin import error_m, to_crs
 
 from cim.build import build, load_config, prepare
 from cim.store import open_store

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import shapely
 from distributed import Client, LocalCluster
-from test_cli import fails, ok
-from tianjin import write_city
+from test_cli_commands import fails, ok
+from support.tianjin import write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.config import CrossCheckConfig
@@ -78,6 +78,7 @@ def qa_items(report_dir: Path) -> tuple[list[dict], dict]:
     return report["items"], summary
 
 
+@pytest.mark.slow  # a local dask cluster (~10 s)
 def test_workers_build_the_same_layers_and_qa_report(store_url: str, tmp_path: Path, workers: Scale) -> None:
     config = load_config(write_city(tmp_path))
     with open_store(store_url) as store:
@@ -101,6 +102,7 @@ def test_workers_build_the_same_layers_and_qa_report(store_url: str, tmp_path: P
     assert first.checksums == second.checksums
 
 
+@pytest.mark.slow  # an external dask scheduler and `cim build` (~13 s)
 def test_cli_on_an_external_scheduler(tmp_path: Path, cluster: LocalCluster) -> None:
     config, store_url = write_city(tmp_path), str(tmp_path / "city.duckdb")
     with open_store(store_url) as store:
@@ -138,6 +140,7 @@ def put_pois_outside_china(config: Path) -> None:
     pd.concat([pois, extra]).to_csv(path, index=False, encoding="utf-8")
 
 
+@pytest.mark.slow  # `cim build --workers` as a subprocess (~15 s)
 def test_a_bad_source_fails_the_distributed_build_with_the_same_line(store_url: str, tmp_path: Path) -> None:
     config = write_city(tmp_path)
     with open_store(store_url) as store:
@@ -179,6 +182,7 @@ def test_options_and_small_sources() -> None:
             pass
 
 
+@pytest.mark.slow  # `cim build` subprocesses waiting on an unreachable scheduler (~20 s)
 def test_cli_refuses_workers_with_a_scheduler_and_an_unreachable_scheduler(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from tianjin import square, to_crs, write_city
+from support.tianjin import square, to_crs, write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.progress import Progress
@@ -95,6 +95,7 @@ BAD_SOURCES: list[tuple[Callable[[Path], Path], str, str | None, str]] = [
 ]
 
 
+@pytest.mark.slow  # builds on a published store (~1.5 s)
 def test_bad_sources_stop_the_build_and_keep_the_release(store_url: str, tmp_path: Path) -> None:
     write_parcels(tmp_path / "good.gpkg")
     with open_store(store_url) as store:
@@ -113,6 +114,7 @@ def test_bad_sources_stop_the_build_and_keep_the_release(store_url: str, tmp_pat
             pd.testing.assert_frame_equal(store.read_frame("parcels"), frame)
 
 
+@pytest.mark.slow  # builds on a published store (~2 s)
 def test_a_bad_source_after_a_layer_is_loaded_keeps_the_release(store_url: str, tmp_path: Path) -> None:
     """The store loads a layer while the build still reads its verifying sources and the next layers
     (cim/build/feed.py): a failure then drops what was loaded, and the current release stays."""

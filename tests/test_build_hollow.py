@@ -19,7 +19,7 @@ import pandas as pd
 import psycopg
 import pyogrio
 import pytest
-from corpus_builds import OK_RING, polygon, shifted, write_geojson
+from support.corpus_builds import OK_RING, polygon, shifted, write_geojson
 from test_build_errors import config_for, source, write_parcels
 
 from cim.build import build, load_config, prepare
@@ -66,6 +66,7 @@ def released(store_url: str, tmp_path: Path) -> tuple[list, pd.DataFrame]:
         return store.releases(), store.read_frame("parcels")
 
 
+@pytest.mark.slow  # builds on a published store (~2 s)
 def test_a_layer_that_loses_every_feature_stops_the_build(store_url: str, tmp_path: Path, released) -> None:
     write_geojson(tmp_path / "nopid.geojson", [(None, polygon(shifted(i * 0.002))) for i in range(3)])
     config = config_for(tmp_path, source("nopid.geojson"))
@@ -90,6 +91,7 @@ def test_a_layer_that_loses_every_feature_stops_the_build(store_url: str, tmp_pa
             assert len(result.report.find(rule="attribute.required", action="rejected")) == 3
 
 
+@pytest.mark.slow  # builds on a published store (~4 s)
 def test_a_layer_that_loses_more_than_its_share_stops_the_build(store_url: str, tmp_path: Path, released) -> None:
     rows = [("P-1", polygon(OK_RING))] + [(None, polygon(shifted(i * 0.002))) for i in (1, 2, 3)]
     write_geojson(tmp_path / "mostly.geojson", rows)
@@ -113,6 +115,7 @@ def test_a_layer_that_loses_more_than_its_share_stops_the_build(store_url: str, 
         assert [r.feature for r in result.report.find(action="rejected")] == ["#1", "#2", "#3"]
 
 
+@pytest.mark.slow  # builds on a published store (~2 s)
 def test_an_empty_source_needs_allow_empty(store_url: str, tmp_path: Path, released) -> None:
     (tmp_path / "none.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
     config = config_for(tmp_path, source("none.geojson"))
@@ -159,6 +162,7 @@ def workers() -> Iterator[Scale]:
         yield scale
 
 
+@pytest.mark.slow  # a local dask cluster (~4 s)
 def test_the_distributed_build_stops_the_same_way(store_url: str, tmp_path: Path, released, workers: Scale) -> None:
     rows = [("P-1", polygon(OK_RING))] + [(None, polygon(shifted(i * 0.002))) for i in (1, 2, 3)]
     write_geojson(tmp_path / "mostly.geojson", rows)
@@ -216,6 +220,7 @@ def test_bad_geometries_in_a_geojson_file_reject_their_features(store_url: str, 
     assert_rejected_with_reasons(records, REASONS)
 
 
+@pytest.mark.slow  # builds on a published store (~2 s)
 def test_a_geojson_file_gdal_refuses_is_read_feature_by_feature(store_url: str, tmp_path: Path) -> None:
     """A number GDAL cannot parse makes it refuse the whole file: the features are then read one by one."""
     raw = {**RAW, "P-8": '{"type": "Point", "coordinates": [1e400, 39.14]}'}
@@ -235,6 +240,7 @@ def test_an_unclosed_ring_in_a_geopackage_rejects_its_feature(store_url: str, tm
     assert_rejected_with_reasons(records, {k: REASONS[k] for k in ("P-3", "P-4")})
 
 
+@pytest.mark.slow  # builds on a published store (~1.5 s)
 def test_a_cut_off_geojson_file_is_still_a_file_error(tmp_path: Path) -> None:
     write_geojson(tmp_path / "cut.geojson", BROKEN, RAW)
     text = (tmp_path / "cut.geojson").read_bytes()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 from rich.console import Console
-from tianjin import write_city
+from support.tianjin import write_city
 
 from cim.build import load_config, prepare
 from cim.build.config import CrossCheckConfig

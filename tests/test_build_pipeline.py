@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tianjin import BUILDINGS, PARCEL, POI, RIVER, ROAD, ZONE, error_m, write_city
+from support.tianjin import BUILDINGS, PARCEL, POI, RIVER, ROAD, ZONE, error_m, write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.readers import sha256
@@ -33,6 +33,7 @@ def by_source_id(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("source_id")
 
 
+@pytest.mark.slow  # a build of the Tianjin city (~4 s)
 def test_every_format_and_crs_lands_on_the_true_positions(store_url: str, city: Path, tmp_path: Path) -> None:
     with open_store(store_url) as store:
         result = build(load_config(city), store, report_dir=tmp_path / "qa")
@@ -79,6 +80,7 @@ def test_every_format_and_crs_lands_on_the_true_positions(store_url: str, city: 
     assert 117.17 < minx < maxx < 117.20 and 39.12 < miny < maxy < 39.15
 
 
+@pytest.mark.slow  # a build of the Tianjin city (~2.5 s)
 def test_release_records_config_checksums_and_qa(store_url: str, city: Path, tmp_path: Path) -> None:
     with open_store(store_url) as store:
         build(load_config(city), store, report_dir=tmp_path / "qa")
@@ -132,6 +134,7 @@ def test_qa_report_lists_every_injected_defect(prepared) -> None:
             assert stats.read == stats.kept + len(dropped), stats
 
 
+@pytest.mark.slow  # a build of the Tianjin city (~2 s)
 def test_qa_files_are_written_with_counts_per_rule_and_source(city: Path, tmp_path: Path) -> None:
     with open_store(str(tmp_path / "city.duckdb")) as store:
         result = build(load_config(city), store, report_dir=tmp_path / "qa")
@@ -165,6 +168,7 @@ def test_qa_files_are_written_with_counts_per_rule_and_source(city: Path, tmp_pa
         assert text in page
 
 
+@pytest.mark.slow  # three builds of the Tianjin city (~6 s)
 def test_rebuild_rollback_and_pruning(store_url: str, city: Path, tmp_path: Path) -> None:
     config = load_config(city)
     with open_store(store_url) as store:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layers.catalog import CATALOG
-from tiles_helpers import BUFFER, EXTENT, coordinates, counts, decode, tile_at, tile_path
+from support.tiles import BUFFER, EXTENT, coordinates, counts, decode, tile_at, tile_path
 
 MVT = "application/vnd.mapbox-vector-tile"
 TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"

@@ -20,11 +20,14 @@ from fastapi.testclient import TestClient
 from cim.store import LayerData, ReleaseDraft, open_store
 from cim.store.edits import Edit
 from cim.tms import tile_matrix_sets
-from citydata import building_frame
+from support.citydata import building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.engine import ENGINE_VERSION
-from tiles_helpers import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
+from support.tiles import EXTENT, coordinates, decode, tile_at, tile_path, wait_until
+
+pytestmark = pytest.mark.slow  # each test publishes its own city and edits it (~2-3 s each)
+
 
 PARCELS = "/collections/parcels/items"
 #: z15 tile holding the three release parcels (117.174-117.179, 39.142-39.143) and two buildings

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from morecantile import Tile
 from pmtiles.convert import mbtiles_to_pmtiles
 from pmtiles.reader import MmapSource, Reader, all_tiles
@@ -20,7 +21,10 @@ from cim.tms import tile_matrix_sets
 from tiles.cache import DiskCache, TileCache
 from tiles.engine import ENGINE_VERSION, TileEngine
 from tiles.tilesets import tileset
-from tiles_helpers import counts, decode, tile_at
+from support.tiles import counts, decode, tile_at
+
+pytestmark = pytest.mark.slow  # runs `cim tiles seed` / `cim export` as subprocesses (~25 s)
+
 
 CIM = Path(sys.executable).parent / "cim"
 #: central Helsinki: a few tiles per zoom keep the runs short

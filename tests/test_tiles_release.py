@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
-from citydata import TIANJIN, building_frame
-from tiles_helpers import counts, decode, tile_at, tile_path, wait_until
+from support.citydata import TIANJIN, building_frame
+from support.tiles import counts, decode, tile_at, tile_path, wait_until
 
 # zoom 13: the three hand-made buildings fall in one tile
 PATH = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))
@@ -36,6 +36,7 @@ def tile_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "tile-cache"
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_new_release_switches_the_cache_key(store_url: str, tile_cache_dir: Path) -> None:
     with open_store(store_url) as builder:
         builder.publish(ReleaseDraft([buildings(3)], srid=4490))
@@ -57,6 +58,7 @@ def test_new_release_switches_the_cache_key(store_url: str, tile_cache_dir: Path
             assert in_tile(client)[1] == etag1
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_a_new_server_never_reads_another_releases_disk_tiles(store_url: str, tile_cache_dir: Path) -> None:
     with open_store(store_url) as builder:
         builder.publish(ReleaseDraft([buildings(3)], srid=4490))

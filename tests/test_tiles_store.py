@@ -14,7 +14,7 @@ from cim.tms import storage_bounds, tile_bounds, tile_matrix_sets
 from tiles.engine import TileEngine
 from tiles.cache import TileCache
 from tiles.tilesets import collection
-from tiles_helpers import counts, decode, tile_at
+from support.tiles import counts, decode, tile_at
 
 WEB = tile_matrix_sets()["WebMercatorQuad"]
 # areas are compared in storage units (degrees²), as the SQL measures them

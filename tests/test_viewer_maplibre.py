@@ -1,7 +1,7 @@
 """The map viewer (/viewer) and the composite style rendered by MapLibre GL JS in headless Chromium.
 
 The browser tests start the app on a real socket (``live_server``, both stores), open the viewer in
-Chromium with WebGL on SwiftShader (tests/browser.py), wait until the page's ``<pre id="status">``
+Chromium with WebGL on SwiftShader (tests/support/browser.py), wait until the page's ``<pre id="status">``
 says the map is idle, and check what MapLibre rendered: features of every demo layer at a zoom
 where all are in range, no map errors, and a screenshot holding the catalog's colours.
 
@@ -25,7 +25,7 @@ import rasterio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from browser import BrowserError, Chromium, find_chromium
+from support.browser import BrowserError, Chromium, find_chromium
 from layers.catalog import CATALOG
 from ogcapi.errors import install_handlers
 from ogcapi.document_additions import REL_MAP
@@ -49,6 +49,7 @@ def test_landing_page_links_the_viewer(api_client: TestClient) -> None:
     assert links == [{"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": "http://testserver/viewer"}]
 
 
+@pytest.mark.browser  # no Chromium, but MapLibre GL JS from npm (scripts/test installs it with the browser part)
 def test_viewer_page_loads_the_style_and_local_maplibre(api_client: TestClient) -> None:
     if maplibre_version() is None:
         pytest.fail(INSTALL_HINT)
@@ -188,10 +189,10 @@ def test_the_style_opens_on_the_data(live_server, browser: Chromium) -> None:
 
 @pytest.fixture(scope="module")
 def raster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The raster test city (DEM, orthophoto, a few buildings; tests/rasters.py) on a real socket;
+    """The raster test city (DEM, orthophoto, a few buildings; tests/support/rasters.py) on a real socket;
     the embedded store only: the raster tests cover both stores' tiles, this the style in a browser."""
-    from conftest import LiveServer
-    from test_raster_tiles import publish_city
+    from support.server import LiveServer
+    from test_tiles_rasters import publish_city
 
     root = tmp_path_factory.mktemp("viewer-rasters")
     with pytest.MonkeyPatch.context() as patch:

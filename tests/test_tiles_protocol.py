@@ -21,12 +21,12 @@ import pytest
 import uvicorn
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import TIANJIN, building_frame
+from support.citydata import TIANJIN, building_frame
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.tiles_protocol import TileProtocol, find_fast_path
-from tiles_helpers import tile_at, tile_path, wait_until
+from support.tiles import tile_at, tile_path, wait_until
 
 TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, *TIANJIN[1]))
 EMPTY_TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 18, 117.1800, 39.1430))  # between the buildings
@@ -260,6 +260,7 @@ def test_other_urls_are_not_affected(server: Server, conn: Connection) -> None:
     assert (server.fast_path.answered, server.app.calls) == (answered, calls + 3)
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_a_new_release_is_never_answered_with_the_old_tile(server: Server, conn: Connection, store_url: str) -> None:
     old = conn.get(TILE)
     assert conn.get(TILE).same_as(old)

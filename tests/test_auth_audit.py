@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cim.store.audit import AuditRecord, JsonLinesAuditLog
-from test_access import bearer, client, publish, restricted_parcels
+from test_auth_access import bearer, client, publish, restricted_parcels
 from test_api_edits import OTHER
 
 FEATURE = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [OTHER]},

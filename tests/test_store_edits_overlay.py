@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cim.store import open_store
 from cim.store.edits import Edit
-from test_edits_identity import city
+from test_store_edits_identity import city
+
+pytestmark = pytest.mark.slow  # hundreds of edits, a reader in another process (~40 s)
+
 
 EDITS = 200
 #: a reader process: for each fid read on stdin, prints the parcel's land_use as it sees it now

@@ -13,13 +13,14 @@ from pyproj import Transformer
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.errors import FeatureNotFound, InvalidQuery, LayerNotFound, NoRelease, StoreError
 from cim.store import FeatureQuery, LayerData, ReleaseDraft, open_store
-from citydata import building_frame, pois_frame
+from support.citydata import building_frame, pois_frame
 from layers.catalog import CATALOG
 
 BUILDINGS = CATALOG["buildings"]
 POIS = CATALOG["pois"]
 
 @pytest.mark.parametrize("srid", [4326, 4490])
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_geometry_and_attributes_round_trip(store_url: str, srid: int) -> None:
     frame = building_frame(srid)
     with open_store(store_url) as store:
@@ -52,6 +53,7 @@ ALL_TYPES = LayerSpec(
 )
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_every_field_type_and_missing_values_round_trip(store_url: str) -> None:
     """Strings (non-ASCII too), integers beyond 32 bits, floats, booleans, dates and UTC datetimes,
     each also missing (None, NaN, NaT), come back as they went in (PostGIS loads by binary COPY)."""
@@ -83,6 +85,7 @@ def test_every_field_type_and_missing_values_round_trip(store_url: str) -> None:
     assert [f["geometry"]["coordinates"] for f in features] == [[117.2, 39.1], [117.3, 39.2], [117.4, 39.3]]
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_layer_info_measures_extent_in_crs84(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(ReleaseDraft([LayerData(BUILDINGS, building_frame(4490))], srid=4490))
@@ -99,6 +102,7 @@ def tianjin_store(store_url: str):
         yield store
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_bbox_filter_and_counts(tianjin_store) -> None:
     page = tianjin_store.query(FeatureQuery("buildings", bbox=(117.17, 39.14, 117.177, 39.145)))
     assert [f["id"] for f in page.features] == [1]
@@ -107,6 +111,7 @@ def test_bbox_filter_and_counts(tianjin_store) -> None:
     assert everything.number_matched == 3 and len(everything.features) == 3
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_equality_filter_sort_and_select(tianjin_store) -> None:
     page = tianjin_store.query(FeatureQuery("buildings", equals=(("use", "office"),)))
     assert [f["id"] for f in page.features] == [3]
@@ -117,6 +122,7 @@ def test_equality_filter_sort_and_select(tianjin_store) -> None:
     assert slim.features[0]["properties"] == {"name": "鼓楼"} and slim.features[0]["geometry"] is None
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_typed_filter_values_are_checked(tianjin_store) -> None:
     assert tianjin_store.query(FeatureQuery("buildings", equals=(("floors", "30"),))).number_matched == 1
     with pytest.raises(InvalidQuery, match="integer"):
@@ -127,6 +133,7 @@ def test_typed_filter_values_are_checked(tianjin_store) -> None:
         tianjin_store.query(FeatureQuery("buildings", sortby=(("colour", True),)))
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_paging_is_stable_and_complete(tianjin_store) -> None:
     ids = []
     for offset in range(0, 3):
@@ -135,6 +142,7 @@ def test_paging_is_stable_and_complete(tianjin_store) -> None:
     assert tianjin_store.query(FeatureQuery("buildings", limit=5, offset=3)).features == []
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_reprojection_and_authority_axis_order(tianjin_store) -> None:
     lonlat = tianjin_store.get_feature("buildings", 1)["geometry"]["coordinates"][0][0][0]
     assert lonlat == pytest.approx([117.1760, 39.1425])  # shapely.box starts at (maxx, miny)
@@ -149,6 +157,7 @@ def test_reprojection_and_authority_axis_order(tianjin_store) -> None:
     assert 39_500_000 < x < 39_600_000  # zone number 39 in the false easting
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_missing_feature_and_layer(tianjin_store) -> None:
     with pytest.raises(FeatureNotFound):
         tianjin_store.get_feature("buildings", 999)
@@ -163,6 +172,7 @@ def test_empty_store_has_no_release(store_url: str) -> None:
             store.layers()
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_releases_switch_rollback_and_prune(store_url: str) -> None:
     full = building_frame(4490)
     with open_store(store_url) as store:
@@ -185,6 +195,7 @@ def test_releases_switch_rollback_and_prune(store_url: str) -> None:
         reader.close()
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_failed_publish_leaves_current_release_untouched(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(ReleaseDraft([LayerData(BUILDINGS, building_frame(4490))], srid=4490))

@@ -15,8 +15,11 @@ from fastapi.testclient import TestClient
 from cim.errors import StoreError
 from cim.store import LayerData, ReleaseDraft, open_store
 from layers.catalog import CATALOG
-from test_access import PARCEL_TILE, bearer, client
+from test_auth_access import PARCEL_TILE, bearer, client
 from test_api_edits import OTHER
+
+pytestmark = pytest.mark.slow  # builds, edits and serves encrypted stores; several publishes (~9 s)
+
 
 KEY = "h6 test key: 'quoted' and long enough"
 #: feature text that must not be found in any file in plain form

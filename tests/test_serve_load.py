@@ -13,6 +13,9 @@ from bench.load import run
 from cim.store import LayerData, ReleaseDraft, open_store
 
 
+pytestmark = pytest.mark.slow  # 64 clients for 10 s against a real `cim serve` (~50 s)
+
+
 @pytest.fixture
 def two_releases(store_url: str, demo_layers: list[LayerData]) -> str:
     with open_store(store_url) as store:

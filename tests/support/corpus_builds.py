@@ -5,7 +5,7 @@ directory; the build must then either stop with a :class:`~cim.errors.BuildError
 contains ``error`` — and leave the store exactly as it was, nothing staged — or publish, holding the
 QA ``records`` listed (rule, action, feature, part of the reason) and the ``features`` counts.
 :func:`run_case` does all of that on a store that already has a release (so "left as it was" is a
-real check). tests/test_corpus.py parametrises over ``CASES`` and both stores::
+real check). tests/test_api_corpus.py parametrises over ``CASES`` and both stores::
 
     @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
     def test_build_inputs(case, store_url, tmp_path):
@@ -26,7 +26,7 @@ import psycopg
 import pyogrio
 import pytest
 import shapely
-from tianjin import square, to_crs
+from support.tianjin import square, to_crs
 
 from cim.build import build, load_config
 from cim.build.pipeline import BuildResult

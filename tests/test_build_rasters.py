@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
-from rasters import (
+from support.rasters import (
     DEM_NODATA,
     HILL,
     NODATA_BLOCK,
@@ -69,6 +69,7 @@ def sample(path: str, lon: float, lat: float) -> float:
     return float(top * (1 - fy) + bottom * fy)
 
 
+@pytest.mark.slow  # a raster build (~2 s)
 def test_rasters_become_cogs_of_the_release(store_url: str, tmp_path: Path, raster_dir: Path) -> None:
     config = raster_config(tmp_path / "city")
     with open_store(store_url) as store:
@@ -113,6 +114,7 @@ def test_rasters_become_cogs_of_the_release(store_url: str, tmp_path: Path, rast
     assert "## Rasters" in (tmp_path / "qa" / "qa.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # a raster build (~2 s)
 def test_georeferencing_puts_known_heights_at_known_places(tmp_path: Path) -> None:
     config = raster_config(tmp_path / "city")
     with open_store(str(tmp_path / "geo.duckdb")) as store:
@@ -240,6 +242,7 @@ BAD_RASTERS: list[tuple[Callable[[Path], Path], str, str]] = [
 ]
 
 
+@pytest.mark.slow  # several raster builds (~9 s)
 def test_bad_rasters_stop_the_build_and_keep_the_release(store_url: str, tmp_path: Path, raster_dir: Path) -> None:
     with open_store(store_url) as store:
         build(load_config(raster_config(tmp_path / "good")), store)
@@ -279,6 +282,7 @@ def test_raster_config_mistakes_are_refused(tmp_path: Path, yaml: str, reason: s
     assert reason in str(caught.value)
 
 
+@pytest.mark.slow  # raster builds (~5 s)
 def test_a_failed_publish_removes_its_cogs_and_keeps_the_release(store_url: str, tmp_path: Path, raster_dir: Path) -> None:
     with open_store(store_url) as store:
         build(load_config(raster_config(tmp_path / "one")), store)
@@ -297,6 +301,7 @@ def test_a_failed_publish_removes_its_cogs_and_keeps_the_release(store_url: str,
         assert sample(store.layer("dem").raster_path, *HILL) == pytest.approx(elevation_at(*HILL), abs=0.1)
 
 
+@pytest.mark.slow  # several raster releases (~7 s)
 def test_pruning_a_release_removes_its_cogs(store_url: str, tmp_path: Path, raster_dir: Path) -> None:
     config = load_config(raster_config(tmp_path / "city"))
     with open_store(store_url) as store:
@@ -312,9 +317,10 @@ def test_pruning_a_release_removes_its_cogs(store_url: str, tmp_path: Path, rast
         assert store.layer("dem").raster_path == paths[1]["dem"]
 
 
+@pytest.mark.slow  # `cim build` in a subprocess (~23 s)
 def test_vector_and_raster_layers_in_one_cim_build(tmp_path: Path) -> None:
-    from test_cli import ok, release_table
-    from tianjin import write_city
+    from test_cli_commands import ok, release_table
+    from support.tianjin import write_city
 
     config = write_city(tmp_path)
     write_dem(tmp_path / "data" / "dem.tif")
@@ -342,6 +348,7 @@ def test_postgis_raster_directory_default(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert postgis_raster_dir("postgresql://u@db/city") == Path("/srv/cim/rasters")
 
 
+@pytest.mark.slow  # a raster build (~3 s)
 def test_the_python_api_points_raster_readers_at_the_cog(tmp_path: Path) -> None:
     import cim
     from cim.errors import InvalidQuery

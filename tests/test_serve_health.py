@@ -20,10 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import building_frame
-from conftest import _admin, app_client, free_port
+from support.citydata import building_frame
+from support.postgis import admin
+from support.server import app_client, free_port
 from layers.catalog import CATALOG
-from slow_requests import heavy_items_path, publish_big
+from support.slow_requests import heavy_items_path, publish_big
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def take_store_away(url: str) -> None:
     """PostgreSQL: the database is dropped under the server (its connections terminated); embedded:
     the release link disappears."""
     if url.startswith("postgresql"):
-        _admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
     else:
         Path(url).unlink()
 
@@ -128,6 +129,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow  # a real `cim serve` and a large store (~20 s per worker count)
 def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, workers: int) -> None:
     process, port = start_server(slow_store, "--workers", str(workers), "--grace", "120")
     try:
@@ -151,6 +153,7 @@ def test_sigterm_finishes_the_running_request_and_exits_0(slow_store: str, worke
         stop_server(process)
 
 
+@pytest.mark.slow  # a real `cim serve` with a worker busy past 5 s (~40 s)
 def test_a_worker_busy_past_uvicorns_5_s_health_check_keeps_its_connections(tmp_path: Path) -> None:
     """A worker that cannot run for 8 s (here: SIGSTOP; in production a loop blocked after a release
     switch, a starved process) while requests arrive on its idle keep-alive connections. Before:

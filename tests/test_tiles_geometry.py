@@ -19,7 +19,7 @@ from layers.catalog import CATALOG
 from tiles.cache import TileCache
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, tileset
-from tiles_helpers import BUFFER, EXTENT, HELSINKI, coordinates, decode
+from support.tiles import BUFFER, EXTENT, HELSINKI, coordinates, decode
 
 WEB = tile_matrix_sets()["WebMercatorQuad"]
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
@@ -188,7 +188,7 @@ def test_a_release_is_served_before_its_tile_geometry_and_faster_after(new_postg
     from click.testing import CliRunner
 
     from cim.cli import cli
-    from tiles_helpers import wait_until
+    from support.tiles import wait_until
 
     url = new_postgis_db()
     layers = [layer for layer in demo_layers if layer.spec.name in ("buildings", "pois")]
@@ -222,7 +222,7 @@ def test_prepared_tiles_of_a_cgcs2000_store_hold_what_the_plain_way_gives(new_po
     """Storage in CGCS2000 (geographic, EPSG:4490) or its Gauss-Krüger zone at 117°E (EPSG:4548,
     metres): the prepared rows reach every visible feature (the size threshold is measured in the
     storage CRS) and the tiles are the plain way's."""
-    from citydata import TIANJIN, building_frame
+    from support.citydata import TIANJIN, building_frame
 
     url = new_postgis_db()
     with open_store(url) as store:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ogcapi.tiles_fastpath import TileFastPath, mark_release
-from tiles_helpers import decode, tile_at, tile_path
+from support.tiles import decode, tile_at, tile_path
 
 
 class Inner:

@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 from cim.errors import CIMError, InvalidQuery, StoreError
 from cim.limits import limits
 from cim.store.cql2_parse import parse_filter
-from conftest import free_port
+from support.server import free_port
 
 ITEMS = "/collections/buildings/items"
 ROOT = Path(__file__).resolve().parent.parent

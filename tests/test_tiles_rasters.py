@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from citydata import building_frame
+from support.citydata import building_frame
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
-from rasters import HILL, NODATA_BLOCK, ORTHO_BOUNDS, PIXEL_M, dem_origin, elevation_at, raster_config
-from tiles_helpers import wait_until
+from support.rasters import HILL, NODATA_BLOCK, ORTHO_BOUNDS, PIXEL_M, dem_origin, elevation_at, raster_config
+from support.tiles import wait_until
 
 from cim.build import load_config, prepare
 from cim.store import LayerData, open_store
@@ -50,7 +50,7 @@ def publish_city(store_url: str, root: Path, dem_shift: float = 0.0) -> int:
 
 @pytest.fixture(scope="module", params=["duckdb", "postgis"])
 def raster_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from conftest import backend_store
+    from support.postgis import backend_store
 
     root = tmp_path_factory.mktemp(f"rasters-{request.param}")
     with pytest.MonkeyPatch.context() as patch:
@@ -305,6 +305,7 @@ def test_openapi_describes_the_map_tile_paths(client: TestClient) -> None:
 
 
 
+@pytest.mark.slow  # publishes new raster releases (~10 s)
 def test_tiles_follow_the_release(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIM_RASTER_DIR", str(tmp_path / "cogs"))
     monkeypatch.setenv("CIM_TILE_CACHE", str(tmp_path / "tile-cache"))

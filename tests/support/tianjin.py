@@ -28,7 +28,7 @@ import shapely
 from pyproj import Transformer
 from shapely import affinity
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tianjin.yml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tianjin.yml"
 HALF = 0.0001  # half a building's width in degrees (about 9 m east-west, 11 m north-south)
 
 
@@ -185,7 +185,7 @@ def error_m(stored: shapely.Geometry, true: shapely.Geometry) -> float:
     return float(shapely.hausdorff_distance(project(stored), project(true)))
 
 
-if __name__ == "__main__":  # python tests/tianjin.py examples  -> examples/data/*, ready for `cim build`
+if __name__ == "__main__":  # python tests/support/tianjin.py examples  -> examples/data/*, ready for `cim build`
     import sys
 
     print(write_city(Path(sys.argv[1] if len(sys.argv) > 1 else "examples")))

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from cim.store import LayerData, ReleaseDraft, open_store
-from citydata import building_frame
+from support.citydata import building_frame
 from layers.catalog import CATALOG
 from test_api_edits import OTHER, parcels_frame
-from tiles_helpers import tile_at, tile_path
+from support.tiles import tile_at, tile_path
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 #: inside the parcels of parcels_frame()
@@ -151,7 +151,7 @@ def test_a_layer_with_its_own_read_role(store_url: str, monkeypatch: pytest.Monk
 
 
 def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rasters import HILL, raster_config
+    from support.rasters import HILL, raster_config
 
     from cim.build import load_config, prepare
 
@@ -185,7 +185,7 @@ def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, mon
 def test_restricted_tiles_under_the_uvicorn_tile_protocol(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """As `cim serve` runs: the HTTP protocol answers repeated tiles itself (ogcapi/tiles_protocol.py),
     but never a restricted one — it reaches the app, and the check, every time."""
-    from test_tile_protocol import Server
+    from test_tiles_protocol import Server
 
     publish(store_url, restricted_parcels())
     monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", KEY.public_key().public_bytes(

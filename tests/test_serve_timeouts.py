@@ -3,7 +3,7 @@
 no database text — and the worker (DuckDB cursor, PostgreSQL connection) is free again at once.
 Builds are not cut: the statement timeout is on the server's read connections only.
 
-The slow request is a legal one (tests/slow_requests.py): a CQL2 S_DISJOINT against a many-sided
+The slow request is a legal one (tests/support/slow_requests.py): a CQL2 S_DISJOINT against a many-sided
 polygon over a large synthetic buildings layer, counted; the budget is lowered to make it too slow."""
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from cim.errors import RequestTimeout
 from cim.limits import limits
 from cim.store import FeatureQuery, open_store
 from cim.store.cql2_parse import parse_filter
-from slow_requests import heavy_items_path, publish_big, star
+from support.slow_requests import heavy_items_path, publish_big, star
 
 #: buildings in the synthetic layer: the heavy page takes seconds on either store
+pytestmark = pytest.mark.slow  # each test publishes a large synthetic store (~8 s)
+
+
 BUILDINGS = 150_000
 #: the lowered budget, in seconds: the heavy page takes far longer (DuckDB ~1 s, PostgreSQL > 10 s),
 #: a lookup by id far less (a new PostgreSQL connection's first statements load its catalog caches)

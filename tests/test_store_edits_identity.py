@@ -38,6 +38,7 @@ def update(store: Store, fid: int, land_use: str) -> None:
     store.edit(Edit("parcels", "update", "planner", fid, {"properties": {"land_use": land_use}}))
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_edits_of_another_city_do_not_touch_the_new_citys_features(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(city("city-a", ["a1", "a2", "a3"], 117.0))
@@ -62,6 +63,7 @@ def test_edits_of_another_city_do_not_touch_the_new_citys_features(store_url: st
     assert "source_id='a2'" in listed.output and "delete" in listed.output
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_a_renumbering_rebuild_carries_the_edit_to_its_feature(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(city("survey", ["p1", "p2", "p3"], 117.0))
@@ -82,6 +84,7 @@ def test_a_renumbering_rebuild_carries_the_edit_to_its_feature(store_url: str) -
         assert features(store)[4] == ("p1", "B1")
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_rollback_brings_edits_back_onto_the_old_features(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(city("city-a", ["a1", "a2", "a3"], 117.0))
@@ -100,6 +103,7 @@ def test_rollback_brings_edits_back_onto_the_old_features(store_url: str) -> Non
         assert sorted(c.source_id for c in store.edit_conflicts()) == ["a1", "a2"]
 
 
+@pytest.mark.slow  # publishes its own releases on the embedded store (~2-3 s each)
 def test_an_edit_cannot_change_the_identity_it_is_followed_by(store_url: str) -> None:
     with open_store(store_url) as store:
         store.publish(city("survey", ["p1"], 117.0))
@@ -113,9 +117,10 @@ def test_an_edit_cannot_change_the_identity_it_is_followed_by(store_url: str) ->
         assert store.get_feature("parcels", 1)["properties"]["source_id"] == "p1"
 
 
+@pytest.mark.slow  # a build of the Tianjin city (~8 s)
 def test_the_build_report_records_the_conflicts(store_url: str, tmp_path) -> None:
     from cim.build import build, load_config
-    from tianjin import write_city
+    from support.tianjin import write_city
 
     config = load_config(write_city(tmp_path / "tianjin"))
     with open_store(store_url) as store:

@@ -20,10 +20,13 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from test_api_edits import auth, pem, publish
-from test_raster_tiles import client, raster_store_url  # noqa: F401 - fixtures: a store with raster layers
+from test_tiles_rasters import client, raster_store_url  # noqa: F401 - fixtures: a store with raster layers
 
 #: examples per operation and generation mode (valid data, then invalid data); a wider run:
-#: CIM_FUZZ_EXAMPLES=60 ./scripts/test tests/test_fuzz.py
+#: CIM_FUZZ_EXAMPLES=60 ./scripts/test tests/test_api_fuzz.py
+pytestmark = pytest.mark.slow  # schemathesis over the whole OpenAPI document (~20 s)
+
+
 READ_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "10"))
 WRITE_EXAMPLES = int(os.environ.get("CIM_FUZZ_EXAMPLES", "15"))
 #: the demo's other collections' paths: the same routes as buildings' and landuse's (which have

@@ -21,7 +21,13 @@ DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water"}
 BBOX = (24.94, 60.165, 24.95, 60.175)
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 
-requires_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL (ogrinfo/ogr2ogr) is not installed")
+_no_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL (ogrinfo/ogr2ogr) is not installed")
+
+
+def requires_gdal(test: Any) -> Any:
+    """GDAL's command line tools (system package gdal-bin, installed by scripts/test): marked ``slow``,
+    so that the fast tier, which runs without system packages, leaves them out."""
+    return pytest.mark.slow(_no_gdal(test))
 
 
 def gdal(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """The bad-input corpus, on both stores: hostile READ requests (tests/corpus/requests.yml), hostile
 WRITE bodies (tests/corpus/bodies/cases.yml, plus huge ones generated here) and broken build inputs
-(tests/corpus_builds.py). Each case has the one status (or build outcome) it must get; a 4xx is an
+(tests/support/corpus_builds.py). Each case has the one status (or build outcome) it must get; a 4xx is an
 OGC exception document without database internals, and nothing gets a 5xx.
 """
 
@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from cim.limits import limits
-from conftest import BACKENDS, backend_store
-from corpus_builds import CASES as BUILD_CASES
-from corpus_builds import run_case
+from support.postgis import BACKENDS, backend_store
+from support.corpus_builds import CASES as BUILD_CASES
+from support.corpus_builds import run_case
 from test_api_edits import auth, pem, publish
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -153,6 +153,7 @@ def test_write_bodies(edit_client: Any, editor_key: Any, case: BodyCase) -> None
 
 
 @pytest.mark.parametrize("case", BUILD_CASES, ids=[c.name for c in BUILD_CASES])
+@pytest.mark.slow  # a build per case (25 cases, ~70 s)
 def test_build_inputs(case: Any, store_url: str, tmp_path: Path) -> None:
     run_case(case, store_url, tmp_path)
 

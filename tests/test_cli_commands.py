@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,14 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
+from support.postgis import POSTGIS_URL, SKIP_POSTGIS
+from support.server import free_port
 
 import cim
 
 CIM = Path(sys.executable).parent / "cim"
-POSTGIS_URL = os.environ.get("CIM_TEST_POSTGIS", "postgresql://postgres@127.0.0.1:5432/cim_test")
-SKIP_POSTGIS = os.environ.get("CIM_TEST_SKIP_POSTGIS") == "1"
 DEMO_LAYERS = ["landuse", "water", "roads", "buildings", "pois"]
 RELEASE_LINE = re.compile(r"^([* ]) +(\d+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (.*)$")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cim_env() -> dict[str, str]:
@@ -76,6 +69,7 @@ def current(rows: dict[int, tuple[bool, list[str]]]) -> list[int]:
 # -- help and errors ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # `cim --help` in a subprocess
 def test_help_lists_core_and_plugin_commands(tmp_path: Path) -> None:
     out = ok(tmp_path, "--help")
     commands = set(re.findall(r"^  (\w+) ", out.split("Commands:", 1)[1], re.MULTILINE))
@@ -87,6 +81,7 @@ def test_unknown_store_scheme(tmp_path: Path) -> None:
     assert "unknown store" in line and "foo.sqlite" in line
 
 
+@pytest.mark.slow  # `cim` in a subprocess, waiting for a refused connection
 def test_unreachable_postgres(tmp_path: Path) -> None:
     line = fails(tmp_path, "releases", "--store", "postgresql://postgres@127.0.0.1:1/nope", timeout=60)
     assert "cannot connect" in line
@@ -114,6 +109,7 @@ def database_without_postgis() -> Iterator[str]:
                 conn.execute("DROP ROLE IF EXISTS cim_nopriv")
 
 
+@pytest.mark.postgis  # its own database on the server, without PostGIS (database_without_postgis)
 def test_database_without_postgis(tmp_path: Path, database_without_postgis: str) -> None:
     line = fails(tmp_path, "releases", "--store", database_without_postgis, timeout=60)
     assert "PostGIS" in line
@@ -124,6 +120,7 @@ def test_database_without_postgis(tmp_path: Path, database_without_postgis: str)
         assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'cim'").fetchone()
 
 
+@pytest.mark.slow  # `cim serve` in a subprocess (~3 s)
 def test_serve_empty_store(tmp_path: Path) -> None:
     line = fails(tmp_path, "serve", "--store", str(tmp_path / "empty.duckdb"), "--port", str(free_port()), timeout=120)
     assert "no release" in line
@@ -133,6 +130,7 @@ def test_serve_empty_store(tmp_path: Path) -> None:
 # -- releases on the embedded store (default ./cim.duckdb) --------------------------------------------
 
 
+@pytest.mark.slow  # `cim demo` builds twice in subprocesses (~17 s)
 def test_demo_builds_releases_and_rollback(tmp_path: Path) -> None:
     store = tmp_path / "cim.duckdb"
     assert "no releases yet" in ok(tmp_path, "releases")
@@ -169,6 +167,7 @@ def test_demo_build_into_postgis(tmp_path: Path, new_postgis_db: Callable[[], st
     assert not (tmp_path / "cim.duckdb").exists()  # --store was honoured, not the default
 
 
+@pytest.mark.slow  # `cim demo` serving in a subprocess (~6 s)
 def test_demo_serves(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -214,6 +213,7 @@ def _wait_for_collections(proc: subprocess.Popen[bytes], url: str, logs: Path, d
             time.sleep(0.2)
 
 
+@pytest.mark.slow  # a real `cim serve --workers 2` (~19 s)
 def test_serve_with_several_workers(tmp_path: Path) -> None:
     ok(tmp_path, "demo", "--build-only")
     port = free_port()
