@@ -28,9 +28,7 @@ from pygeofilter import ast
 from starlette.requests import Request
 
 from cim.errors import InvalidQuery
-from cim.store.cql2_parse import Cql2Filter, parse_filter
-from cim.store.keyset import Cursor
-from cim.store.temporal import TimeInterval
+from cim.store import Cql2Filter, Cursor, TimeInterval, parse_filter
 from ogcapi import parameters
 
 

@@ -27,9 +27,7 @@ from typing import Mapping
 from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery, NotFound
 from cim.limits import limits
-from cim.store.cql2_parse import Cql2Filter, parse_filter
-from cim.store.keyset import Cursor, decode_cursor
-from cim.store.temporal import TimeInterval, parse_datetime
+from cim.store import Cql2Filter, Cursor, TimeInterval, decode_cursor, parse_datetime, parse_filter
 
 #: digits of the largest offset accepted: 10^15 − 1 rows, far below a 64-bit integer's 9.2·10^18
 #: (offset + limit must still fit in the databases' BIGINT)
@@ -135,12 +133,12 @@ def bbox(value: str, crs: str | None = None) -> tuple[float, ...]:
 
 
 def datetime(value: str) -> TimeInterval:
-    """``datetime``: an RFC 3339 instant or interval (:func:`cim.store.temporal.parse_datetime`)."""
+    """``datetime``: an RFC 3339 instant or interval (:func:`cim.store.sql.temporal.parse_datetime`)."""
     return parse_datetime(value)
 
 
 def cursor(value: str) -> Cursor:
-    """``cursor``: the opaque page position of a next link (:func:`cim.store.keyset.decode_cursor`)."""
+    """``cursor``: the opaque page position of a next link (:func:`cim.store.sql.keyset.decode_cursor`)."""
     try:
         result = decode_cursor(value)
     except RecursionError:  # JSON nested too deeply inside the base64

@@ -20,8 +20,7 @@ from pygeoapi.provider.base import (
 
 from cim.crs import axis_order_is_yx, parse_crs, srid_of
 from cim.errors import CIMError, InvalidQuery, NotFound, RequestTimeout, StoreError
-from cim.store import FeatureQuery, LayerInfo, Store, shared_store
-from cim.store.temporal import parse_datetime
+from cim.store import FeatureQuery, LayerInfo, Store, parse_datetime, shared_store
 from ogcapi import parameters
 from ogcapi.errors import INVALID_VALUES, caused_by_values, log_server_error, server_error_description
 from ogcapi.items_request import CURRENT, ItemsRequest, ParsedFilter

@@ -1,6 +1,6 @@
 """Many edits: a reader in another process sees every one (both stores), and the embedded store's
 overlay stays bounded on disk — compact versions, the old ones pruned, superseded ones detached by
-readers (cim/store/duckdb_live.py)."""
+readers (cim/store/duckdb/live.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cim.store import open_store
-from cim.store.edits import Edit
+from cim.store import Edit, open_store
 from test_edits_identity import city
 
 EDITS = 200
 #: a reader process: for each fid read on stdin, prints the parcel's land_use as it sees it now
 READER = """
 import sys
-from cim.store import open_store
 store = open_store(sys.argv[1])
 for line in sys.stdin:
     print(store.get_feature("parcels", int(line))["properties"]["land_use"], flush=True)

@@ -24,7 +24,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from cim.errors import ConfigError, NotFound, StoreError
-from cim.store.tilequery import Bounds
+from cim.store import Bounds
 from tiles.documents import tilejson
 from tiles.engine import TileEngine
 from tiles.tilesets import COMPOSITE, Tileset, composite, tileset

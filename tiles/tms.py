@@ -19,7 +19,7 @@ from pyproj import CRS
 
 from cim.crs import parse_crs, transform_bbox, transformer
 from cim.errors import NotFound
-from cim.store.tilequery import Bounds
+from cim.store import Bounds
 
 #: a tile matrix identifier: a zoom level in ASCII digits
 _ZOOM = re.compile(r"[0-9]{1,4}")

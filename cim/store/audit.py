@@ -12,7 +12,7 @@ the admin routes — refused ones included). Two back-ends, one per store:
   ``always`` / ``writes`` (default) / ``never``). Reading merges every process's file, newest first; a
   torn last line (a process killed mid-write) is skipped.
 - **PostGIS** (:class:`PostgisAuditLog`): the table ``cim.audit_log`` (migration 6 in
-  cim/store/postgis_schema.py), one ``INSERT`` per record (autocommit: durable as PostgreSQL commits are).
+  cim/store/postgis/schema.py), one ``INSERT`` per record (autocommit: durable as PostgreSQL commits are).
 
 :func:`audit_log_of` gives a store's log (``Store.audit_log()``).
 """
@@ -152,7 +152,7 @@ def _parse(line: str) -> AuditRecord | None:
         return None
 
 
-#: the table (created by migration 6, cim/store/postgis_schema.py)
+#: the table (created by migration 6, cim/store/postgis/schema.py)
 AUDIT_TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS cim.audit_log (
     id bigserial PRIMARY KEY,
