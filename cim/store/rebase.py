@@ -22,8 +22,8 @@ from typing import Any
 
 from cim.store.base import FID
 from cim.store.edits import FIRST_CREATED_FID
-from cim.store.sql.overlay import CONFLICT
 from cim.store.sql import quote_ident
+from cim.store.sql.overlay import CONFLICT
 #: rows looked up per statement
 CHUNK = 500
 

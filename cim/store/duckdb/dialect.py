@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cim.store.base import LayerInfo
-from cim.store.sql.dialect import Dialect, Statement, quote_ident
-from cim.store.sql.overlay import count_sql, merged_source
+from cim.store.sql import quote_ident
+from cim.store.sql.dialect import Dialect
 from cim.store.sql.tiles import TileDialect, num
 from cim.store.tilequery import Bounds
 
@@ -43,19 +43,11 @@ class DuckDBDialect(Dialect):
     def table(self, layer: str) -> str:
         return quote_ident(layer)
 
-    def edited(self, info: LayerInfo) -> bool:
-        return self.live is not None and info.name in self.live.columns
-
-    def source(self, info: LayerInfo, where: str | None = None) -> str:
-        if self.live is None or not self.edited(info):
-            return super().source(info, where)
+    def overlay(self, info: LayerInfo) -> tuple[str, frozenset[str]] | None:
         live = self.live
-        return merged_source(info, self.table(info.name), live.table(info.name), live.columns[info.name], where)
-
-    def count_all(self, info: LayerInfo) -> Statement | None:
-        if self.live is None or not self.edited(info):
+        if live is None or info.name not in live.columns:
             return None
-        return Statement(count_sql(self.table(info.name), self.live.table(info.name), "?"), (info.count,))
+        return live.table(info.name), live.columns[info.name]
 
     def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
         return f"ST_Transform({geom_sql}, 'EPSG:{src_srid}', 'EPSG:{dst_srid}', always_xy := true)"

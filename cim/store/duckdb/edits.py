@@ -15,7 +15,7 @@ from cim.errors import FeatureNotFound
 from cim.store.duckdb.live import LiveFiles, ensure_table
 from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
 from cim.store.rebase import EditConflict, Rebase
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident
 from cim.store.sql.overlay import CONFLICT, upsert_params, upsert_sql
 
 

@@ -42,7 +42,7 @@ from cim.store.base import LayerInfo
 from cim.store.duckdb import spatial
 from cim.store.duckdb.dialect import SQL_TYPES, LiveView
 from cim.store.rebase import Rebase
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident
 from cim.store.sql.overlay import CONFLICT, add_columns_sql, create_table_sql
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from cim.store.duckdb.dialect import SQL_TYPES
 from cim.store.duckdb.live import LiveFiles
 from cim.store.frames import measure, prepare
 from cim.store.rasters import install, measure_raster
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident
 
 
 class DuckDBReleases:

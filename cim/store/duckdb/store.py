@@ -25,7 +25,7 @@ import duckdb
 import geopandas as gpd
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
-from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, not_found
+from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
 from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
@@ -33,7 +33,7 @@ from cim.store.duckdb.edits import DuckDBEdits
 from cim.store.duckdb.live import LiveFiles, ReaderOverlays
 from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
-from cim.store.sql.features import count_features, page_from_rows, row_to_feature, select_features, select_frame, select_one
+from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
 from cim.store.sql.tiles import join_layers, tile_statement
 from cim.store.tilequery import RenderedTile, TileQuery
 
@@ -170,9 +170,7 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
         cur = reader.cursor()
         with interrupting(cur.interrupt):
             rows = self._fetch(cur, statement.sql, (fid,))
-        if not rows:
-            raise not_found(layer, fid)
-        return row_to_feature(rows[0], [f.name for f in info.fields])
+        return feature_from_rows(rows, info, fid)
 
     def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
         reader = self._read()

@@ -16,7 +16,7 @@ import psycopg
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident
 
 #: Arrow types of the layer field types, as PostgreSQL's binary format wants them
 ARROW_TYPES = {

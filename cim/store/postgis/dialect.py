@@ -5,8 +5,8 @@ tile spellings (:class:`PostgisTileDialect`) and PostgreSQL's SQL types."""
 from __future__ import annotations
 
 from cim.store.base import LayerInfo
-from cim.store.sql.dialect import Dialect, Statement, quote_ident
-from cim.store.sql.overlay import count_sql, merged_source
+from cim.store.sql import quote_ident
+from cim.store.sql.dialect import Dialect
 from cim.store.sql.tiles import TileDialect, num
 from cim.store.tilequery import Bounds
 
@@ -32,18 +32,10 @@ class PostgisDialect(Dialect):
         #: editable layers: read merged with their overlay table in schema cim_live
         self.live_layers = live_layers
 
-    def edited(self, info: LayerInfo) -> bool:
-        return info.name in self.live_layers
-
-    def source(self, info: LayerInfo, where: str | None = None) -> str:
-        if not self.edited(info):
-            return super().source(info, where)
-        return merged_source(info, self.table(info.name), live_table(info.name), [f.name for f in info.fields], where)
-
-    def count_all(self, info: LayerInfo) -> Statement | None:
-        if not self.edited(info):
+    def overlay(self, info: LayerInfo) -> tuple[str, list[str]] | None:
+        if info.name not in self.live_layers:
             return None
-        return Statement(count_sql(self.table(info.name), live_table(info.name), "%s"), (info.count,))
+        return live_table(info.name), [f.name for f in info.fields]
 
     def table(self, layer: str) -> str:
         return f"{quote_ident(self.schema_name)}.{quote_ident(layer)}"

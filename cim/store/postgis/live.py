@@ -22,7 +22,8 @@ from cim.store.base import GEOM, LayerInfo
 from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
 from cim.store.postgis.dialect import LIVE_SCHEMA, SQL_TYPES, live_table
 from cim.store.rebase import EditConflict, Rebase
-from cim.store.sql.dialect import Dialect, quote_ident
+from cim.store.sql import quote_ident
+from cim.store.sql.dialect import Dialect
 from cim.store.sql.features import row_to_feature, select_one
 from cim.store.sql.overlay import CONFLICT, add_columns_sql, create_table_sql, upsert_params, upsert_sql
 

@@ -33,8 +33,7 @@ from cim.store.postgis.dialect import PostgisDialect
 from cim.store.postgis.live import ensure_overlays, read_conflicts, rebase_overlays
 from cim.store.rasters import install, measure_raster, remove
 from cim.store.rebase import EditConflict
-from cim.store.sql import tile_geometry
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident, tile_geometry
 
 #: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
 INDEX_BUILD_MEMORY = "1GB"

@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import budget
-from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, not_found
+from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
 from cim.store.postgis import schema
@@ -39,9 +39,9 @@ from cim.store.rasters import postgis_raster_dir
 from cim.store.sql.dialect import Statement
 from cim.store.sql.features import (
     count_features,
+    feature_from_rows,
     is_filtered,
     page_from_rows,
-    row_to_feature,
     select_features,
     select_frame,
     select_one,
@@ -237,9 +237,7 @@ class PostgisStore(PostgisReleases, Store):
         statement = select_one(info, out_srid, flip_axes, current.dialect)
         with self._reading() as conn:
             rows = self._fetch(conn, statement.sql, (fid,))
-        if not rows:
-            raise not_found(layer, fid)
-        return row_to_feature(rows[0], [f.name for f in info.fields])
+        return feature_from_rows(rows, info, fid)
 
     def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
         current = self._read()

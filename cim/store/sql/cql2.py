@@ -20,9 +20,10 @@ from cim.crs import axis_order_is_yx, parse_crs, srid_of, transformer
 from cim.errors import CIMError, InvalidQuery
 from cim.store.base import GEOM, LayerInfo
 from cim.store.cql2_parse import Cql2Filter
+from cim.store.sql import quote_ident
 from cim.store.sql.cql2_temporal import temporal_condition
 from cim.store.sql.cql2_terms import TEMPORAL, Sql, parse_instant
-from cim.store.sql.dialect import Dialect, quote_ident
+from cim.store.sql.dialect import Dialect
 
 GEOMETRY_NAMES = ("geometry", GEOM)
 NUMERIC = {"integer", "number"}

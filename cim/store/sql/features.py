@@ -16,9 +16,10 @@ from typing import Any, Sequence
 import orjson
 
 from cim.errors import InvalidQuery
-from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo
+from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo, not_found
+from cim.store.sql import quote_ident
 from cim.store.sql.cql2 import translate
-from cim.store.sql.dialect import Dialect, Statement, quote_ident
+from cim.store.sql.dialect import Dialect, Statement
 from cim.store.sql.keyset import Cursor, keyset_condition
 from cim.store.sql.temporal import datetime_condition
 from cim.store.write_checks import storage_domain
@@ -207,6 +208,13 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
         f" WHERE {quote_ident(FID)} = {dialect.placeholder}"
     )
     return Statement(sql, ())
+
+
+def feature_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, fid: int) -> dict[str, Any]:
+    """The feature of :func:`select_one`'s rows; FeatureNotFound when there is none."""
+    if not rows:
+        raise not_found(info.name, fid)
+    return row_to_feature(rows[0], [f.name for f in info.fields])
 
 
 #: value types that go into GeoJSON as they come from the database

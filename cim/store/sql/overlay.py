@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Any
 
 from cim.store.base import FID, GEOM, LayerInfo
-from cim.store.sql.dialect import quote_ident
+from cim.store.sql import quote_ident
 
 DELETED = "deleted"
 #: why an overlay row is not applied (NULL when it is): cim/store/rebase.py

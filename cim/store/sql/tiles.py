@@ -37,8 +37,8 @@ import math
 
 from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, LayerInfo
-from cim.store.sql import tile_geometry
-from cim.store.sql.dialect import Dialect, Statement, quote_ident
+from cim.store.sql import quote_ident, tile_geometry
+from cim.store.sql.dialect import Dialect, Statement
 from cim.store.tilequery import LINES, POINTS, POLYGONS, Bounds, TileLayerQuery, TileQuery
 
 #: property types ST_AsMVT takes as they are; others are sent as text
