@@ -20,7 +20,7 @@ import geopandas as gpd
 
 from cim.errors import FeatureNotFound, LayerNotFound
 from cim.layerspec import FieldSpec, LayerSpec
-from cim.store.audit import audit_log_of
+from cim.store.audit import AuditLog
 from cim.store.tilequery import RenderedTile, TileQuery
 
 #: columns every vector layer table has besides its schema fields
@@ -318,10 +318,18 @@ class Store(abc.ABC):
     def current_release(self) -> ReleaseInfo | None:
         return next((r for r in self.releases() if r.current), None)
 
-    def audit_log(self) -> Any:
-        """The store's audit log (``cim.store.audit.AuditLog``: writes and reads of restricted layers,
-        who/what/when): JSON-lines files beside an embedded store, ``cim.audit_log`` in PostGIS."""
-        return audit_log_of(self)
+    def audit_log(self) -> AuditLog:
+        """The store's audit log (writes and reads of restricted layers, who/what/when): one object
+        per store, made by :meth:`open_audit_log`."""
+        log: AuditLog | None = getattr(self, "_cim_audit_log", None)
+        if log is None:
+            log = self._cim_audit_log = self.open_audit_log()
+        return log
+
+    @abc.abstractmethod
+    def open_audit_log(self) -> AuditLog:
+        """A new audit log of this store (cim/store/audit.py): JSON-lines files beside an embedded
+        store, the table ``cim.audit_log`` in PostGIS."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

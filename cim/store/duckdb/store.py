@@ -25,6 +25,7 @@ import duckdb
 import geopandas as gpd
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store.audit import AuditLog, JsonLinesAuditLog
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
@@ -96,6 +97,9 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
 
     def tile_cache_dir(self) -> Path | None:
         return self.releases_dir.parent / "tiles"
+
+    def open_audit_log(self) -> AuditLog:
+        return JsonLinesAuditLog(self.releases_dir.parent / "audit")
 
     # -- current release -----------------------------------------------------------------------
     def _read(self) -> _ReleaseReader:

@@ -30,8 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from cim.layerspec import LayerSpec
-from cim.store.audit import AUDIT_TABLE_DDL
 from cim.store.base import FID, GEOM, LayerInfo
+from cim.store.postgis.audit import AUDIT_TABLE_DDL
 from cim.store.postgis.live import create_live_schema, index_overlays
 
 META_SCHEMA = "cim"

@@ -27,10 +27,12 @@ from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import budget
+from cim.store.audit import AuditLog
 from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
 from cim.store.postgis import schema
+from cim.store.postgis.audit import PostgisAuditLog
 from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
 from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, read_log
 from cim.store.postgis.releases import PostgisReleases
@@ -138,6 +140,9 @@ class PostgisStore(PostgisReleases, Store):
     @classmethod
     def from_url(cls, url: str) -> PostgisStore:
         return cls(url.replace("postgres://", "postgresql://", 1))
+
+    def open_audit_log(self) -> AuditLog:
+        return PostgisAuditLog(self._pool)
 
     def _require_postgis(self, conn: sqlalchemy.Connection) -> None:
         if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
