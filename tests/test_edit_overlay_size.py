@@ -15,6 +15,7 @@ EDITS = 200
 #: a reader process: for each fid read on stdin, prints the parcel's land_use as it sees it now
 READER = """
 import sys
+from cim.store import open_store
 store = open_store(sys.argv[1])
 for line in sys.stdin:
     print(store.get_feature("parcels", int(line))["properties"]["land_use"], flush=True)
