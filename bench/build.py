@@ -115,7 +115,7 @@ def run_ogr2ogr(gpkg: Path) -> dict:
 
 def run_cim(config: Path, work: Path, features: int) -> dict:
     """``cim build`` as a user runs it: ``seconds`` until it exits (the release's tile geometry
-    prepared, cim/store/tile_geometry.py), ``live_seconds`` until its release was current (the
+    prepared, cim/store/sql/tile_geometry.py), ``live_seconds`` until its release was current (the
     release's ``created`` time, set in the transaction that switches it) — the point at which the
     data is served, as ogr2ogr's table is when it exits. The ratios are of the live time."""
     url = fresh_database("cim_bench_build_cim")

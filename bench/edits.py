@@ -23,9 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cim.store import ReleaseDraft, open_store
-from cim.store.base import FeatureQuery
-from cim.store.edits import Edit
+from cim.store import Edit, FeatureQuery, ReleaseDraft, open_store
 
 SQUARE = [[24.95, 60.17], [24.951, 60.17], [24.951, 60.171], [24.95, 60.171], [24.95, 60.17]]
 

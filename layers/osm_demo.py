@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cim.build.normalise import concat, conform
-from cim.store.base import LayerData
+from cim.store import LayerData
 from layers.catalog import CATALOG
 from layers.osm_tags import address, coalesce, element_ids, first_key, parse_bool, parse_int, parse_metres
 from layers.osm_tags import parse_number, parse_year, tag

@@ -44,8 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cim.errors import CIMError
-from cim.store import LayerInfo, Store
-from cim.store.audit import WRITE_METHODS, AuditRecord
+from cim.store import WRITE_METHODS, AuditRecord, LayerInfo, Store
 from ogcapi.auth import AuthError, JWTAuth, configured
 from ogcapi.errors import ogc_exception
 from ogcapi.tiles_fastpath import mark_private

@@ -27,7 +27,7 @@ DECLARED: tuple[str, ...] = (
     FEATURES.format(part=2, name="crs"),
     FEATURES.format(part=3, name="queryables"),
     FEATURES.format(part=3, name="queryables-query-parameters"),
-    # Features Part 3 filtering with CQL2 (cim/store/cql2_*.py; tests/test_api_filter.py)
+    # Features Part 3 filtering with CQL2 (cim/store/cql2_parse.py, cim/store/sql/cql2*.py; tests/test_api_filter.py)
     FEATURES.format(part=3, name="filter"),
     FEATURES.format(part=3, name="features-filter"),
     *(

@@ -26,8 +26,7 @@ from starlette.routing import Route
 from cim.crs import CRS84_URI
 from cim.errors import CIMError
 from cim.limits import limits
-from cim.store.edits import Edit, NotEditable
-from cim.store.write_checks import TooLarge, check_depth
+from cim.store import Edit, NotEditable, TooLarge, check_depth
 from ogcapi import auth as auth_module
 from ogcapi import parameters
 from ogcapi.auth import AuthError, JWTAuth
@@ -173,6 +172,6 @@ def _content_crs(service: Any, request: Request, collection_id: str) -> str:
 
 
 def _invalid(message: str) -> CIMError:
-    from cim.store.edits import InvalidFeature
+    from cim.store import InvalidFeature
 
     return InvalidFeature(message)

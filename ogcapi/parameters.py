@@ -39,9 +39,7 @@ from morecantile import Tile
 from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery, NotFound
 from cim.limits import limits
-from cim.store.cql2_parse import Cql2Filter, parse_filter
-from cim.store.keyset import Cursor
-from cim.store.temporal import TimeInterval
+from cim.store import Cql2Filter, Cursor, TimeInterval, parse_filter
 
 #: digits of the largest offset accepted: 10^15 − 1 rows, far below a 64-bit integer's 9.2·10^18
 #: (offset + limit must still fit in the databases' BIGINT)

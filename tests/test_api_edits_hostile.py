@@ -220,7 +220,7 @@ def test_values_a_column_cannot_hold_are_400_in_the_python_api() -> None:
     import dataclasses
 
     from cim.layerspec import FieldSpec
-    from cim.store.base import LayerInfo
+    from cim.store import LayerInfo
     from cim.errors import InvalidQuery
     from cim.store.edits import Edit, prepare
 
@@ -329,7 +329,7 @@ def test_the_edit_route_reads_no_further_than_the_limit() -> None:
 
     from starlette.requests import Request
 
-    from cim.store.write_checks import TooLarge
+    from cim.store import TooLarge
     from ogcapi.edit_routes import _read_body
 
     most, chunk = limits().max_body_bytes, 1 << 20

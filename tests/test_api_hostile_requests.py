@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 
 from cim.errors import CIMError, InvalidQuery, StoreError
 from cim.limits import limits
-from cim.store.cql2_parse import parse_filter
+from cim.store import parse_filter
 from support.server import free_port
 
 ITEMS = "/collections/buildings/items"

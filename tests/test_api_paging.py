@@ -103,7 +103,7 @@ def test_cursor_is_checked(api_client) -> None:
 def test_number_matched_rule(api_client, demo_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unfiltered: the release's count. Filtered: exact, except on PostGIS when the planner expects
     more matches than EXACT_COUNT_LIMIT (lowered here): then left out, and paging still works."""
-    import cim.store.postgis_store as postgis
+    import cim.store.postgis.store as postgis
 
     monkeypatch.setattr(postgis, "EXACT_COUNT_LIMIT", 100)
     assert api_client.get(ITEMS, params={"limit": 1}).json()["numberMatched"] > 2500

@@ -15,7 +15,7 @@ from pyproj import CRS
 from cim.build import reproject
 from cim.build.feed import FeedAborted, FeedClosed, LayerFeed
 from cim.build.referencing import SourceCRS, lonlat_bounds, outside_areas
-from cim.store.postgis_copy import wkb_array
+from cim.store.postgis.copy import wkb_array
 
 
 def squares(n: int, x0: float = 13_000_000.0, y0: float = 4_700_000.0) -> np.ndarray:

@@ -11,7 +11,7 @@ import pyrosm
 import pytest
 import shapely
 
-from cim.store.base import LayerData
+from cim.store import LayerData
 from layers.catalog import CATALOG
 from layers.osm_demo import demo_sources, load_demo_layers
 

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from cim.errors import InvalidQuery
-from cim.store.keyset import Cursor
-from cim.store.temporal import TimeInterval
+from cim.store import Cursor
+from cim.store import TimeInterval
 from ogcapi import parameters
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

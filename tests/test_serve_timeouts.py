@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 
 from cim.errors import RequestTimeout
 from cim.limits import limits
-from cim.store import FeatureQuery, open_store
-from cim.store.cql2_parse import parse_filter
+from cim.store import FeatureQuery, open_store, parse_filter
 from support.slow_requests import heavy_items_path, publish_big, star
 
 #: buildings in the synthetic layer: the heavy page takes seconds on either store

@@ -11,8 +11,7 @@ import shapely
 from click.testing import CliRunner
 
 from cim.cli import cli
-from cim.store import LayerData, ReleaseDraft, open_store
-from cim.store.base import FeatureQuery, Store
+from cim.store import FeatureQuery, LayerData, ReleaseDraft, Store, open_store
 from cim.store.edits import FIRST_CREATED_FID, Edit, InvalidFeature
 from layers.catalog import CATALOG
 

@@ -1,6 +1,6 @@
 """Many edits: a reader in another process sees every one (both stores), and the embedded store's
 overlay stays bounded on disk — compact versions, the old ones pruned, superseded ones detached by
-readers (cim/store/duckdb_live.py)."""
+readers (cim/store/duckdb/live.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cim.store import open_store
-from cim.store.edits import Edit
+from cim.store import Edit, open_store
 from test_store_edits_identity import city
 
 pytestmark = pytest.mark.slow  # hundreds of edits, a reader in another process (~40 s)

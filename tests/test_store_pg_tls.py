@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from cim.errors import StoreError
 from cim.store import LayerData, ReleaseDraft, open_store
-from cim.store.postgis_tls import connection_url
+from cim.store.postgis.tls import connection_url
 from layers.catalog import CATALOG
 
 SSL_OF_BACKEND = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"

@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from cim.store import LayerData, ReleaseDraft, open_store
-from cim.store.edits import Edit
+from cim.store import Edit, LayerData, ReleaseDraft, open_store
 from cim.tms import tile_matrix_sets
 from support.citydata import building_frame
 from layers.catalog import CATALOG
@@ -202,7 +201,7 @@ def test_disk_cache_keys_name_the_edit_generation(city: TestClient, tmp_path: Pa
 
 
 def test_budget_keeps_the_largest_of_release_and_edits(city: TestClient) -> None:
-    from cim.store.tilequery import TileLayerQuery
+    from cim.store import TileLayerQuery
     from tiles.engine import TileEngine
     from tiles.tilesets import collection
     from cim.tms import get_tms
@@ -232,6 +231,6 @@ def test_postgis_migration_indexes_overlays_made_before(new_postgis_db: Any) -> 
     with psycopg.connect(url) as conn:
         indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'cim_live' AND tablename = 'parcels'").fetchall()
         versions = [r[0] for r in conn.execute("SELECT version FROM cim.schema_version ORDER BY version")]
-    from cim.store.postgis_schema import MIGRATIONS
+    from cim.store.postgis.schema import MIGRATIONS
 
     assert any("USING gist (geom)" in r[0] for r in indexes) and versions == list(range(1, len(MIGRATIONS) + 1))

@@ -1,5 +1,5 @@
-"""Tile geometry prepared at publish (cim/store/tile_geometry.py): PostGIS renders the prepared zooms
-from it, and the tiles hold what the plain way (cim/store/tiles_sql.py) gives — same layers, same
+"""Tile geometry prepared at publish (cim/store/sql/tile_geometry.py): PostGIS renders the prepared zooms
+from it, and the tiles hold what the plain way (cim/store/sql/tiles.py) gives — same layers, same
 features and attributes, the same shapes to within a pixel, valid and correctly oriented."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import psycopg
 import pytest
 import shapely
 
-from cim.store import LayerData, ReleaseDraft, open_store, shared_store
-from cim.store.tile_geometry import DETAIL_ZOOM, table_name, usable, zooms_to_prepare
-from cim.store.tilequery import TileLayerQuery
+from cim.store import LayerData, ReleaseDraft, TileLayerQuery, open_store, shared_store
+from cim.store.sql.tile_geometry import DETAIL_ZOOM, table_name, usable, zooms_to_prepare
 from cim.tms import tile_bounds, tile_matrix_sets
 from layers.catalog import CATALOG
 from tiles.cache import TileCache
@@ -164,8 +163,8 @@ def test_prepared_geometry_is_used_only_where_it_gives_the_plain_result(demo_sto
 def test_tile_layer_query_of_a_prepared_layer_reads_its_table(demo_store_url: str) -> None:
     """The statement of a prepared zoom reads ``"<layer>@z<zoom>"``, of another zoom (or of a layer
     the embedded store holds: it prepares none) the release table."""
-    from cim.store.postgis_dialect import PostgisDialect
-    from cim.store.tiles_sql import PostgisTileDialect, tile_statement
+    from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
+    from cim.store.sql.tiles import tile_statement
 
     store = shared_store(demo_store_url)
     info = store.layer("buildings")

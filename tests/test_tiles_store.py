@@ -1,4 +1,4 @@
-"""Store.render_tile on both stores: the generalisation rules of cim/store/tiles_sql.py (docs/tiles.md)."""
+"""Store.render_tile on both stores: the generalisation rules of cim/store/sql/tiles.py (docs/tiles.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import shapely
 
 from cim.errors import InvalidQuery, LayerNotFound
-from cim.store import shared_store
-from cim.store.tilequery import TileLayerQuery, TileQuery
+from cim.store import TileLayerQuery, TileQuery, shared_store
 from cim.tms import storage_bounds, tile_bounds, tile_matrix_sets
 from tiles.engine import TileEngine
 from tiles.cache import TileCache
@@ -103,8 +102,8 @@ def test_layer_below_visibility_at_a_zoom_is_not_queried(demo_store_url: str) ->
     """The release records each polygon/line layer's largest feature; where even that one is under
     the visibility threshold the layer is left out of the tile's SQL — with the same (empty) result
     the query would give — and from where it can be seen on, it is queried again."""
-    from cim.store.postgis_store import PostgisDialect
-    from cim.store.tiles_sql import PostgisTileDialect, invisible, tile_statement
+    from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
+    from cim.store.sql.tiles import invisible, tile_statement
 
     dialect = PostgisTileDialect(PostgisDialect("cim_r0001"))
 

@@ -9,7 +9,7 @@ import click
 
 from cim.cli import store_option
 from cim.errors import ConfigError
-from cim.store.tilequery import Bounds
+from cim.store import Bounds
 from cim.tms import TMS_IDS, WEB_MERCATOR
 
 
@@ -48,7 +48,7 @@ def tiles() -> None:
 def prepare(store_url: str | None) -> None:
     """Prepare the current release's tile geometry (PostGIS; `cim build` does it after publishing).
 
-    Renders nothing: the tiles of the prepared zooms get faster (cim/store/tile_geometry.py).
+    Renders nothing: the tiles of the prepared zooms get faster (cim/store/sql/tile_geometry.py).
     What is prepared already is skipped, so it resumes an interrupted preparation."""
     from cim.store import open_store
 

@@ -8,7 +8,7 @@ edits change their tiles.
 
 Byte ceiling: a tile is first rendered with a budget of :data:`MAX_FEATURES` features per layer; if
 it is still larger than :data:`MAX_TILE_BYTES`, the budget is halved (smallest features go first, see
-cim/store/tiles_sql.py) and the tile rendered again, until it fits.
+cim/store/sql/tiles.py) and the tile rendered again, until it fits.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from pathlib import Path
 from morecantile import Tile, TileMatrixSet
 
 from cim.errors import NotFound
-from cim.store import Store
-from cim.store.duckdb_store import DuckDBStore
-from cim.store.tilequery import MAX_FEATURES, RenderedTile, TileQuery
+from cim.store import MAX_FEATURES, RenderedTile, Store, TileQuery
 from cim.tms import TILE_SRID, check_tile, lonlat_bounds, storage_bounds, tile_bounds, within_limits
 from tiles.cache import DISK_BYTES, DiskCache, TileCache, TileKey, memory_budget
 from tiles.tilesets import Tileset, tileset
@@ -79,8 +77,9 @@ def default_cache(store: Store) -> TileCache:
         return TileCache(memory)
     if configured:
         return TileCache(memory, DiskCache(Path(configured), max_bytes))
-    if isinstance(store, DuckDBStore):
-        return TileCache(memory, DiskCache(store.releases_dir.parent / "tiles", max_bytes))
+    folder = store.tile_cache_dir()
+    if folder is not None:
+        return TileCache(memory, DiskCache(folder, max_bytes))
     return TileCache(memory)
 
 

@@ -25,7 +25,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from cim.errors import ConfigError, NotFound, StoreError
-from cim.store.tilequery import Bounds
+from cim.store import Bounds
 from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from tiles.documents import tilejson
 from tiles.engine import TileEngine

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from morecantile import TileMatrixSet
 
 from cim.errors import InvalidQuery, NotFound
-from cim.store import LayerInfo, Store
-from cim.store.tilequery import Bounds
+from cim.store import Bounds, LayerInfo, Store
 from cim.tms import zoom_from_web_mercator
 from tiles.raster_render import HILLSHADE, IMAGE, TERRAIN_RGB, TERRARIUM
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from morecantile import TileMatrixSet
 
 from cim.errors import NotFound
-from cim.store import LayerInfo, Store
-from cim.store.tilequery import Bounds, TileLayerQuery
+from cim.store import Bounds, LayerInfo, Store, TileLayerQuery
 from cim.tms import web_mercator_zoom, zoom_from_web_mercator
 
 #: id of the dataset-level composite tileset (used in cache keys, exports and TileJSON names)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from cim.store.base import LayerData, ReleaseDraft, ReleaseInfo, Store
+from cim.store import LayerData, ReleaseDraft, ReleaseInfo, Store
 
 _END = object()
 

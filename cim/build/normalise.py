@@ -19,7 +19,7 @@ import shapely
 
 from cim.build.geometry import apply_validity_policy
 from cim.layerspec import FieldSpec, LayerSpec
-from cim.store.base import PROVENANCE_FIELDS
+from cim.store import PROVENANCE_FIELDS
 
 #: shapely type ids of the single-part types and the Multi* type each is promoted to
 _SINGLE_OF_MULTI: dict[str, tuple[int, int]] = {

@@ -43,7 +43,7 @@ from cim.catalog import Catalog, load_catalog
 from cim.errors import BuildError, StoreError
 from cim.faults import crash_point
 from cim.layerspec import LayerSpec
-from cim.store.base import LayerData, ReleaseDraft, ReleaseInfo, Store
+from cim.store import LayerData, ReleaseDraft, ReleaseInfo, Store
 
 STEPS: tuple[str, ...] = ("read", "crs", "rectify", "reproject", "normalise", "dedupe")
 

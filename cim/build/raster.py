@@ -37,8 +37,7 @@ from cim.build.readers import sha256, source_files
 from cim.build.referencing import SourceCRS, check_area, resolve_crs
 from cim.errors import BuildError
 from cim.layerspec import LayerSpec
-from cim.store.base import LayerData
-from cim.store.rasters import RASTER_SRID
+from cim.store import RASTER_SRID, LayerData
 
 STEPS: tuple[str, ...] = ("read", "crs", "cog")
 #: nodata of a stored DEM whose source names none (the area the warp adds around the data)

@@ -11,10 +11,10 @@ the admin routes — refused ones included). Two back-ends, one per store:
   failure too; reads that were served are left to the kernel's write-back (``$CIM_AUDIT_FSYNC``:
   ``always`` / ``writes`` (default) / ``never``). Reading merges every process's file, newest first; a
   torn last line (a process killed mid-write) is skipped.
-- **PostGIS** (:class:`PostgisAuditLog`): the table ``cim.audit_log`` (migration 6 in
-  cim/store/postgis_schema.py), one ``INSERT`` per record (autocommit: durable as PostgreSQL commits are).
+- **PostGIS** (``cim.store.postgis.audit.PostgisAuditLog``): the table ``cim.audit_log`` (migration 6 in
+  cim/store/postgis/schema.py), one ``INSERT`` per record (autocommit: durable as PostgreSQL commits are).
 
-:func:`audit_log_of` gives a store's log (``Store.audit_log()``).
+Each store gives its own (``Store.audit_log()``); the PostGIS one is in cim/store/postgis/audit.py.
 """
 
 from __future__ import annotations
@@ -150,82 +150,3 @@ def _parse(line: str) -> AuditRecord | None:
         return AuditRecord.from_dict(json.loads(line))
     except (ValueError, KeyError, TypeError):
         return None
-
-
-#: the table (created by migration 6, cim/store/postgis_schema.py)
-AUDIT_TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS cim.audit_log (
-    id bigserial PRIMARY KEY,
-    at timestamptz NOT NULL,
-    who text,
-    method text NOT NULL,
-    path text NOT NULL,
-    layer text,
-    feature text,
-    status integer NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_log_at ON cim.audit_log (at DESC);
-CREATE INDEX IF NOT EXISTS audit_log_who ON cim.audit_log (who, at DESC);
-CREATE INDEX IF NOT EXISTS audit_log_layer ON cim.audit_log (layer, at DESC)
-"""
-
-
-class PostgisAuditLog:
-    """The table ``cim.audit_log``, written and read through the store's connection pool."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-
-    def record(self, record: AuditRecord) -> None:
-        import psycopg
-
-        try:
-            with self.pool.connection() as conn:
-                conn.execute(
-                    "INSERT INTO cim.audit_log (at, who, method, path, layer, feature, status)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (record.when, record.who, record.method, record.path, record.layer, record.feature, record.status),
-                )
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot write the audit log: {type(exc).__name__}") from None
-
-    def query(
-        self, who: str | None = None, layer: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[AuditRecord]:
-        import psycopg
-
-        where, params = [], []
-        for column, value in (("who", who), ("layer", layer)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if since is not None:
-            where.append("at >= %s")
-            params.append(since)
-        sql = "SELECT at, who, method, path, layer, feature, status FROM cim.audit_log"
-        sql += (" WHERE " + " AND ".join(where)) if where else ""
-        sql += " ORDER BY at DESC, id DESC LIMIT %s"
-        try:
-            with self.pool.connection() as conn:
-                rows = conn.execute(sql, (*params, limit)).fetchall()
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot read the audit log: {type(exc).__name__}") from None
-        return [AuditRecord(*row) for row in rows]
-
-    def close(self) -> None:
-        pass
-
-
-def audit_log_of(store: Any) -> AuditLog:
-    """The audit log of ``store`` (one object per store): files beside an embedded store, the table
-    of a PostGIS one."""
-    log = getattr(store, "_cim_audit_log", None)
-    if log is None:
-        pool = getattr(store, "_pool", None)
-        if pool is not None:
-            log = PostgisAuditLog(pool)
-        else:
-            path = Path(store.path)
-            log = JsonLinesAuditLog(path.with_name(path.name + ".d") / "audit")
-        store._cim_audit_log = log
-    return log

@@ -13,12 +13,14 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import geopandas as gpd
 
 from cim.errors import FeatureNotFound, LayerNotFound
 from cim.layerspec import FieldSpec, LayerSpec
+from cim.store.audit import AuditLog
 from cim.store.tilequery import RenderedTile, TileQuery
 
 #: columns every vector layer table has besides its schema fields
@@ -47,7 +49,7 @@ class LayerInfo:
     #: the release: tiles skip a layer at zooms where even it is below the visibility threshold
     max_size: float | None = None
     #: WebMercatorQuad zooms for which the store holds the layer's tile geometry ready
-    #: (cim/store/tile_geometry.py; PostGIS only, filled from its cim.tile_geometry, not serialised)
+    #: (cim/store/sql/tile_geometry.py; PostGIS only, filled from its cim.tile_geometry, not serialised)
     tile_zooms: tuple[int, ...] = ()
 
     @property
@@ -168,9 +170,9 @@ class FeatureQuery:
     count: bool = True
     #: a CQL2 filter (cim.store.cql2_parse.Cql2Filter)
     filter: Any = None
-    #: the ``datetime`` parameter (cim.store.temporal.TimeInterval), applied to the layer's temporal field
+    #: the ``datetime`` parameter (cim.store.sql.temporal.TimeInterval), applied to the layer's temporal field
     datetime: Any = None
-    #: keyset paging: start after this row (cim.store.keyset.Cursor); ``offset`` is then ignored
+    #: keyset paging: start after this row (cim.store.sql.keyset.Cursor); ``offset`` is then ignored
     cursor: Any = None
     #: give each feature's geometry as the database wrote it, an ``orjson.Fragment`` of GeoJSON
     #: text, instead of a dict (for responses encoded with orjson: no parse and re-encode)
@@ -181,14 +183,33 @@ class FeatureQuery:
 class FeaturePage:
     features: list[dict[str, Any]]
     number_matched: int | None
-    #: where the next page starts (a cim.store.keyset.Cursor); None on the last page
+    #: where the next page starts (a cim.store.sql.keyset.Cursor); None on the last page
     next_cursor: Any = None
 
 
 class Store(abc.ABC):
-    """Backend-neutral access to a city's base-map releases."""
+    """Backend-neutral access to a city's base-map releases.
+
+    A backend is a subclass registered in the ``cim.stores`` entry point group under its URL scheme
+    (pyproject.toml); :func:`cim.store.open_store` finds it there and asks :meth:`accepts`."""
 
     url: str
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def accepts(cls, url: str) -> bool:
+        """Whether ``url`` names a store of this backend."""
+        return False
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """The store ``url`` names (a URL this backend :meth:`accepts`)."""
+        return cls(url)  # type: ignore[call-arg]
+
+    def tile_cache_dir(self) -> Path | None:
+        """Where tiles of this store are cached on disk unless configured otherwise
+        (``$CIM_TILE_CACHE``, tiles/engine.py); None: in memory only."""
+        return None
 
     # -- catalog -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -229,11 +250,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def render_tile(self, query: TileQuery) -> RenderedTile:
         """One Mapbox Vector Tile of ``query.layers`` from the current release, encoded by the
-        database (SQL in ``cim/store/tiles_sql.py``), with the number of the release it was read
+        database (SQL in ``cim/store/sql/tiles.py``), with the number of the release it was read
         from; ``data`` is b"" when no feature falls in the tile. Raises LayerNotFound."""
 
     def prepare_tiles(self, on_zoom: Callable[[str, int, float], None] | None = None) -> dict[str, tuple[int, ...]]:
-        """Prepare the current release's tile geometry (cim/store/tile_geometry.py) where this store
+        """Prepare the current release's tile geometry (cim/store/sql/tile_geometry.py) where this store
         keeps it, calling ``on_zoom(layer, zoom, seconds)`` as each is done; returns the zooms
         prepared now by layer. Tiles render without it (more slowly) until it is done; what is done
         already is skipped. The embedded store renders every tile the plain way: nothing to do."""
@@ -297,12 +318,18 @@ class Store(abc.ABC):
     def current_release(self) -> ReleaseInfo | None:
         return next((r for r in self.releases() if r.current), None)
 
-    def audit_log(self) -> Any:
-        """The store's audit log (``cim.store.audit.AuditLog``: writes and reads of restricted layers,
-        who/what/when): JSON-lines files beside an embedded store, ``cim.audit_log`` in PostGIS."""
-        from cim.store.audit import audit_log_of
+    def audit_log(self) -> AuditLog:
+        """The store's audit log (writes and reads of restricted layers, who/what/when): one object
+        per store, made by :meth:`open_audit_log`."""
+        log: AuditLog | None = getattr(self, "_cim_audit_log", None)
+        if log is None:
+            log = self._cim_audit_log = self.open_audit_log()
+        return log
 
-        return audit_log_of(self)
+    @abc.abstractmethod
+    def open_audit_log(self) -> AuditLog:
+        """A new audit log of this store (cim/store/audit.py): JSON-lines files beside an embedded
+        store, the table ``cim.audit_log`` in PostGIS."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -1,7 +1,7 @@
 """Parsing CQL2 filters (text and JSON) into canonical CQL2 JSON with the ``cql2`` package.
 
 ``cql2`` (Rust cql2-rs) parses both encodings of OGC CQL2 1.0 and validates the result against the
-standard's JSON Schema, so the SQL translation (:mod:`cim.store.cql2_sql`) walks one well-defined
+standard's JSON Schema, so the SQL translation (:mod:`cim.store.sql.cql2`) walks one well-defined
 tree: CQL2 JSON. pygeofilter 0.4, which pygeoapi uses, cannot parse the CQL2 text form of the
 temporal functions (``T_AFTER(a, b)``), reads ``BETWEEN`` and ``BBOX`` in CQL2 JSON the old draft
 way and folds ``T_INTERSECTS`` into ``T_OVERLAPS``; it is therefore not used for filters.

@@ -3,7 +3,7 @@
 Releases are immutable, so edits live beside them in an *overlay* (DuckDB: ``<store>.d/live/``,
 PostGIS: schema ``cim_live``): per editable layer a table of the features created or replaced since
 the build, and tombstones of the deleted ones, keyed by ``fid``; reads merge it over the current
-release (see :mod:`cim.store.overlay`). Every edit is written, in the same transaction, to an edit
+release (see :mod:`cim.store.sql.overlay`). Every edit is written, in the same transaction, to an edit
 log with who (the token's ``sub``) and when.
 
 This module turns a request into the row to store: properties checked against the layer schema

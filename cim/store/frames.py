@@ -94,6 +94,7 @@ def _interval(layer: LayerData) -> tuple[str | None, str | None] | None:
 
 
 def to_frame(rows: pd.DataFrame, srid: int) -> gpd.GeoDataFrame:
-    """A GeoDataFrame from rows with a ``wkb`` column of WKB bytes."""
-    geometry = shapely.from_wkb(rows.pop("wkb").to_numpy())
-    return gpd.GeoDataFrame(rows, geometry=geometry, crs=f"EPSG:{srid}")
+    """The GeoDataFrame of ``Store.read_frame`` from the rows of
+    :func:`cim.store.sql.features.select_frame` (a ``fid`` column, the properties, ``wkb``), indexed by fid."""
+    geometry = shapely.from_wkb(rows.pop("wkb").map(bytes).to_numpy())
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=f"EPSG:{srid}").set_index(FID)

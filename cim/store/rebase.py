@@ -5,7 +5,7 @@ An overlay row of a release feature is the edit of *that feature*, whose stable 
 release becomes current (publish, rollback), every such row is matched to the feature of the new
 release with the same identity and takes its fid; a row whose feature is not in the new release
 (or not once) is a **conflict**: it stays in the overlay table, under a negative fid that no
-release feature has (reads take overlay rows with ``fid >= 0`` only: :mod:`cim.store.overlay`),
+release feature has (reads take overlay rows with ``fid >= 0`` only: :mod:`cim.store.sql.overlay`),
 with the reason in column ``conflict``, and is matched again at the next switch — so a rollback
 brings an edit back onto its feature. Features created through the API (fids from 10^15) are
 their own identity and are left as they are.
@@ -22,8 +22,8 @@ from typing import Any
 
 from cim.store.base import FID
 from cim.store.edits import FIRST_CREATED_FID
-from cim.store.overlay import CONFLICT
 from cim.store.sql import quote_ident
+from cim.store.sql.overlay import CONFLICT
 #: rows looked up per statement
 CHUNK = 500
 

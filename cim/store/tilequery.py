@@ -2,7 +2,7 @@
 
 The tile engine (package ``tiles``) works out which layers go into a tile and where the tile lies;
 the store turns that into one Mapbox Vector Tile with SQL (``ST_AsMVT``/``ST_AsMVTGeom``) — see
-:mod:`cim.store.tiles_sql` for the generalisation rules applied on the way.
+:mod:`cim.store.sql.tiles` for the generalisation rules applied on the way.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TileQuery:
     #: at most this many features per layer: the largest are kept (points: one per grid cell)
     max_features: int = MAX_FEATURES
     #: the tile matrix set's id and the tile's zoom (tile matrix), where the engine knows them: the
-    #: store may use geometry prepared for that tile matrix set and zoom (cim/store/tile_geometry.py)
+    #: store may use geometry prepared for that tile matrix set and zoom (cim/store/sql/tile_geometry.py)
     tms_id: str | None = None
     zoom: int | None = None
 

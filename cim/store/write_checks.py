@@ -5,7 +5,7 @@ count, and coordinates inside the range of the body's CRS and the area of use of
 The areas of use are the build's (:mod:`cim.build.referencing`: pyproj's ``area_of_use`` widened by
 ``AREA_TOLERANCE_DEG``), so a feature a build would refuse cannot come in through the API either.
 :func:`storage_domain` gives readers the box stored geometries are guaranteed to lie in, which
-:func:`cim.store.sql.output_geometry` uses to leave out (null) any geometry that cannot be
+:func:`cim.store.sql.features.output_geometry` uses to leave out (null) any geometry that cannot be
 transformed, such as one written before these checks existed.
 
 Every refusal names the offending value: :class:`InvalidWrite` (400), :class:`TooLarge` (413).

@@ -21,7 +21,7 @@ import pygeoapi.api.itemtypes as itemtypes_api
 from pygeofilter import ast
 
 from cim.errors import InvalidQuery
-from cim.store.cql2_parse import Cql2Filter
+from cim.store import Cql2Filter
 from ogcapi.pygeoapi.request import CURRENT, ItemsRequest
 
 

@@ -21,7 +21,7 @@ For each layer of a :class:`~cim.store.tilequery.TileQuery` the statement
    DuckDB writes no id for the fids of an edited layer beyond 32 bits, see ``feature_id``).
 
 Where the PostGIS store prepared the layer's geometry for the tile's zoom at publish (steps 1–4
-done once per zoom: :mod:`cim.store.tile_geometry`), the statement reads that table instead, with
+done once per zoom: :mod:`cim.store.sql.tile_geometry`), the statement reads that table instead, with
 the same filter, order and budget, and only features crossing the tile's edge are clipped.
 
 Layers come back as one row each (none for a layer without features); their blobs concatenated
@@ -37,11 +37,10 @@ import math
 
 from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, LayerInfo
-from cim.store import tile_geometry
-from cim.store.sql import Dialect, Statement, quote_ident
+from cim.store.sql import quote_ident, tile_geometry
+from cim.store.sql.dialect import Dialect, Statement
 from cim.store.tilequery import LINES, POINTS, POLYGONS, Bounds, TileLayerQuery, TileQuery
 
-INT32_MAX = 2**31 - 1
 #: property types ST_AsMVT takes as they are; others are sent as text
 _NATIVE_TYPES = ("string", "integer", "number", "boolean")
 
@@ -59,7 +58,8 @@ def text_literal(value: str) -> str:
 
 
 class TileDialect(abc.ABC):
-    """Tile-specific spellings, on top of a backend's feature :class:`Dialect`."""
+    """Tile-specific spellings, on top of a backend's feature :class:`Dialect` (the backends' own:
+    ``cim.store.duckdb.dialect``, ``cim.store.postgis.dialect``)."""
 
     text_type = "text"
     #: whether features are simplified after reprojection into the tile CRS (else in the storage CRS)
@@ -83,40 +83,6 @@ class TileDialect(abc.ABC):
     def feature_id(self, fid: str) -> str:
         """The MVT feature id of a feature with ``fid`` (NULL: the feature has none)."""
         return fid
-
-
-class DuckDBTileDialect(TileDialect):
-    text_type = "VARCHAR"
-
-    def feature_id(self, fid: str) -> str:
-        # DuckDB spatial's ST_AsMVT fails on ids outside int32 ("feature id out of range"), and API
-        # created features have fids from 10^15 (FIRST_CREATED_FID): those go without an id
-        return f"CASE WHEN {fid} BETWEEN 0 AND {INT32_MAX} THEN {fid} END"
-
-    def envelope(self, bounds: Bounds, srid: int) -> str:
-        return f"ST_MakeEnvelope({', '.join(num(v) for v in bounds)})"
-
-    def box(self, bounds: Bounds, srid: int) -> str:
-        return f"ST_Extent({self.envelope(bounds, srid)})"
-
-
-class PostgisTileDialect(TileDialect):
-    #: simplify in the tile CRS (one tolerance, ½ px, in every direction; the prepared tile geometry
-    #: of cim/store/tile_geometry.py is simplified so too), not in a geographic storage CRS, where
-    #: the same tolerance in degrees is a quarter of a pixel east-west at 60°N
-    simplify_in_tile_crs = True
-
-    def envelope(self, bounds: Bounds, srid: int) -> str:
-        return f"ST_MakeEnvelope({', '.join(num(v) for v in bounds)}, {int(srid)})"
-
-    def box(self, bounds: Bounds, srid: int) -> str:
-        return f"{self.envelope(bounds, srid)}::box2d"
-
-    def simplify(self, geom: str, tolerance: float) -> str:
-        # Douglas-Peucker (liblwgeom, keeping collapsed parts): ST_AsMVTGeom makes the clipped,
-        # quantised result valid anyway, so the topology-preserving variant (GEOS) only added cost —
-        # 58 ms against 25–31 ms for a z14 tile of ~600 buildings
-        return f"ST_Simplify({geom}, {num(tolerance)}, true)"
 
 
 def _columns(info: LayerInfo, layer: TileLayerQuery, dialect: TileDialect) -> list[tuple[str, str]]:
@@ -229,7 +195,7 @@ def _plain_geometry(info: LayerInfo, query: TileQuery, dialect: TileDialect) -> 
 
 def _prepared(info: LayerInfo, query: TileQuery, columns: list[tuple[str, str]], dialect: TileDialect) -> tuple[str, str]:
     """(tile geometry, candidates) from the layer's prepared table of this zoom
-    (:mod:`cim.store.tile_geometry`): steps 1–3 as in :func:`_candidates`, by the stored ``size``."""
+    (:mod:`cim.store.sql.tile_geometry`): steps 1–3 as in :func:`_candidates`, by the stored ``size``."""
     fid = quote_ident(FID)
     _, least = _visible_size(info, query)
     table = dialect.base.table(tile_geometry.table_name(info.name, query.zoom or 0))

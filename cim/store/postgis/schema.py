@@ -31,6 +31,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from cim.layerspec import LayerSpec
 from cim.store.base import FID, GEOM, LayerInfo
+from cim.store.postgis.audit import AUDIT_TABLE_DDL
+from cim.store.postgis.live import create_live_schema, index_overlays
 
 META_SCHEMA = "cim"
 metadata = MetaData(schema=META_SCHEMA)
@@ -66,7 +68,7 @@ layer = Table(
 )
 
 
-#: the prepared tile geometry of each release (cim/store/tile_geometry.py): one row per layer and
+#: the prepared tile geometry of each release (cim/store/sql/tile_geometry.py): one row per layer and
 #: zoom whose table is complete and indexed, written in the transaction that made it
 tile_geometry = Table(
     "tile_geometry",
@@ -82,14 +84,10 @@ def _v1_initial(conn: Connection) -> None:
 
 
 def _v2_edits(conn: Connection) -> None:
-    from cim.store.postgis_live import create_live_schema
-
     create_live_schema(conn)
 
 
 def _v3_overlay_indexes(conn: Connection) -> None:
-    from cim.store.postgis_live import index_overlays
-
     index_overlays(conn)
 
 
@@ -99,15 +97,11 @@ def _v4_tile_geometry(conn: Connection) -> None:
 
 def _v5_edit_conflicts(conn: Connection) -> None:
     # overlay tables get the column ``conflict`` (edits re-based by identity: cim/store/rebase.py)
-    from cim.store.postgis_live import index_overlays
-
     index_overlays(conn)
 
 
 def _v6_audit_log(conn: Connection) -> None:
     # the audit log of writes and restricted reads (cim/store/audit.py)
-    from cim.store.audit import AUDIT_TABLE_DDL
-
     for statement in AUDIT_TABLE_DDL.split(";"):
         conn.execute(text(statement))
 

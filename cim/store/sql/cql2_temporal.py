@@ -11,13 +11,10 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from cim.errors import InvalidQuery
-from cim.store.cql2_sql import TEMPORAL, Sql, _parse_instant
-
-if TYPE_CHECKING:
-    from cim.store.cql2_sql import _Translator
+from cim.store.sql.cql2_terms import TEMPORAL, Sql, Terms, parse_instant
 
 #: (left bound, comparison, right bound) conjunctions; "as" = start of the first operand, "be" = end of the second ...
 RELATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -50,9 +47,9 @@ class Bound:
     infinite: int = 0
 
 
-def temporal_condition(tr: _Translator, op: str, a: Any, b: Any) -> Sql:
+def temporal_condition(tr: Terms, op: str, a: Any, b: Any) -> Sql:
     """The condition for ``op(a, b)``; raises InvalidQuery for non-temporal operands."""
-    name = op  # lower case, as _Translator passes it
+    name = op  # lower case, as the translator passes it
     if name == "t_disjoint":
         inner = temporal_condition(tr, "t_intersects", a, b)
         return Sql(f"(NOT {inner.sql})", inner.params)
@@ -65,7 +62,7 @@ def temporal_condition(tr: _Translator, op: str, a: Any, b: Any) -> Sql:
     return Sql("(" + " AND ".join(p.sql for p in parts) + ")", [v for p in parts for v in p.params])
 
 
-def _operand(tr: _Translator, node: Any, op: str) -> tuple[Bound, Bound]:
+def _operand(tr: Terms, node: Any, op: str) -> tuple[Bound, Bound]:
     if isinstance(node, dict) and "interval" in node:
         items = node["interval"]
         if not isinstance(items, list) or len(items) != 2:
@@ -75,23 +72,23 @@ def _operand(tr: _Translator, node: Any, op: str) -> tuple[Bound, Bound]:
     return Bound(value), Bound(value)
 
 
-def _bound(tr: _Translator, item: Any, open_side: int, op: str) -> Bound:
+def _bound(tr: Terms, item: Any, open_side: int, op: str) -> Bound:
     if item == ".." or item == "":
         return Bound(None, open_side)
     if isinstance(item, str):
-        instant = _parse_instant(item)
+        instant = parse_instant(item)
         kind = "datetime" if isinstance(instant, datetime) else "date"
         return Bound(tr.literal(instant, kind, f"{kind} {item!r}"))
     return Bound(_checked(tr, tr.value(item), op))
 
 
-def _checked(tr: _Translator, value: Sql, op: str) -> Sql:
+def _checked(tr: Terms, value: Sql, op: str) -> Sql:
     if value.kind not in TEMPORAL:
         raise InvalidQuery(f"{op.upper()} needs dates, timestamps or intervals; got {value.what}")
     return value
 
 
-def _align(tr: _Translator, bounds: list[Bound]) -> None:
+def _align(tr: Terms, bounds: list[Bound]) -> None:
     """Date literals become midnight UTC timestamps when a datetime takes part."""
     if not any(b.sql is not None and b.sql.kind == "datetime" for b in bounds):
         return

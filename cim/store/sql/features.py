@@ -1,87 +1,28 @@
 """SQL for feature queries, shared by both backends.
 
 The backends differ only in a few spellings (placeholders, how a CRS is named to ST_Transform,
-where the tables live); a :class:`Dialect` holds those, and :func:`select_features` builds the
-same statement for both. Every value is bound as a parameter; identifiers come only from the
+where the tables live); a :class:`~cim.store.sql.dialect.Dialect` holds those, and
+:func:`select_features` (pages), :func:`select_one` (one feature) and :func:`select_frame`
+(geodataframes) build the same statement for both. Every value is bound as a parameter; identifiers come only from the
 layer's own schema and are quoted.
 """
 
 from __future__ import annotations
 
-import abc
 import math
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Sequence
 
 import orjson
 
 from cim.errors import InvalidQuery
-from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo
+from cim.store.base import FID, GEOM, FeaturePage, FeatureQuery, LayerInfo, not_found
+from cim.store.sql import quote_ident
+from cim.store.sql.cql2 import translate
+from cim.store.sql.dialect import Dialect, Statement
+from cim.store.sql.keyset import Cursor, keyset_condition
+from cim.store.sql.temporal import datetime_condition
 from cim.store.write_checks import storage_domain
-
-SQL_TYPES_POSTGRES = {
-    "string": "text",
-    "integer": "bigint",
-    "number": "double precision",
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "timestamptz",
-}
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class Dialect(abc.ABC):
-    """The few SQL spellings where DuckDB spatial and PostGIS differ."""
-
-    placeholder = "%s"
-
-    @abc.abstractmethod
-    def table(self, layer: str) -> str:
-        """Qualified, quoted name of a layer's table in the release being read."""
-
-    @abc.abstractmethod
-    def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
-        """An expression reprojecting ``geom_sql``, keeping x = easting/longitude order."""
-
-    @abc.abstractmethod
-    def envelope(self, srid: int) -> str:
-        """An envelope expression taking four placeholders (minx, miny, maxx, maxy)."""
-
-    def bbox_filter(self, srid: int) -> str:
-        return f"ST_Intersects({quote_ident(GEOM)}, {self.envelope(srid)})"
-
-    def geojson(self, geom_sql: str) -> str:
-        return f"ST_AsGeoJSON({geom_sql})"
-
-    def geometry_param(self, srid: int) -> str:
-        """A geometry from one WKB parameter, in ``srid``."""
-        return f"ST_GeomFromWKB({self.placeholder})"
-
-    def edited(self, info: LayerInfo) -> bool:
-        """Whether reads of the layer merge an edits overlay (False: they read the release table)."""
-        return False
-
-    def source(self, info: LayerInfo, where: str | None = None) -> str:
-        """What layer reads select from: the release table, merged with edits where a backend has them.
-        ``where`` (a condition on the layer's columns) is applied inside: for a merged layer in each
-        branch of the merge, on the release table itself (see :func:`cim.store.overlay.merged_source`)."""
-        if where is None:
-            return self.table(info.name)
-        return f"(SELECT * FROM {self.table(info.name)} WHERE {where}) AS src"
-
-    def count_all(self, info: LayerInfo) -> Statement | None:
-        """How to count an unfiltered layer; None: the release's stored count is exact."""
-        return None
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    params: tuple[Any, ...]
 
 
 def _check_property(info: LayerInfo, name: str, what: str) -> str:
@@ -118,9 +59,6 @@ def coerce_value(info: LayerInfo, name: str, value: Any) -> Any:
 def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect, keyset: bool = False) -> tuple[str, list[Any]]:
     """The WHERE clause of ``query``: bbox, property equality, datetime, CQL2 filter and (for
     pages, with ``keyset``) the cursor's keyset condition."""
-    from cim.store.cql2_sql import translate
-    from cim.store.temporal import datetime_condition
-
     clauses: list[str] = []
     params: list[Any] = []
     if query.bbox is not None:
@@ -149,8 +87,6 @@ def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect, keyset: bool 
 
 
 def _keyset(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str, list[Any]]:
-    from cim.store.keyset import keyset_condition
-
     names = [_check_property(info, name, "sortby") for name, _ in query.sortby]
     values = [None if v is None else coerce_value(info, n, v) for n, v in zip(names, query.cursor.values)]
     return keyset_condition(
@@ -190,10 +126,27 @@ def select_features(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> S
     return Statement(sql, tuple(params) + (limit, offset))
 
 
+def select_frame(
+    info: LayerInfo, dialect: Dialect, bbox: tuple[float, float, float, float] | None = None,
+    out_srid: int | None = None, limit: int | None = None,
+) -> Statement:
+    """SELECT fid, *properties, wkb (the geometry as WKB, in ``out_srid``) in fid order: the rows of
+    :meth:`cim.store.Store.read_frame` (:func:`cim.store.frames.to_frame` makes the frame)."""
+    geom = output_geometry(info, out_srid, False, dialect)
+    cols = ", ".join([quote_ident(FID)] + [quote_ident(f.name) for f in info.fields])
+    sql = f"SELECT {cols}, {dialect.wkb(geom)} AS wkb FROM {dialect.source(info)}"
+    params: list[Any] = []
+    if bbox is not None:
+        sql += f" WHERE {dialect.bbox_filter(info.srid)}"
+        params.extend(bbox)
+    sql += f" ORDER BY {quote_ident(FID)}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return Statement(sql, tuple(params))
+
+
 def page_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, query: FeatureQuery, matched: int | None) -> FeaturePage:
     """The page of features in ``rows`` (from :func:`select_features`), with the next page's cursor."""
-    from cim.store.keyset import Cursor
-
     names = list(query.properties) if query.properties is not None else [f.name for f in info.fields]
     next_cursor = None
     if query.limit > 0 and len(rows) > query.limit:
@@ -255,6 +208,13 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
         f" WHERE {quote_ident(FID)} = {dialect.placeholder}"
     )
     return Statement(sql, ())
+
+
+def feature_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, fid: int) -> dict[str, Any]:
+    """The feature of :func:`select_one`'s rows; FeatureNotFound when there is none."""
+    if not rows:
+        raise not_found(info.name, fid)
+    return row_to_feature(rows[0], [f.name for f in info.fields])
 
 
 #: value types that go into GeoJSON as they come from the database

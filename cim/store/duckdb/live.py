@@ -26,27 +26,24 @@ retries with the link's new target).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import duckdb
 
-from cim.errors import FeatureNotFound, StoreError
+from cim.errors import StoreError
 from cim.limits import limits
-from cim.store import duckdb_spatial
 from cim.store.base import LayerInfo
-from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
-from cim.store.overlay import CONFLICT, SQL_TYPES_DUCKDB, add_columns_sql, create_table_sql, upsert_params, upsert_sql
-from cim.store.rebase import EditConflict, Rebase
+from cim.store.duckdb import spatial
+from cim.store.duckdb.dialect import SQL_TYPES, LiveView
+from cim.store.rebase import Rebase
 from cim.store.sql import quote_ident
+from cim.store.sql.overlay import CONFLICT, add_columns_sql, create_table_sql
 
 T = TypeVar("T")
 #: overlay versions kept besides those a link names (a reader may have just read an older link)
@@ -65,18 +62,6 @@ BLOCK_SIZE = 16_384
 def detach_after() -> float:
     """Seconds a reader keeps a superseded version attached: longer than any read may run."""
     return max(60.0, 3 * limits().request_seconds)
-
-
-@dataclass(frozen=True)
-class LiveView:
-    """An overlay version attached to a reader connection: its alias and each layer table's columns."""
-
-    path: Path
-    alias: str
-    columns: dict[str, frozenset[str]]
-
-    def table(self, layer: str) -> str:
-        return f"{quote_ident(self.alias)}.{quote_ident(layer)}"
 
 
 class ReaderOverlays:
@@ -101,7 +86,7 @@ class ReaderOverlays:
             alias = f"cim_live_{path.stem}"
             con = self.connection
             if not con.execute("SELECT 1 FROM duckdb_databases() WHERE database_name = ?", (alias,)).fetchall():
-                con.execute(duckdb_spatial.attach_sql(path, quote_ident(alias), read_only=True))
+                con.execute(spatial.attach_sql(path, quote_ident(alias), read_only=True))
             rows = con.execute(
                 "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", (alias,)
             ).fetchall()
@@ -134,7 +119,7 @@ def writer() -> Iterator[duckdb.DuckDBPyConnection]:
     global _writer
     with _writer_lock:
         if _writer is None or _writer[0] != os.getpid():
-            con = duckdb_spatial.connect(":memory:", read_only=False)
+            con = spatial.connect(":memory:", read_only=False)
             # a few rows per edit: one thread (several made its checkpoint slower, 46 -> 36 ms)
             con.execute("SET threads = 1")
             _writer = (os.getpid(), con)
@@ -213,9 +198,9 @@ class LiveFiles:
         partial.unlink(missing_ok=True)
         try:
             with writer() as con:
-                con.execute(_small_blocks(duckdb_spatial.attach_sql(partial, TARGET, read_only=False)))
+                con.execute(_small_blocks(spatial.attach_sql(partial, TARGET, read_only=False)))
                 if source is not None:
-                    con.execute(duckdb_spatial.attach_sql(source, SOURCE, read_only=True))
+                    con.execute(spatial.attach_sql(source, SOURCE, read_only=True))
                     con.execute(f"COPY FROM DATABASE {SOURCE} TO {TARGET}")
                     con.execute(f"DETACH {SOURCE}")
                 con.execute(f"USE {TARGET}")
@@ -272,10 +257,10 @@ class LiveFiles:
             return
 
         def change(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(duckdb_spatial.attach_sql(release_file, "cim_release", read_only=True))
+            con.execute(spatial.attach_sql(release_file, "cim_release", read_only=True))
             prior = None
             if previous_file is not None and previous_file.exists():
-                con.execute(duckdb_spatial.attach_sql(previous_file, "cim_previous", read_only=True))
+                con.execute(spatial.attach_sql(previous_file, "cim_previous", read_only=True))
                 prior = "cim_previous"
             columns = _columns(con, TARGET)
             in_release = set(_columns(con, "cim_release"))
@@ -316,99 +301,13 @@ def _columns(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[str
 def ensure_table(con: duckdb.DuckDBPyConnection, info: LayerInfo) -> str:
     """The layer's overlay table in the file being written, created or given new fields."""
     table = quote_ident(info.name)
-    con.execute(create_table_sql(info, table, SQL_TYPES_DUCKDB, "GEOMETRY"))
+    con.execute(create_table_sql(info, table, SQL_TYPES, "GEOMETRY"))
     existing = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND table_name = ?",
         (info.name,),
     ).fetchall()}  # fmt: skip
-    for statement in add_columns_sql(info, table, SQL_TYPES_DUCKDB, existing):
+    for statement in add_columns_sql(info, table, SQL_TYPES, existing):
         con.execute(statement)
     if CONFLICT not in existing:  # a table written before edits followed identities
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} VARCHAR")
     return table
-
-
-class DuckDBEdits:
-    """``Store.edit`` and ``Store.edit_log`` of the embedded store (mixed into DuckDBStore, whose
-    ``_read``, ``_layer_in``, ``_dialect``, ``get_feature`` and ``_live`` it uses)."""
-
-    _live: LiveFiles
-
-    def edit(self, edit: Edit) -> int:
-        """Apply ``edit`` atomically; returns the feature's fid."""
-        store: Any = self
-        with self._live.locked():
-            reader = store._read()
-            info = store._layer_in(reader, edit.layer)
-            if not info.spec.editable:
-                raise NotEditable(f"collection {info.name!r} is not editable")
-            current = None
-            if edit.action != "create":
-                try:
-                    current = store.get_feature(edit.layer, edit.fid)
-                except FeatureNotFound:
-                    current = None
-            state = prepare(info, edit, current)
-            release = store.current_number()
-
-            def change(con: duckdb.DuckDBPyConnection) -> int:
-                table = ensure_table(con, info)
-                fid = edit.fid
-                if edit.action == "create":
-                    fid = con.execute(
-                        f"SELECT coalesce(max(fid), ?) + 1 FROM {table} WHERE fid >= ?",
-                        (FIRST_CREATED_FID - 1, FIRST_CREATED_FID),
-                    ).fetchone()[0]
-                con.execute(
-                    upsert_sql(info, table, "ST_GeomFromWKB(?)", "?"),
-                    upsert_params(info, fid, state.wkb, state.deleted, state.values),
-                )
-                log_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM edit_log").fetchone()[0]
-                con.execute(
-                    "INSERT INTO edit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (log_id, datetime.now(UTC), edit.who, edit.action, info.name, fid, release, state.log_json()),
-                )
-                return int(fid)
-
-            return self._live.write(release, change)
-
-    def edit_generation(self) -> int:
-        """The number of the current release's overlay version (two readlinks): every edit, and
-        every re-base, writes a new one."""
-        store: Any = self
-        try:
-            stem = Path(os.readlink(store.path)).stem
-        except OSError:
-            return 0
-        path = self._live.current(int(stem[1:]) if stem[1:].isdigit() else 0)
-        return int(path.stem[1:]) if path is not None and path.stem[1:].isdigit() else 0
-
-    def edit_conflicts(self) -> list[EditConflict]:
-        """Edits the current release does not take (cim/store/rebase.py), by layer."""
-        store: Any = self
-        reader = store._read()
-        live = store._dialect(reader).live
-        if live is None:
-            return []
-        cur = reader.cursor()
-        rebase = Rebase(lambda sql, params: cur.execute(sql, params).fetchall(), "?")
-        found: list[EditConflict] = []
-        for layer, columns in sorted(live.columns.items()):
-            if CONFLICT in columns:
-                found += rebase.conflicts(layer, live.table(layer))
-        return found
-
-    def edit_log(self, layer: str | None = None, limit: int = 100) -> list[EditRecord]:
-        """The latest edits, newest first."""
-        store: Any = self
-        reader = store._read()
-        dialect = store._dialect(reader)
-        if dialect.live is None:
-            return []
-        sql = f"SELECT id, edited_at, who, action, layer, fid, release, feature FROM {quote_ident(dialect.live.alias)}.edit_log"
-        params: list[Any] = []
-        if layer is not None:
-            sql += " WHERE layer = ?"
-            params.append(layer)
-        rows = reader.cursor().execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [EditRecord(*r[:7], feature=json.loads(r[7]) if r[7] else None) for r in rows]

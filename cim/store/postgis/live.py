@@ -20,17 +20,15 @@ from sqlalchemy import text
 from cim.errors import StoreError
 from cim.store.base import GEOM, LayerInfo
 from cim.store.edits import FIRST_CREATED_FID, Edit, EditRecord, NotEditable, prepare
-from cim.store.overlay import CONFLICT, SQL_TYPES_POSTGRES, add_columns_sql, create_table_sql, upsert_params, upsert_sql
+from cim.store.postgis.dialect import LIVE_SCHEMA, SQL_TYPES, live_table
 from cim.store.rebase import EditConflict, Rebase
-from cim.store.sql import Dialect, quote_ident, row_to_feature, select_one
+from cim.store.sql import quote_ident
+from cim.store.sql.dialect import Dialect
+from cim.store.sql.features import row_to_feature, select_one
+from cim.store.sql.overlay import CONFLICT, add_columns_sql, create_table_sql, upsert_params, upsert_sql
 
-LIVE_SCHEMA = "cim_live"
 #: advisory lock serialising the edit-log inserts (0x43494D = "CIM"; +1 is the publish lock)
 LOG_LOCK = 0x43494D + 2
-
-
-def live_table(layer: str) -> str:
-    return f"{quote_ident(LIVE_SCHEMA)}.{quote_ident(layer)}"
 
 
 def create_live_schema(conn: sqlalchemy.Connection) -> None:
@@ -61,11 +59,11 @@ def ensure_overlays(conn: sqlalchemy.Connection, infos: Iterable[LayerInfo]) -> 
         if info.spec.kind != "vector" or not info.spec.editable:
             continue
         table = live_table(info.name)
-        conn.execute(text(create_table_sql(info, table, SQL_TYPES_POSTGRES, "geometry")))
+        conn.execute(text(create_table_sql(info, table, SQL_TYPES, "geometry")))
         existing = {r[0] for r in conn.execute(text(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t"
         ), {"s": LIVE_SCHEMA, "t": info.name})}  # fmt: skip
-        for statement in add_columns_sql(info, table, SQL_TYPES_POSTGRES, existing):
+        for statement in add_columns_sql(info, table, SQL_TYPES, existing):
             conn.execute(text(statement))
         if CONFLICT not in existing:  # made before edits followed their feature's identity (migration 5)
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(CONFLICT)} text"))

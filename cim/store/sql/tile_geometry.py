@@ -1,6 +1,6 @@
 """Tile geometry prepared once per zoom: each feature already in tile space where tiles cost most.
 
-Rendering a WebMercatorQuad tile the plain way (:mod:`cim.store.tiles_sql`) reprojects, simplifies,
+Rendering a WebMercatorQuad tile the plain way (:mod:`cim.store.sql.tiles`) reprojects, simplifies,
 snaps, clips and re-validates every feature in the tile on every request: for a z14 tile of ~600
 footprints that is ~7.5 ms of PostgreSQL's time, most of it in ``ST_Transform`` and in the
 validation of ``ST_AsMVTGeom``. All of that but the clipping depends only on the zoom, so the

@@ -1,7 +1,7 @@
 """Writing and switching the releases of the PostGIS store (a mixin of ``PostgisStore``).
 
 Publishing loads a new schema ``cim_rNNNN`` completely — per layer one binary COPY, a GiST index,
-ANALYZE (cim/store/postgis_copy.py) — while holding an advisory lock against concurrent builds,
+ANALYZE (cim/store/postgis/copy.py) — while holding an advisory lock against concurrent builds,
 then records the release and flips ``cim.current_release`` in one transaction. Anything failing on
 the way drops the schema and the installed raster files, so the current release stays as it was.
 The tile geometry of a release (:meth:`PostgisReleases.prepare_tiles`) is made once it is current:
@@ -24,17 +24,16 @@ from psycopg_pool import ConnectionPool
 from sqlalchemy import select, text
 
 from cim.errors import StoreError
-from cim.store import postgis_schema as schema
-from cim.store import tile_geometry
+from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerData, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.frames import measure, prepare
-from cim.store.postgis_copy import copy_rows
-from cim.store.postgis_dialect import PostgisDialect
-from cim.store.postgis_live import ensure_overlays, read_conflicts, rebase_overlays
-from cim.store.rebase import EditConflict
-from cim.faults import crash_point
+from cim.store.postgis import schema
+from cim.store.postgis.copy import copy_rows
+from cim.store.postgis.dialect import PostgisDialect
+from cim.store.postgis.live import ensure_overlays, read_conflicts, rebase_overlays
 from cim.store.rasters import install, measure_raster, remove
-from cim.store.sql import quote_ident
+from cim.store.rebase import EditConflict
+from cim.store.sql import quote_ident, tile_geometry
 
 #: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
 INDEX_BUILD_MEMORY = "1GB"
@@ -171,7 +170,7 @@ class PostgisReleases:
         remove(pruned)  # once the releases are gone for good
 
     def prepare_tiles(self, on_zoom: Callable[[str, int, float], None] | None = None) -> dict[str, tuple[int, ...]]:
-        """Each missing table of tile geometry of the current release (cim/store/tile_geometry.py):
+        """Each missing table of tile geometry of the current release (cim/store/sql/tile_geometry.py):
         per layer and zoom one transaction builds it, indexes it, analyses it and records it in
         ``cim.tile_geometry`` — readers use it from their next read of the current release on (at
         most CURRENT_TTL later). Holds the publish lock, so no build prunes the release meanwhile."""

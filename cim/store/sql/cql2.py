@@ -9,7 +9,6 @@ properties, instants and intervals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,11 +20,13 @@ from cim.crs import axis_order_is_yx, parse_crs, srid_of, transformer
 from cim.errors import CIMError, InvalidQuery
 from cim.store.base import GEOM, LayerInfo
 from cim.store.cql2_parse import Cql2Filter
-from cim.store.sql import Dialect, quote_ident
+from cim.store.sql import quote_ident
+from cim.store.sql.cql2_temporal import temporal_condition
+from cim.store.sql.cql2_terms import TEMPORAL, Sql, parse_instant
+from cim.store.sql.dialect import Dialect
 
 GEOMETRY_NAMES = ("geometry", GEOM)
 NUMERIC = {"integer", "number"}
-TEMPORAL = {"date", "datetime"}
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 ARITHMETIC = {"+", "-", "*", "/"}
 SPATIAL = {
@@ -33,20 +34,6 @@ SPATIAL = {
     "s_within": "ST_Within", "s_touches": "ST_Touches", "s_crosses": "ST_Crosses",
     "s_overlaps": "ST_Overlaps", "s_equals": "ST_Equals",
 }  # fmt: skip
-
-
-@dataclass
-class Sql:
-    """A translated expression: SQL text, its parameters in order, and its type."""
-
-    sql: str
-    params: list[Any] = field(default_factory=list)
-    #: a field type, or "geometry", "boolean", "null"
-    kind: str = "boolean"
-    #: for literals: the Python value (so that it can be coerced to the other operand's type)
-    literal: Any = None
-    is_literal: bool = False
-    what: str = ""
 
 
 def translate(filter_: Cql2Filter, info: LayerInfo, dialect: Dialect) -> tuple[str, list[Any]]:
@@ -57,16 +44,6 @@ def translate(filter_: Cql2Filter, info: LayerInfo, dialect: Dialect) -> tuple[s
 
 def _op(node: Any) -> str | None:
     return node["op"].lower() if isinstance(node, dict) and isinstance(node.get("op"), str) else None
-
-
-def _parse_instant(text: str) -> date | datetime:
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidQuery(f"invalid date or timestamp {text!r} in filter (RFC 3339 expected)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _Translator:
@@ -119,8 +96,6 @@ class _Translator:
             lhs, rhs = (self.geometry(a, op) for a in args)
             return Sql(f"{SPATIAL[op]}({lhs.sql}, {rhs.sql})", lhs.params + rhs.params)
         if op.startswith("t_"):
-            from cim.store.cql2_temporal import temporal_condition
-
             return temporal_condition(self, op, args[0], args[1])
         if op.startswith("a_"):
             raise InvalidQuery(f"array functions ({node['op']}) are not supported: layers have no array properties")
@@ -160,10 +135,10 @@ class _Translator:
         if "property" in node:
             return self.property(node["property"])
         if "date" in node:
-            day = _parse_instant(node["date"])
+            day = parse_instant(node["date"])
             return self.literal(day, "date", f"DATE {node['date']!r}")
         if "timestamp" in node:
-            return self.literal(_parse_instant(node["timestamp"]), "datetime", f"TIMESTAMP {node['timestamp']!r}")
+            return self.literal(parse_instant(node["timestamp"]), "datetime", f"TIMESTAMP {node['timestamp']!r}")
         if "interval" in node:
             raise InvalidQuery("an INTERVAL can only be used in a temporal function (T_...)")
         if "bbox" in node or ("type" in node and ("coordinates" in node or "geometries" in node)):
@@ -265,7 +240,7 @@ def _convert(literal: Any, target: str) -> Any:
     if target in TEMPORAL:
         if isinstance(literal, str):
             try:
-                literal = _parse_instant(literal)
+                literal = parse_instant(literal)
             except InvalidQuery:
                 return None
         if not isinstance(literal, date):

@@ -20,16 +20,6 @@ DELETED = "deleted"
 #: why an overlay row is not applied (NULL when it is): cim/store/rebase.py
 CONFLICT = "conflict"
 
-SQL_TYPES_DUCKDB = {
-    "string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
-    "date": "DATE", "datetime": "TIMESTAMPTZ",
-}  # fmt: skip
-SQL_TYPES_POSTGRES = {
-    "string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean",
-    "date": "date", "datetime": "timestamptz",
-}  # fmt: skip
-
-
 def merged_source(
     info: LayerInfo, release_table: str, live_table: str, live_columns: Collection[str], where: str | None = None
 ) -> str:
@@ -77,6 +67,7 @@ def count_sql(release_table: str, live_table: str, placeholder: str) -> str:
 
 
 def create_table_sql(info: LayerInfo, table: str, types: dict[str, str], geometry_type: str) -> str:
+    """CREATE TABLE of an overlay; ``types``: the backend's SQL type of each field type."""
     columns = [f"{quote_ident(FID)} BIGINT PRIMARY KEY", f"{quote_ident(GEOM)} {geometry_type}",
                f"{quote_ident(DELETED)} BOOLEAN NOT NULL DEFAULT FALSE", f"{quote_ident(CONFLICT)} {types['string']}"]  # fmt: skip
     columns += [f"{quote_ident(f.name)} {types[f.type]}" for f in info.fields]

@@ -4,8 +4,8 @@ A release is a schema ``cim_rNNNN`` holding one table per layer; ``cim.current_r
 current one. Publishing loads the new schema completely (COPY, GiST index, ANALYZE) and then flips
 ``current_release`` in one transaction. Readers cache the current release (and the edit
 generation, read with it) for :data:`CURRENT_TTL` seconds, so a running server switches within
-that time, without a restart. Writing releases: cim/store/postgis_releases.py; SQL spellings:
-cim/store/postgis_dialect.py.
+that time, without a restart. Writing releases: cim/store/postgis/releases.py; SQL spellings:
+cim/store/postgis/dialect.py.
 """
 
 from __future__ import annotations
@@ -27,30 +27,31 @@ from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import budget
-from cim.store import postgis_schema as schema
-from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, not_found
+from cim.store.audit import AuditLog
+from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
-from cim.store.postgis_dialect import PostgisDialect
-from cim.store.postgis_live import ReleaseChanged, apply_edit, generation_sql, read_log
-from cim.store.postgis_releases import PostgisReleases
-from cim.store.postgis_tls import connection_url
+from cim.store.postgis import schema
+from cim.store.postgis.audit import PostgisAuditLog
+from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
+from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, read_log
+from cim.store.postgis.releases import PostgisReleases
+from cim.store.postgis.tls import connection_url
 from cim.store.rasters import postgis_raster_dir
-from cim.store.tilequery import RenderedTile, TileQuery
-from cim.store.tiles_sql import PostgisTileDialect, join_layers, tile_statement
-from cim.store.sql import (
-    Statement,
+from cim.store.sql.dialect import Statement
+from cim.store.sql.features import (
     count_features,
+    feature_from_rows,
     is_filtered,
-    output_geometry,
     page_from_rows,
-    quote_ident,
-    row_to_feature,
     select_features,
+    select_frame,
     select_one,
 )
+from cim.store.sql.tiles import join_layers, tile_statement
+from cim.store.tilequery import RenderedTile, TileQuery
 
-__all__ = ["PostgisDialect", "PostgisStore"]
+__all__ = ["PostgisStore"]
 
 #: seconds a reader trusts its idea of the current release
 CURRENT_TTL = 1.0
@@ -98,7 +99,7 @@ def _safe_url(url: str) -> str:
 
 class PostgisStore(PostgisReleases, Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
-        url = connection_url(url)  # TLS (sslmode ...) for every connection below: cim/store/postgis_tls.py
+        url = connection_url(url)  # TLS (sslmode ...) for every connection below: cim/store/postgis/tls.py
         self.url = _safe_url(url)
         #: where this store's raster layers (COGs) live (cim/store/rasters.py)
         self.raster_dir = postgis_raster_dir(url)
@@ -128,6 +129,20 @@ class PostgisStore(PostgisReleases, Store):
         )  # fmt: skip
         self._current: _Current | None = None
         self._lock = threading.Lock()
+
+    #: the URL schemes of PostgreSQL (``postgres://`` is read as ``postgresql://``)
+    SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+    @classmethod
+    def accepts(cls, url: str) -> bool:
+        return "://" in url and url.split("://", 1)[0].lower() in cls.SCHEMES
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgisStore:
+        return cls(url.replace("postgres://", "postgresql://", 1))
+
+    def open_audit_log(self) -> AuditLog:
+        return PostgisAuditLog(self._pool)
 
     def _require_postgis(self, conn: sqlalchemy.Connection) -> None:
         if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
@@ -227,29 +242,16 @@ class PostgisStore(PostgisReleases, Store):
         statement = select_one(info, out_srid, flip_axes, current.dialect)
         with self._reading() as conn:
             rows = self._fetch(conn, statement.sql, (fid,))
-        if not rows:
-            raise not_found(layer, fid)
-        return row_to_feature(rows[0], [f.name for f in info.fields])
+        return feature_from_rows(rows, info, fid)
 
     def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
         current = self._read()
         info = current.layer(layer)
-        dialect = current.dialect
-        geom = output_geometry(info, out_srid, False, dialect)
-        names = [FID] + [f.name for f in info.fields]
-        sql = f"SELECT {', '.join(quote_ident(n) for n in names)}, ST_AsBinary({geom}) FROM {dialect.source(info)}"
-        params: list[Any] = []
-        if bbox is not None:
-            sql += f" WHERE {dialect.bbox_filter(info.srid)}"
-            params.extend(bbox)
-        sql += f" ORDER BY {quote_ident(FID)}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        statement = select_frame(info, current.dialect, bbox, out_srid, limit)
         with self._pool.connection() as conn:
-            rows = self._fetch(conn, sql, tuple(params))
-        frame = pd.DataFrame(rows, columns=names + ["wkb"])
-        frame["wkb"] = frame["wkb"].map(bytes)
-        return to_frame(frame, out_srid or info.srid).set_index(FID)
+            rows = self._fetch(conn, statement.sql, statement.params)
+        names = [FID] + [f.name for f in info.fields] + ["wkb"]
+        return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
         current = self._read()

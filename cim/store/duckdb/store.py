@@ -1,0 +1,213 @@
+"""The embedded store: one immutable DuckDB file per release, and a symlink naming the current one.
+
+Layout for a store URL ``./cim.duckdb``::
+
+    cim.duckdb                     -> cim.duckdb.d/releases/r0003.duckdb   (symlink: the current release)
+    cim.duckdb.d/releases/r0001.duckdb, r0001.json                        (data, and metadata for listing)
+    cim.duckdb.d/build.lock                                               (serialises writers)
+
+DuckDB locks a file against a second *writer* even while others only read it. Release files are
+written once, by the build that creates them, before anyone reads them; afterwards every process
+(server, CLI, notebooks) opens them read-only, so a running ``cim serve`` never blocks a build and
+vice versa. Making a release current is one ``rename(2)`` of the symlink; readers notice the new
+target on their next query (one ``readlink`` per query) and open it — no restart, no lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import geopandas as gpd
+
+from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store.audit import AuditLog, JsonLinesAuditLog
+from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store
+from cim.store.budget import interrupting
+from cim.store.duckdb import spatial
+from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
+from cim.store.duckdb.edits import DuckDBEdits
+from cim.store.duckdb.live import LiveFiles, ReaderOverlays
+from cim.store.duckdb.releases import DuckDBReleases, release_number
+from cim.store.frames import to_frame
+from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
+from cim.store.sql.tiles import join_layers, tile_statement
+from cim.store.tilequery import RenderedTile, TileQuery
+
+
+class _ReleaseReader:
+    """Read-only access to one release file, with a DuckDB cursor per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.connection = spatial.connect(path, read_only=True)
+            rows = self.connection.execute("SELECT info FROM cim_layer ORDER BY ord").fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"{path}: not a readable cim release ({exc})") from exc
+        # raster paths are recorded relative to the releases directory
+        self.layers = [_resolve_raster(LayerInfo.from_json(r[0]), path.parent) for r in rows]
+        self._local = threading.local()
+        #: the edits overlay versions attached to this connection
+        self.overlays = ReaderOverlays(self.connection)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = spatial.cursor(self.connection)
+        return cur
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _resolve_raster(info: LayerInfo, directory: Path) -> LayerInfo:
+    if info.raster_path is None or os.path.isabs(info.raster_path):
+        return info
+    return dataclasses.replace(info, raster_path=str(directory / info.raster_path))
+
+
+class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
+    dialect = DuckDBDialect()
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).absolute()
+        self.url = str(path)
+        self.releases_dir = self.path.with_name(self.path.name + ".d") / "releases"
+        self._reader: _ReleaseReader | None = None
+        self._reader_lock = threading.Lock()
+        #: the release link's text and the file it names (see _current_target)
+        self._resolved: tuple[str, Path] | None = None
+        self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
+        if not self.path.parent.is_dir():
+            raise StoreError(f"store {self.url}: directory {self.path.parent} does not exist")
+
+    @classmethod
+    def accepts(cls, url: str) -> bool:
+        """``duckdb:///path`` or a path ending ``.duckdb``."""
+        return url.lower().startswith("duckdb://") or ("://" not in url and url.endswith(".duckdb"))
+
+    @classmethod
+    def from_url(cls, url: str) -> DuckDBStore:
+        return cls(url.split("://", 1)[1] if "://" in url else url)
+
+    def tile_cache_dir(self) -> Path | None:
+        return self.releases_dir.parent / "tiles"
+
+    def open_audit_log(self) -> AuditLog:
+        return JsonLinesAuditLog(self.releases_dir.parent / "audit")
+
+    # -- current release -----------------------------------------------------------------------
+    def _read(self) -> _ReleaseReader:
+        target = self._current_target()
+        if target is None:
+            raise NoRelease(f"store {self.url} has no release yet: build one first (e.g. `cim demo --build-only`)")
+        reader = self._reader
+        if reader is not None and reader.path == target:
+            return reader
+        with self._reader_lock:
+            if self._reader is None or self._reader.path != target:
+                # The old reader is left to the garbage collector: requests still running on it
+                # finish on the release they started with.
+                self._reader = _ReleaseReader(target)
+            return self._reader
+
+    def layers(self) -> list[LayerInfo]:
+        return list(self._read().layers)
+
+    def current_number(self) -> int:
+        return release_number(self._read().path)
+
+    def known_current_number(self) -> int | None:
+        # the release symlink, read without opening anything: known when the open reader is its target
+        reader = self._reader
+        try:
+            target = self._current_target()
+        except OSError:
+            return None
+        return release_number(target) if reader is not None and reader.path == target else None
+
+    def check_ready(self) -> int:
+        """The current release's number, its file open and answering (readiness, ogcapi/health.py)."""
+        reader = self._read()
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            self._fetch(cur, "SELECT count(*) FROM cim_layer", ())
+        return release_number(reader.path)
+
+    def known_edit_generation(self) -> int | None:
+        try:
+            return self.edit_generation()  # one readlink
+        except OSError:
+            return None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
+        """The dialect of one read: with the current edits overlay attached, when there is one."""
+        view = self._live.view(reader.overlays, release_number(reader.path))
+        return self.dialect if view is None else DuckDBDialect(view)
+
+    def query(self, query: FeatureQuery) -> FeaturePage:
+        reader = self._read()
+        info = self._layer_in(reader, query.layer)
+        dialect = self._dialect(reader)
+        statement = select_features(info, query, dialect)
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):  # the page and its count within the request's time budget
+            rows = self._fetch(cur, statement.sql, statement.params)
+            matched: int | None = None
+            if query.count:
+                counter = count_features(info, query, dialect)
+                matched = info.count if counter is None else self._fetch(cur, counter.sql, counter.params)[0][0]
+        return page_from_rows(rows, info, query, matched)
+
+    def get_feature(
+        self, layer: str, fid: int, out_srid: int | None = None, flip_axes: bool = False
+    ) -> dict[str, Any]:
+        reader = self._read()
+        info = self._layer_in(reader, layer)
+        statement = select_one(info, out_srid, flip_axes, self._dialect(reader))
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            rows = self._fetch(cur, statement.sql, (fid,))
+        return feature_from_rows(rows, info, fid)
+
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
+        reader = self._read()
+        info = self._layer_in(reader, layer)
+        statement = select_frame(info, self._dialect(reader), bbox, out_srid, limit)
+        rows = reader.cursor().execute(statement.sql, statement.params).df()
+        return to_frame(rows, out_srid or info.srid)
+
+    def render_tile(self, query: TileQuery) -> RenderedTile:
+        reader = self._read()
+        infos = [self._layer_in(reader, layer.layer) for layer in query.layers]
+        statement = tile_statement(infos, query, DuckDBTileDialect(self._dialect(reader)))
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            rows = self._fetch(cur, statement.sql, statement.params)
+        stem = reader.path.stem
+        return RenderedTile(int(stem[1:]) if stem[1:].isdigit() else 0, join_layers(rows))
+
+    @staticmethod
+    def _layer_in(reader: _ReleaseReader, name: str) -> LayerInfo:
+        for info in reader.layers:
+            if info.name == name:
+                return info
+        raise LayerNotFound(f"no layer {name!r} in the current release")
+
+    @staticmethod
+    def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return cur.execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
