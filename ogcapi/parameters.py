@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date
 from datetime import datetime as Datetime
 from typing import Iterable, Mapping
 
@@ -39,7 +39,7 @@ from morecantile import Tile
 from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery, NotFound
 from cim.limits import limits
-from cim.store import Cql2Filter, Cursor, TimeInterval, parse_filter
+from cim.store import Cql2Filter, Cursor, TimeInterval, bound_moment, parse_filter
 
 #: digits of the largest offset accepted: 10^15 − 1 rows, far below a 64-bit integer's 9.2·10^18
 #: (offset + limit must still fit in the databases' BIGINT)
@@ -198,14 +198,6 @@ def _instant(text: str, whole: str) -> date | Datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _moment(value: date | Datetime, end: bool) -> Datetime:
-    """Where an interval bound lies in time: a date starts at its midnight and ends at the next."""
-    if isinstance(value, Datetime):
-        return value
-    day = Datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return day + timedelta(days=1) if end else day
-
-
 def datetime(value: str) -> TimeInterval:
     """``datetime``: an RFC 3339 instant (date-time, or a date: the whole day) or an interval
     ``start/end`` whose open ends are ``..`` or empty."""
@@ -218,7 +210,7 @@ def datetime(value: str) -> TimeInterval:
         end = None if parts[1] in _OPEN else _instant(parts[1], value)
         if start is None and end is None:
             raise InvalidQuery(f"invalid datetime {value!r}: an interval needs at least one end")
-        if start is not None and end is not None and _moment(start, False) >= _moment(end, True):
+        if start is not None and end is not None and bound_moment(start, end=False) >= bound_moment(end, end=True):
             raise InvalidQuery(f"invalid datetime {value!r}: the start is after the end")
         return TimeInterval(start, end)
     instant = _instant(text, value)

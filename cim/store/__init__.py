@@ -34,7 +34,7 @@ from cim.store.cql2_parse import Cql2Filter, parse_filter
 from cim.store.edits import Edit, EditRecord, InvalidFeature, NotEditable
 from cim.store.rasters import RASTER_SRID
 from cim.store.sql.keyset import Cursor
-from cim.store.sql.temporal import TimeInterval
+from cim.store.sql.temporal import TimeInterval, bound_moment
 from cim.store.tilequery import MAX_FEATURES, Bounds, RenderedTile, TileLayerQuery, TileQuery
 from cim.store.write_checks import TooLarge, check_depth
 
@@ -64,6 +64,7 @@ __all__ = [
     "TimeInterval",
     "TooLarge",
     "backends",
+    "bound_moment",
     "check_depth",
     "open_store",
     "parse_filter",

@@ -22,7 +22,9 @@ class TimeInterval:
     end: date | datetime | None
 
 
-def _as_datetime(value: date | datetime, end: bool) -> datetime:
+def bound_moment(value: date | datetime, end: bool) -> datetime:
+    """Where an interval bound lies in time: a date starts at its midnight (UTC) and, as an interval's
+    end, ends at the next."""
     if isinstance(value, datetime):
         return value
     day = datetime(value.year, value.month, value.day, tzinfo=UTC)
@@ -39,7 +41,7 @@ def datetime_condition(field: str, field_type: str, interval: TimeInterval, plac
         if field_type == "date":
             params.append(start.astimezone(UTC).date() if isinstance(start, datetime) else start)
         else:
-            params.append(_as_datetime(start, end=False))
+            params.append(bound_moment(start, end=False))
     if interval.end is not None:
         end = interval.end
         if field_type == "date":
@@ -50,5 +52,5 @@ def datetime_condition(field: str, field_type: str, interval: TimeInterval, plac
             params.append(end)
         else:  # a whole day: up to the next midnight
             clauses.append(f"{field} < {placeholder}")
-            params.append(_as_datetime(end, end=True))
+            params.append(bound_moment(end, end=True))
     return "(" + " AND ".join(clauses) + ")", params
