@@ -43,7 +43,7 @@ from pyproj import CRS
 from cim.build.config import CrossCheckConfig
 from cim.build.crosscheck import Match, Side, match_geoms, metric_crs
 from cim.build.dedupe import geometry_keys
-from cim.build.geometry import DIMENSION
+from cim.build.validity import DIMENSION
 from cim.build.normalise import Conformed, cast_field, empty_series
 from cim.build.partitions import DEFAULT_PARTITION_ROWS, partition_count, spatial_partitions
 from cim.build.progress import Progress

@@ -33,12 +33,12 @@ from cim.build.cluster import active_scale
 from cim.build.normalise import Conformed
 from cim.build.progress import Progress
 from cim.build.qa import Action, QAReport, SourceStats
-from cim.build import staging as raster_staging
+from cim.build import raster_staging
 from cim.build.raster import build_raster_layer
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import resolve_crs
 from cim.build.to_storage import to_storage
-from cim.catalog import Catalog, load_catalog
+from cim.catalog import LayerCatalog, load_catalog
 from cim.errors import BuildError, StoreError
 from cim.faults import crash_point
 from cim.layerspec import LayerSpec
@@ -73,7 +73,7 @@ class BuildResult:
 def build(
     config: BuildConfig,
     store: Store,
-    catalog: Catalog | None = None,
+    catalog: LayerCatalog | None = None,
     progress: Progress | None = None,
     keep: int | None = None,
     report_dir: Path | None = None,
@@ -138,7 +138,7 @@ def build(
 
 def prepare(
     config: BuildConfig,
-    catalog: Catalog | None = None,
+    catalog: LayerCatalog | None = None,
     progress: Progress | None = None,
     on_layer: Callable[[LayerData], None] | None = None,
 ) -> Prepared:

@@ -18,7 +18,7 @@ import pandas as pd
 from pyproj import CRS
 
 from cim.build.normalise import Conformed, conform_detail
-from cim.build.offsets import rectify
+from cim.build.china_offsets import rectify
 from cim.build.referencing import SourceCRS, outside_areas, raise_outside
 from cim.build.reproject import to_crs
 from cim.layerspec import LayerSpec
