@@ -13,9 +13,16 @@ class CIMError(Exception):
     code = "NoApplicableCode"
 
 
-class ConfigError(CIMError):
+class BadInput(CIMError):
+    """What the caller gave cannot be used (400 ``InvalidParameterValue``): a parameter, a config, a
+    source."""
+
     status = 400
     code = "InvalidParameterValue"
+
+
+class ConfigError(BadInput):
+    """A configuration (a build config, a catalog name, a key, an environment variable) is wrong."""
 
 
 class StoreError(CIMError):
@@ -42,18 +49,14 @@ class NoRelease(StoreError):
     """The store has no current release yet (nothing built)."""
 
 
-class InvalidQuery(CIMError):
-    status = 400
-    code = "InvalidParameterValue"
+class InvalidQuery(BadInput):
+    """A request's parameter or filter is wrong."""
 
 
-class BuildError(CIMError):
+class BuildError(BadInput):
     """A build cannot go on: the message names the file, the layer, the feature (when one is to
     blame) and the reason, e.g. ``survey.shp: layer buildings: feature 12: coordinates outside ...``.
     Nothing is published when it is raised, so the current release stays as it was."""
-
-    status = 400
-    code = "InvalidParameterValue"
 
     def __init__(self, reason: str, file: str | None = None, layer: str | None = None, feature: object = None) -> None:
         self.reason = reason

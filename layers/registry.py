@@ -1,4 +1,5 @@
-"""The :class:`Catalog` of base-map layers and its discovery from a package of layer modules.
+"""The :class:`LayerRegistry` of base-map layers (a :class:`cim.catalog.LayerCatalog`) and its discovery
+from a package of layer modules.
 
 A layer is declared by a module holding a module-level ``LAYER = LayerSpec(...)``; the module's name
 must equal the layer's name, so adding a layer means adding one file to the catalog package.
@@ -14,7 +15,7 @@ from typing import Iterable, Iterator
 from cim.layerspec import LayerSpec
 
 
-class Catalog:
+class LayerRegistry:
     """An immutable, name-indexed collection of layer specs, iterated in drawing order."""
 
     def __init__(self, specs: Iterable[LayerSpec]) -> None:
@@ -43,7 +44,7 @@ class Catalog:
         return name in self._specs
 
     def __repr__(self) -> str:
-        return f"Catalog({', '.join(self.names())})"
+        return f"LayerRegistry({', '.join(self.names())})"
 
     def names(self) -> list[str]:
         """Layer names in drawing order."""
@@ -62,7 +63,7 @@ class Catalog:
         return [s for s in self if s.kind == "raster"]
 
 
-def discover(package: ModuleType) -> Catalog:
+def discover(package: ModuleType) -> LayerRegistry:
     """Build a catalog from every public module of ``package`` that defines ``LAYER``.
 
     Raises ``TypeError`` for a module without a ``LayerSpec`` named ``LAYER`` and ``ValueError`` when a
@@ -79,4 +80,4 @@ def discover(package: ModuleType) -> Catalog:
         if spec.name != info.name:
             raise ValueError(f"layer module {module.__name__} defines layer {spec.name!r}; name them alike")
         specs.append(spec)
-    return Catalog(specs)
+    return LayerRegistry(specs)

@@ -22,7 +22,7 @@ from support.tianjin import write_city
 
 from cim.build import build, load_config, prepare
 from cim.build.config import CrossCheckConfig
-from cim.build.crosscheck import Side, _match
+from cim.build.crosscheck import Side, match_sources
 from cim.build.cluster import connect, open_scale, use_scale
 from cim.build.distributed import Scale
 from cim.build.partitions import hilbert_order, partition_count, spatial_partitions
@@ -284,7 +284,7 @@ def test_partitioned_crosscheck_matches_across_borders(client: Client, kind: str
     spec = LayerSpec("things", "Things", "", geometry_type=geometry_type, fields=(FieldSpec("height_m", "number"),))
     primary, secondary = sides(kind, seed=len(kind))
     config = CrossCheckConfig(min_iou=0.5, max_distance_m=5.0)
-    expected = _match(spec, primary, secondary, config)
+    expected = match_sources(spec, primary, secondary, config)
     matched = (expected.primary >= 0).sum()
     assert 0 < matched < len(secondary.frame)  # some match, some do not
     lines: list[str] = []

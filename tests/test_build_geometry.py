@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from cim.build.geometry import apply_validity_policy
+from cim.build.validity import apply_validity_policy
 
 BOWTIE = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2), (0, 0)])
 SQUARE = shapely.box(10, 10, 11, 11)

@@ -226,8 +226,8 @@ def test_crosscheck_in_geographic_storage_matches_like_a_full_reprojection(kind:
     metric CRS; the matches and reasons must equal matching against every primary feature."""
     import numpy as np
 
-    from cim.build.crosscheck import _match, match_geoms, metric_crs
-    from cim.build.geometry import DIMENSION
+    from cim.build.crosscheck import match_sources, match_geoms, metric_crs
+    from cim.build.validity import DIMENSION
 
     rng = np.random.default_rng(3)
     x, y = 117.2 + rng.random(3000) * 0.2, 39.1 + rng.random(3000) * 0.2
@@ -244,7 +244,7 @@ def test_crosscheck_in_geographic_storage_matches_like_a_full_reprojection(kind:
     secondary = gpd.GeoDataFrame({"source_id": [str(i) for i in range(len(sec))]}, geometry=sec, crs="EPSG:4490")
     spec = CATALOG["buildings"] if kind == "MultiPolygon" else CATALOG["pois"] if kind == "Point" else CATALOG["roads"]
     config = CrossCheckConfig(min_iou=0.5, max_distance_m=5.0)
-    fast = _match(spec, Side("a", primary), Side("b", secondary), config)
+    fast = match_sources(spec, Side("a", primary), Side("b", secondary), config)
     crs = metric_crs(primary, secondary)
     full = match_geoms(DIMENSION[kind], primary.geometry.to_crs(crs).to_numpy(), secondary.geometry.to_crs(crs).to_numpy(), config, "a")
     assert (fast.primary >= 0).sum() > len(sec) // 2  # the fixture really matches

@@ -12,7 +12,7 @@ from cim.catalog import load_catalog
 from cim.layerspec import LayerSpec
 from cim.store.base import LayerInfo, spec_from_dict, spec_to_dict
 from layers.catalog import CATALOG
-from layers.registry import Catalog, discover
+from layers.registry import LayerRegistry, discover
 
 EXPECTED = {"admin_divisions", "parcels", "buildings", "roads", "water", "landuse", "pois", "dem", "imagery"}
 CATEGORIES = {"时空基础", "资源调查", "规划管控", "工程建设项目", "物联感知", "公共专题"}
@@ -178,4 +178,4 @@ def test_discovery_rejects_bad_modules(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_catalog_rejects_duplicate_names() -> None:
     with pytest.raises(ValueError, match="buildings"):
-        Catalog([CATALOG["buildings"], CATALOG["buildings"]])
+        LayerRegistry([CATALOG["buildings"], CATALOG["buildings"]])

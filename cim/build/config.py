@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from cim.build.offsets import offset_system
+from cim.build.china_offsets import offset_system
 from cim.build.readers import FORMATS, RASTER_FORMATS, TABLE_FORMATS, detect_format
-from cim.catalog import Catalog
+from cim.catalog import LayerCatalog
 from cim.crs import parse_crs, srid_of
 from cim.errors import BuildError, CIMError
 
@@ -313,7 +313,7 @@ def _source(value: Any, path: Path, where: str, layer: str) -> SourceConfig:
     )
 
 
-def check_against(config: BuildConfig, catalog: Catalog) -> None:
+def check_against(config: BuildConfig, catalog: LayerCatalog) -> None:
     """Every configured layer is a vector layer of ``catalog`` and every mapped field one of its fields."""
     for layer in config.layers:
         try:

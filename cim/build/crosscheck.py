@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS
 
 from cim.build.config import DEFAULT_TOLERANCES, CrossCheckConfig
-from cim.build.geometry import DIMENSION
+from cim.build.validity import DIMENSION
 from cim.build.qa import QAReport
 from cim.build.reproject import to_crs
 from cim.layerspec import LayerSpec
@@ -153,7 +153,9 @@ def no_primary(primary: Side, secondary: Side) -> Match:
     return Match(np.full(len(secondary.frame), -1), [f"{primary.label} has no features"] * len(secondary.frame))
 
 
-def _match(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig) -> Match:
+def match_sources(spec: LayerSpec, primary: Side, secondary: Side, config: CrossCheckConfig) -> Match:
+    """Every secondary feature's match among the primary ones, in-process (a distributed build's
+    :meth:`~cim.build.distributed.Scale.match` gives the same)."""
     assert spec.geometry_type is not None
     if len(primary.frame) == 0:
         return no_primary(primary, secondary)
@@ -187,7 +189,7 @@ def crosscheck(
     if tolerances is None:
         tolerances = {k: v for k, v in DEFAULT_TOLERANCES.items() if k in spec.field_types}
     if match is None:
-        match = _match(spec, primary, secondary, config) if len(secondary.frame) else Match(np.full(0, -1), [])
+        match = match_sources(spec, primary, secondary, config) if len(secondary.frame) else Match(np.full(0, -1), [])
     sec_ids = secondary.frame["source_id"].to_numpy()
     prim_ids = primary.frame["source_id"].to_numpy()
     missing = np.flatnonzero(match.primary < 0)

@@ -6,9 +6,9 @@ processes for the build (closed after it); ``--dask-scheduler ADDR`` connects to
 
 - **per source** (:meth:`Scale.conform_source`): the features are ordered along a Hilbert curve
   and cut into equal runs, one spatial partition each (:mod:`cim.build.partitions`). Every
-  partition goes through area-of-use check, GCJ-02/BD-09 rectification, reprojection,
-  normalisation/validation (:func:`~cim.build.normalise.conform_detail`) and the dedupe keys
-  (normalised WKB) on a worker.
+  partition goes through the single-process build's own function for area-of-use check,
+  GCJ-02/BD-09 rectification, reprojection and normalisation/validation
+  (:func:`~cim.build.to_storage.to_storage`), then the dedupe keys (normalised WKB), on a worker.
 - **per cross-check** (:meth:`Scale.match`): both sources are reprojected to the metric CRS per
   partition on the workers; each partition of the secondary source is matched on a worker against
   the primary features whose bounds come within a halo of its features' bounds (``max_distance_m``
@@ -43,13 +43,13 @@ from pyproj import CRS
 from cim.build.config import CrossCheckConfig
 from cim.build.crosscheck import Match, Side, match_geoms, metric_crs
 from cim.build.dedupe import geometry_keys
-from cim.build.geometry import DIMENSION
-from cim.build.normalise import Conformed, cast_field, conform_detail, empty_series
-from cim.build.offsets import rectify
+from cim.build.validity import DIMENSION
+from cim.build.normalise import Conformed, cast_field, empty_series
 from cim.build.partitions import DEFAULT_PARTITION_ROWS, partition_count, spatial_partitions
 from cim.build.progress import Progress
 from cim.build.readers import SourceFrame
-from cim.build.referencing import SourceCRS, outside_areas, raise_outside
+from cim.build.referencing import SourceCRS, raise_outside
+from cim.build.to_storage import to_storage
 from cim.layerspec import LayerSpec
 
 #: metres added to the cross-check halo, so that rounding never drops a candidate
@@ -121,16 +121,22 @@ _FIELD_MASKS = ("missing_required", "uncast", "outside_enum")
 
 
 def conform_part(part: Part, job: SourceJob) -> PartDone:
-    """Area-of-use check, rectify, reproject, conform and dedupe keys of one partition."""
-    geoms = unpack(part.wkb)
-    outside = outside_areas(geoms, job.crs, job.storage)
-    if any(mask.any() for mask in outside):
-        return PartDone(part.positions, outside, None)
-    if job.crs.offset is not None:
-        geoms = rectify(geoms, job.crs.offset)
-    geometry = gpd.GeoSeries(geoms, index=pd.Index(part.positions), crs=job.crs.crs).to_crs(job.storage)
-    conformed = conform_detail(job.spec, part.values, geometry, job.name, part.ids, crs=job.storage)
-    reprojected = geometry.to_numpy()
+    """:func:`~cim.build.to_storage.to_storage` (area-of-use check, rectify, reproject, conform) and
+    the dedupe keys of one partition."""
+    done = to_storage(
+        job.spec,
+        job.name,
+        unpack(part.wkb),
+        part.ids,
+        part.values,
+        job.crs,
+        job.storage,
+        index=pd.Index(part.positions),
+        threads=1,  # a worker is one single-threaded process
+    )
+    if done.geometry is None or done.conformed is None:  # a feature is outside an area of use
+        return PartDone(part.positions, done.outside, None)
+    reprojected, conformed = done.geometry, done.conformed
     described = np.full(len(reprojected), None, dtype=object)
     at = conformed.invalid | conformed.unusable
     described[at] = reprojected[at]
@@ -145,7 +151,7 @@ def conform_part(part: Part, job: SourceJob) -> PartDone:
         described,
         keys,
     )
-    return PartDone(part.positions, outside, conformance)
+    return PartDone(part.positions, done.outside, conformance)
 
 
 def to_metric(wkb: np.ndarray, crs: CRS, metric: CRS) -> np.ndarray:

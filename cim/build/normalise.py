@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cim.build.geometry import apply_validity_policy
+from cim.build.validity import apply_validity_policy
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.store import PROVENANCE_FIELDS
 

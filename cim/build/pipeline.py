@@ -30,16 +30,15 @@ from cim.build.dedupe import find_duplicates
 from cim.build.feed import LayerFeed, publishing
 from cim.build.hollow import HollowLayer, check_loss
 from cim.build.cluster import active_scale
-from cim.build.normalise import Conformed, conform_detail
-from cim.build.offsets import rectify
+from cim.build.normalise import Conformed
 from cim.build.progress import Progress
 from cim.build.qa import Action, QAReport, SourceStats
-from cim.build import staging as raster_staging
+from cim.build import raster_staging
 from cim.build.raster import build_raster_layer
-from cim.build.reproject import to_crs
 from cim.build.readers import SourceFrame, read_source, sha256, source_files
-from cim.build.referencing import check_area, resolve_crs
-from cim.catalog import Catalog, load_catalog
+from cim.build.referencing import resolve_crs
+from cim.build.to_storage import to_storage
+from cim.catalog import LayerCatalog, load_catalog
 from cim.errors import BuildError, StoreError
 from cim.faults import crash_point
 from cim.layerspec import LayerSpec
@@ -74,7 +73,7 @@ class BuildResult:
 def build(
     config: BuildConfig,
     store: Store,
-    catalog: Catalog | None = None,
+    catalog: LayerCatalog | None = None,
     progress: Progress | None = None,
     keep: int | None = None,
     report_dir: Path | None = None,
@@ -139,7 +138,7 @@ def build(
 
 def prepare(
     config: BuildConfig,
-    catalog: Catalog | None = None,
+    catalog: LayerCatalog | None = None,
     progress: Progress | None = None,
     on_layer: Callable[[LayerData], None] | None = None,
 ) -> Prepared:
@@ -269,23 +268,18 @@ def _load_source(
     if note:
         report.add(layer, label, None, "crs.override", "flagged", note)
     geoms = read.frame.geometry.to_numpy()
+    values = _field_values(spec, source, read.frame)
     scale, keys = active_scale(), None
     if scale is not None and scale.spreads(len(geoms)):  # the same steps per spatial partition on a cluster
-        values = _field_values(spec, source, read.frame)
         reprojected, conformed, keys = scale.conform_source(
             spec, source.name, label, read, values, crs, storage, progress
         )
     else:
-        check_area(geoms, read.ids.to_numpy(), crs, storage, label, layer)
-        if crs.offset is not None:
-            progress.step("rectify", crs.offset)
-            geoms = rectify(geoms, crs.offset)
-        progress.step("reproject", f"{crs.label} → EPSG:{storage.to_epsg()}")
-        geometry = to_crs(gpd.GeoSeries(geoms, crs=crs.crs), storage)
-        progress.step("normalise")
-        values = _field_values(spec, source, read.frame)
-        conformed = conform_detail(spec, values, geometry, source.name, read.ids, crs=storage)
-        reprojected = geometry.to_numpy()
+        done = to_storage(
+            spec, source.name, geoms, read.ids, values, crs, storage, stop_outside=(label, layer), step=progress.step
+        )
+        assert done.geometry is not None and done.conformed is not None  # (else to_storage raised)
+        reprojected, conformed = done.geometry, done.conformed
     _record_conform(spec, label, read, reprojected, values, conformed, report)
     if primary:
         check_loss(report, layer, label, stats.read, int((~conformed.keep).sum()), limits)

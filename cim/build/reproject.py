@@ -17,9 +17,9 @@ THREADS = min(4, os.cpu_count() or 1)
 MIN_CHUNK = 50_000
 
 
-def to_crs(series: gpd.GeoSeries, crs: Any) -> gpd.GeoSeries:
-    """``series.to_crs(crs)``, in chunks on :data:`THREADS` threads when it is large."""
-    parts = min(THREADS, len(series) // MIN_CHUNK)
+def to_crs(series: gpd.GeoSeries, crs: Any, threads: int | None = None) -> gpd.GeoSeries:
+    """``series.to_crs(crs)``, in chunks on ``threads`` (default :data:`THREADS`) threads when it is large."""
+    parts = min(THREADS if threads is None else threads, len(series) // MIN_CHUNK)
     if parts < 2:
         return series.to_crs(crs)
     cuts = np.linspace(0, len(series), parts + 1).astype(int)

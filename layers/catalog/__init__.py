@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from layers.registry import Catalog, discover
+from layers.registry import LayerRegistry, discover
 
-CATALOG: Catalog = discover(sys.modules[__name__])
+CATALOG: LayerRegistry = discover(sys.modules[__name__])
 
-__all__ = ["CATALOG", "Catalog"]
+__all__ = ["CATALOG", "LayerRegistry"]
