@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -99,3 +100,32 @@ def axis_order_is_yx(crs: CRS) -> bool:
     """True where the authority defines the first axis as northing/latitude (EPSG:4326, 4490, GK zones)."""
     axes = crs.axis_info
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
+
+
+#: how far (degrees) a coordinate may lie outside a CRS's area of use and still count as inside it
+AREA_TOLERANCE_DEG = 0.1
+
+
+def crs_label(crs: CRS) -> str:
+    """A CRS as a message names it: ``EPSG:4548``, else its name."""
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.name
+
+
+def area_of_use(crs: CRS) -> tuple[tuple[float, float, float, float], str] | None:
+    """The CRS's area of use (lon/lat west, south, east, north) and a name for messages; None if unknown."""
+    area = crs.area_of_use
+    return (area.bounds, f"{crs_label(crs)} ({area.name})") if area is not None else None
+
+
+def inside_area(lonlat: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    """Per row of ``lonlat`` (as :func:`lonlat_bounds` gives), whether it lies within ``area``
+    widened by :data:`AREA_TOLERANCE_DEG`; False for missing rows."""
+    (west, south, east, north), tol = area, AREA_TOLERANCE_DEG
+    with np.errstate(invalid="ignore"):
+        return (
+            (lonlat[:, 0] >= west - tol)
+            & (lonlat[:, 2] <= east + tol)
+            & (lonlat[:, 1] >= south - tol)
+            & (lonlat[:, 3] <= north + tol)
+        )

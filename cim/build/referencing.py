@@ -3,7 +3,7 @@
 A source's CRS is the one declared in the build config, else the one the file carries; with neither,
 the build stops. ``GCJ-02`` / ``BD-09`` declare lon/lat in a Chinese web-map offset system (see
 :mod:`cim.build.china_offsets`). Coordinates are checked against the area of use of the source CRS and of
-the storage CRS (pyproj's ``area_of_use``, widened by :data:`AREA_TOLERANCE_DEG`): a shapefile in a
+the storage CRS (pyproj's ``area_of_use``, widened by :data:`cim.crs.AREA_TOLERANCE_DEG`): a shapefile in a
 Gauss-Krüger zone declared as another zone, lat/lon written as lon/lat, or a projected file read as
 degrees all land far outside and stop the build, naming the first feature concerned.
 """
@@ -19,11 +19,10 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import ProjError
 
 from cim.build import china_offsets
-from cim.crs import parse_crs
+from cim.crs import area_of_use, crs_label, inside_area, parse_crs
 from cim.errors import BuildError, CIMError
 
 #: how far (degrees) coordinates may stray beyond a CRS's area of use
-AREA_TOLERANCE_DEG = 0.1
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,6 @@ class SourceCRS:
     label: str
     #: where it came from: "declared" or "file"
     origin: str
-
-
-def _label(crs: CRS) -> str:
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code else crs.name
 
 
 def resolve_crs(
@@ -63,7 +57,7 @@ def resolve_crs(
             raise BuildError(
                 "the file has no CRS and the config declares none: add crs: EPSG:xxxx", file=file, layer=layer
             )
-        return SourceCRS(embedded, None, _label(embedded), "file"), None
+        return SourceCRS(embedded, None, crs_label(embedded), "file"), None
     system = china_offsets.offset_system(declared)
     if system is not None:
         result = SourceCRS(CRS.from_epsg(4326), system, system, "declared")
@@ -74,16 +68,11 @@ def resolve_crs(
             raise BuildError(
                 f"unknown CRS {declared!r}: give an EPSG code (EPSG:4548) or GCJ-02 / BD-09", file=file, layer=layer
             ) from None
-        result = SourceCRS(crs, None, _label(crs), "declared")
+        result = SourceCRS(crs, None, crs_label(crs), "declared")
     note = None
     if embedded is not None and (result.offset is not None or not embedded.equals(result.crs)):
-        note = f"declared CRS {result.label} overrides the file's {_label(embedded)}"
+        note = f"declared CRS {result.label} overrides the file's {crs_label(embedded)}"
     return result, note
-
-
-def _area(crs: CRS) -> tuple[tuple[float, float, float, float], str] | None:
-    area = crs.area_of_use
-    return (area.bounds, f"{_label(crs)} ({area.name})") if area is not None else None
 
 
 def _to_geodetic(source: SourceCRS) -> Transformer | None:
@@ -130,19 +119,6 @@ def _extent_lonlat(bounds: np.ndarray, source: SourceCRS) -> np.ndarray | None:
     return extent if np.isfinite(extent).all() else None
 
 
-def inside_area(lonlat: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
-    """Per row of ``lonlat`` (as :func:`lonlat_bounds` gives), whether it lies within ``area``
-    widened by :data:`AREA_TOLERANCE_DEG`; False for missing rows."""
-    (west, south, east, north), tol = area, AREA_TOLERANCE_DEG
-    with np.errstate(invalid="ignore"):
-        return (
-            (lonlat[:, 0] >= west - tol)
-            & (lonlat[:, 2] <= east + tol)
-            & (lonlat[:, 1] >= south - tol)
-            & (lonlat[:, 3] <= north + tol)
-        )
-
-
 def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np.ndarray]:
     """Per area of use (the source CRS's, then the storage CRS's), the mask of features outside it.
 
@@ -166,8 +142,8 @@ def outside_areas(geoms: np.ndarray, source: SourceCRS, storage: CRS) -> list[np
 def areas_of_use(source: SourceCRS, storage: CRS) -> list[tuple[tuple[float, float, float, float], str]]:
     """The areas of use (lon/lat west, south, east, north; a name for messages) of the source CRS (for
     GCJ-02/BD-09: China's) and the storage CRS, those that are known."""
-    source_area = (china_offsets.AREA_OF_USE, f"{source.label} (China)") if source.offset else _area(source.crs)
-    return [area for area in (source_area, _area(storage)) if area is not None]
+    source_area = (china_offsets.AREA_OF_USE, f"{source.label} (China)") if source.offset else area_of_use(source.crs)
+    return [area for area in (source_area, area_of_use(storage)) if area is not None]
 
 
 def raise_outside(
@@ -191,8 +167,3 @@ def raise_outside(
 def check_area(geoms: np.ndarray, ids: np.ndarray, source: SourceCRS, storage: CRS, file: str, layer: str) -> None:
     """Stop the build when a feature lies outside the area of use of the source or the storage CRS."""
     raise_outside(outside_areas(geoms, source, storage), geoms, ids, source, storage, file, layer)
-
-
-# the names cim/store/write_checks.py imports (it is being moved; switch it to the public names, then drop these)
-_inside = inside_area
-_areas = areas_of_use

@@ -2,8 +2,8 @@
 nothing written can break a later read: nesting depth, the shape of GeoJSON coordinates, vertex
 count, and coordinates inside the range of the body's CRS and the area of use of the storage CRS.
 
-The areas of use are the build's (:mod:`cim.build.referencing`: pyproj's ``area_of_use`` widened by
-``AREA_TOLERANCE_DEG``), so a feature a build would refuse cannot come in through the API either.
+The areas of use are the build's (:func:`cim.crs.area_of_use` and :func:`cim.crs.inside_area`: pyproj's
+``area_of_use`` widened by ``AREA_TOLERANCE_DEG``), so a feature a build would refuse cannot come in through the API either.
 :func:`storage_domain` gives readers the box stored geometries are guaranteed to lie in, which
 :func:`cim.store.sql.features.output_geometry` uses to leave out (null) any geometry that cannot be
 transformed, such as one written before these checks existed.
@@ -25,7 +25,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from cim import limits as limits_module
-from cim.crs import CRS84_URI, crs_uri, parse_crs, transformer
+from cim.crs import CRS84_URI, area_of_use, crs_uri, inside_area, parse_crs, transformer
 from cim.errors import CIMError, InvalidQuery
 
 #: how many positions each GeoJSON geometry type nests its coordinates (a Point is one position)
@@ -149,8 +149,6 @@ def check_coordinates(geom: shapely.Geometry, sent: np.ndarray, body: CRS, stora
     a geographic body CRS (longitude -180..180, latitude -90..90) or outside the area of use of the
     body's or the storage CRS (400). ``sent``: the vertices as the body wrote them (for the message,
     same order as ``shapely.get_coordinates(geom)``)."""
-    from cim.build.referencing import _inside
-
     xy = shapely.get_coordinates(geom)
     frame = _frame(body.srs, storage.srs)
     if body.is_geographic:
@@ -169,7 +167,7 @@ def check_coordinates(geom: shapely.Geometry, sent: np.ndarray, body: CRS, stora
         lon, lat = np.where(lost, np.inf, lon), np.where(lost, np.inf, lat)
     lonlat = np.column_stack([lon, lat, lon, lat])
     for (west, south, east, north), area in frame.areas:
-        bad = np.flatnonzero(~_inside(lonlat, (west, south, east, north)))
+        bad = np.flatnonzero(~inside_area(lonlat, (west, south, east, north)))
         if len(bad):
             raise InvalidWrite(
                 f"coordinate {_coordinate(sent[bad[0]])} (in {frame.name}) lies outside the area of use of {area}, "
@@ -200,15 +198,13 @@ class _Frame:
 
 @lru_cache(maxsize=64)
 def _frame(body_srs: str, storage_srs: str) -> _Frame:
-    from cim.build.referencing import SourceCRS, _areas
-
     body, storage = CRS.from_user_input(body_srs), CRS.from_user_input(storage_srs)
     if crs_uri(body) == CRS84_URI:
         name = "CRS84"
     else:
         code = body.to_epsg()
         name = f"EPSG:{code}" if code else body.name
-    areas = _areas(SourceCRS(body, None, name, "declared"), storage)
+    areas = [area for area in (area_of_use(body), area_of_use(storage)) if area is not None]
     to_geodetic = None if body.is_geographic else transformer(body, body.geodetic_crs)
     hint = "" if body.equals(storage) else "; is the Content-Crs right?"
     return _Frame(name, areas, to_geodetic, hint)
