@@ -13,11 +13,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from cim.build.distributed import Scale
 from cim.build.partitions import DEFAULT_PARTITION_ROWS
 from cim.build.progress import Progress
 from cim.errors import BuildError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 #: seconds to wait for an external scheduler
 CONNECT_TIMEOUT = 20
@@ -72,11 +76,29 @@ def connect(
             )
             client = Client(cluster, set_as_default=False)
         stack.enter_context(client)
+        if scheduler is None:
+            stack.callback(_quiet_shutdown, client)  # runs first on exit: before the client and cluster close
         scale = Scale(client, rows_per_partition)
         if progress is not None:
             where = f"LocalCluster of {workers} processes" if scheduler is None else scheduler
             progress.message(f"dask: {where}, {scale.workers} workers, up to {rows_per_partition} features a partition")
         yield scale
+
+
+def _quiet_worker_logs() -> None:
+    """In a worker process of the build's own cluster: log only critical errors from now on."""
+    for name in ("distributed.worker", "distributed.core", "distributed.comm"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _quiet_shutdown(client: Client) -> None:
+    """Before the build's own cluster closes: its workers' heartbeats may still hit the closing
+    scheduler, and each such miss is logged with a traceback (a loaded machine made a failing
+    `cim build --workers` print one above its one error line). The build's results are in by then."""
+    try:
+        client.run(_quiet_worker_logs, wait=True)
+    except Exception:  # noqa: BLE001 - a worker already gone has nothing left to log
+        pass
 
 
 @contextmanager
