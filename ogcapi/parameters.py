@@ -47,7 +47,7 @@ OFFSET_DIGITS = 15
 MAX_OFFSET = 10**OFFSET_DIGITS - 1
 #: digits of a feature id (a 64-bit integer: below 2^63)
 FEATURE_ID_DIGITS = 19
-#: a zoom level (tile matrix): the grids served go to 23 (with leading zeros: "014" is 14)
+#: a zoom level (tile matrix): the tile matrix sets served go to 23 (with leading zeros: "014" is 14)
 TILE_MATRIX_DIGITS = 4
 #: a tile row or column: 2^30 tiles per side at zoom 30 needs 10 digits
 TILE_INDEX_DIGITS = 10
@@ -92,15 +92,16 @@ def number(value: str, name: str) -> float:
 
 def tile_matrix(value: str) -> int:
     """A ``tileMatrix`` path value: the identifier of a zoom level, ASCII digits. Any other
-    identifier names no tile matrix of the grids served: NotFound (404), as an unknown grid is."""
+    identifier names no tile matrix of the tile matrix sets served: NotFound (404), as an unknown
+    tile matrix set is."""
     if len(value) > TILE_MATRIX_DIGITS or not _DIGITS.fullmatch(value):
         raise NotFound(f"no tile matrix {_show(value)}: tile matrices are numbered 0, 1, 2... (ASCII digits)")
     return int(value)
 
 
 def tile_index(value: str, name: str) -> int:
-    """A ``tileRow`` / ``tileCol`` path value: an integer (a negative one is outside every grid: the
-    grid check answers 404)."""
+    """A ``tileRow`` / ``tileCol`` path value: an integer (a negative one is outside every tile
+    matrix set: the engine's range check answers 404)."""
     if len(value) > TILE_INDEX_DIGITS + 1 or not _SIGNED.fullmatch(value):
         raise InvalidQuery(f"{name} must be an integer in ASCII digits; got {_show(value)}")
     return int(value)
@@ -353,3 +354,49 @@ def release_pin(value: str | None) -> int | None:
     if value is None or len(value) > FEATURE_ID_DIGITS or not _DIGITS.fullmatch(value) or str(int(value)) != value:
         return None
     return int(value)
+
+
+# -- the audit log (ogcapi/admin_routes.py): GET /admin/audit?who=&layer=&since=&limit=&f=
+
+#: the query parameters of the audit log
+AUDIT_PARAMETERS = frozenset(("who", "layer", "since", "limit", "f"))
+#: the most audit records one request returns, and how many when ``limit`` is absent
+MAX_AUDIT_LIMIT = 10_000
+DEFAULT_AUDIT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class AuditParameters:
+    """The typed query of ``GET /admin/audit``: empty ``who``/``layer`` mean any."""
+
+    who: str | None
+    layer: str | None
+    since: Datetime | None
+    limit: int
+
+
+def since(value: str) -> Datetime:
+    """``since``: an RFC 3339 date-time (UTC when it has no offset) or a date (its midnight, UTC)."""
+    try:
+        moment = Datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = Datetime.combine(date.fromisoformat(value), Datetime.min.time())
+        except ValueError:
+            raise InvalidQuery(f"since must be an RFC 3339 date-time or a date; got {_show(value)}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def audit_parameters(query: Mapping[str, str]) -> AuditParameters:
+    """The audit log's query: unknown parameters, ``f`` other than json, a bad ``since`` or a
+    ``limit`` outside 1..:data:`MAX_AUDIT_LIMIT` are 400s."""
+    unknown = sorted(set(query) - AUDIT_PARAMETERS)
+    if unknown:
+        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}: use who, layer, since, limit")
+    only_format(query.get("f"), "json", "the audit log is available as JSON only")
+    return AuditParameters(
+        who=query.get("who") or None,
+        layer=query.get("layer") or None,
+        since=since(query["since"]) if "since" in query else None,
+        limit=integer(query["limit"], "limit", LIMIT_DIGITS, 1, MAX_AUDIT_LIMIT) if "limit" in query else DEFAULT_AUDIT_LIMIT,
+    )

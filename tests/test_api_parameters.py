@@ -10,8 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from cim.errors import InvalidQuery
-from cim.store import Cursor
-from cim.store import TimeInterval
+from cim.store import Cursor, TimeInterval
 from ogcapi import parameters
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -117,3 +116,26 @@ def test_feature_ids_are_64_bit_integers_in_ascii_digits() -> None:
     assert parameters.feature_id(str(2**63 - 1)) == 2**63 - 1
     for wrong in (str(2**63), "١", "-1", " 1", "1.0", "9" * 20):
         assert parameters.feature_id(wrong) is None
+
+
+def test_the_audit_log_query() -> None:
+    assert parameters.audit_parameters({}) == parameters.AuditParameters(None, None, None, 100)
+    query = parameters.audit_parameters({"who": "alice", "layer": "", "since": "2024-05-01", "limit": "7", "f": "json"})
+    assert query == parameters.AuditParameters("alice", None, datetime(2024, 5, 1, tzinfo=UTC), 7)
+    assert parameters.audit_parameters({"since": "2024-05-01T08:00"}).since == datetime(2024, 5, 1, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ({"user": "x"}, "user"),
+        ({"f": "html"}, "f='html'"),
+        ({"since": "yesterday"}, "since"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "10001"}, "limit"),
+        ({"limit": "¹"}, "limit"),
+    ],
+)
+def test_a_bad_audit_log_query_is_400_naming_the_parameter(query: dict[str, str], named: str) -> None:
+    with pytest.raises(InvalidQuery, match=named):
+        parameters.audit_parameters(query)

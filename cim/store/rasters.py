@@ -26,7 +26,7 @@ from rasterio.warp import transform_bounds
 from cim.errors import StoreError
 from cim.store.base import LayerData, LayerInfo
 
-#: the CRS every raster layer is stored in: Web Mercator, the grid of most map clients
+#: the CRS every raster layer is stored in: Web Mercator, the tile matrix set of most map clients
 RASTER_SRID = 3857
 
 
