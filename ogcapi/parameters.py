@@ -18,7 +18,7 @@ endpoints and the tile routes read is parsed here, by the same rules, before any
 - ``sortby`` and ``properties`` name properties of the collection;
 - ``filter`` is measured before it is parsed (:func:`cim.store.cql2_parse.parse_filter` checks
   length and nesting first); ``datetime`` (RFC 3339 instants and intervals) and ``cursor`` (the
-  wire form of :class:`cim.store.keyset.Cursor`) are read here, into the store's value types.
+  wire form of :class:`cim.store.sql.keyset.Cursor`) are read here, into the store's value types.
 
 :class:`cim.errors.InvalidQuery` (400, OGC ``InvalidParameterValue``) carries each refusal.
 ``f`` and ``lang`` (the response's encoding and language) are negotiated by the features API
@@ -219,7 +219,7 @@ def datetime(value: str) -> TimeInterval:
 
 
 def cursor(value: str) -> Cursor:
-    """``cursor``: the opaque page position of a next link (:meth:`cim.store.keyset.Cursor.decode`)."""
+    """``cursor``: the opaque page position of a next link (:meth:`cim.store.sql.keyset.Cursor.decode`)."""
     try:
         result = Cursor.decode(value)
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply inside the base64
