@@ -130,3 +130,29 @@ def test_the_build_report_records_the_conflicts(store_url: str, tmp_path) -> Non
         assert [(r.layer, r.source, r.feature) for r in records] == [("parcels", "city-b", "b1")]
         assert "no feature with source 'city-b' and source_id 'b1'" in records[0].reason
     assert "edits.conflict" in (tmp_path / "qa" / "qa.json").read_text()
+
+
+def test_an_edit_outlasts_release_switches_that_come_between(new_postgis_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostGIS: an edit that finds its release switched (and the overlay re-based) under it reads the
+    current release again and retries, up to EDIT_ATTEMPTS times; after that the switch's error (503)."""
+    from cim.store.postgis import store as postgis_store
+    from cim.store.postgis.live import ReleaseChanged
+
+    real = postgis_store.apply_edit
+    switches = {"left": postgis_store.EDIT_ATTEMPTS - 1}
+
+    def switched(*args, **kwargs):
+        if switches["left"] > 0:
+            switches["left"] -= 1
+            raise ReleaseChanged("release 2 became current during the edit; try again")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(postgis_store, "apply_edit", switched)
+    with open_store(new_postgis_db()) as store:
+        store.publish(city("city-a", ["a1", "a2"], 117.0))
+        update(store, 1, "M1")
+        assert switches["left"] == 0 and features(store)[1] == ("a1", "M1")
+        switches["left"] = postgis_store.EDIT_ATTEMPTS
+        with pytest.raises(ReleaseChanged):
+            update(store, 2, "M1")
+        assert features(store)[2] == ("a2", "R2")

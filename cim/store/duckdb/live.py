@@ -64,6 +64,13 @@ def detach_after() -> float:
     return max(60.0, 3 * limits().request_seconds)
 
 
+#: one lock per process for attaching and detaching overlay versions: DuckDB keeps one database
+#: instance per file in a process, so two readers of one release file (the one a release switch
+#: replaced, still finishing requests, and the new one) share their attached databases, and checking
+#: then attaching under a lock per reader let both attach the same version ("already exists")
+_ATTACH_LOCK = threading.Lock()
+
+
 class ReaderOverlays:
     """The overlay versions attached to one reader connection: the one in use, and those superseded
     (detached once no read can still be running on them, which frees their files' space)."""
@@ -74,13 +81,12 @@ class ReaderOverlays:
         self.connection = connection.cursor()
         self.view: LiveView | None = None
         self._retired: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def show(self, path: Path) -> LiveView:
         view = self.view
         if view is not None and view.path == path:
             return view
-        with self._lock:
+        with _ATTACH_LOCK:
             if self.view is not None and self.view.path == path:
                 return self.view
             alias = f"cim_live_{path.stem}"

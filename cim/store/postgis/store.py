@@ -69,6 +69,11 @@ def _limit_statements(conn: psycopg.Connection) -> None:
     conn.execute(f"SET statement_timeout = {budget.statement_timeout_ms()}")
 
 
+#: tries of an edit whose release was switched under it (each switch re-bases the overlay): the load
+#: test, switching every 0.5 s, once got the 503 of a second ReleaseChanged when one retry was all
+EDIT_ATTEMPTS = 5
+
+
 class _Current:
     def __init__(
         self, number: int, schema_name: str, layers: list[LayerInfo], generation: int = 0, prepared: int = 0
@@ -278,12 +283,14 @@ class PostgisStore(PostgisReleases, Store):
         info = current.layer(edit.layer)
         try:
             with self._pool.connection() as conn:
-                try:
-                    return apply_edit(conn, current.dialect, info, edit, current.number)
-                except ReleaseChanged:  # a release switch (re-basing the edits) came between: once more
-                    self._current = None
-                    current = self._read()
-                    return apply_edit(conn, current.dialect, current.layer(edit.layer), edit, current.number)
+                for _ in range(EDIT_ATTEMPTS - 1):
+                    try:
+                        return apply_edit(conn, current.dialect, info, edit, current.number)
+                    except ReleaseChanged:  # a release switch (re-basing the edits) came between: again
+                        self._current = None
+                        current = self._read()
+                        info = current.layer(edit.layer)
+                return apply_edit(conn, current.dialect, info, edit, current.number)
         finally:
             latest = self._current
             if latest is not None:  # the next read of this process sees the new edit generation
