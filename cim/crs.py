@@ -16,6 +16,9 @@ from pyproj.exceptions import CRSError
 
 from cim.errors import ConfigError
 
+#: a box: (minx, miny, maxx, maxy), or (west, south, east, north) in degrees
+Bounds = tuple[float, float, float, float]
+
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 CGCS2000 = 4490
@@ -75,7 +78,7 @@ def transformer(src: CRS, dst: CRS) -> Transformer:
     return _transformer(src.srs, dst.srs)
 
 
-def transform_bbox(bbox: tuple[float, ...], src: CRS, dst: CRS) -> tuple[float, float, float, float]:
+def transform_bbox(bbox: tuple[float, ...], src: CRS, dst: CRS) -> Bounds:
     """``bbox`` (x/y order) from ``src`` to ``dst``, densified so curved edges stay inside."""
     if len(bbox) != 4:
         raise ConfigError(f"a bbox has four numbers (minx, miny, maxx, maxy); got {len(bbox)}")
@@ -112,13 +115,13 @@ def crs_label(crs: CRS) -> str:
     return f"EPSG:{code}" if code else crs.name
 
 
-def area_of_use(crs: CRS) -> tuple[tuple[float, float, float, float], str] | None:
+def area_of_use(crs: CRS) -> tuple[Bounds, str] | None:
     """The CRS's area of use (lon/lat west, south, east, north) and a name for messages; None if unknown."""
     area = crs.area_of_use
     return (area.bounds, f"{crs_label(crs)} ({area.name})") if area is not None else None
 
 
-def inside_area(lonlat: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+def inside_area(lonlat: np.ndarray, area: Bounds) -> np.ndarray:
     """Per row of ``lonlat`` (as :func:`lonlat_bounds` gives), whether it lies within ``area``
     widened by :data:`AREA_TOLERANCE_DEG`; False for missing rows."""
     (west, south, east, north), tol = area, AREA_TOLERANCE_DEG

@@ -16,12 +16,8 @@ import morecantile
 from morecantile import Tile, TileMatrixSet
 from pyproj import CRS
 
-from cim.crs import parse_crs, transform_bbox, transformer
+from cim.crs import Bounds, parse_crs, transform_bbox, transformer
 from cim.errors import NotFound
-
-#: a box (minx, miny, maxx, maxy); the same alias as ``cim.store.tilequery.Bounds`` (this module
-#: imports nothing of ``cim.store``: the store imports it)
-Bounds = tuple[float, float, float, float]
 
 WEB_MERCATOR = "WebMercatorQuad"
 CRS84_QUAD = "WorldCRS84Quad"

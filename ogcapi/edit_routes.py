@@ -24,9 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cim.crs import CRS84_URI
-from cim.errors import CIMError
+from cim.errors import CIMError, FeatureNotFound
 from cim.limits import limits
-from cim.store import Edit, NotEditable, TooLarge, check_depth
+from cim.store import Edit, InvalidFeature, NotEditable, TooLarge, check_depth
 from ogcapi import auth as auth_module
 from ogcapi import parameters
 from ogcapi.auth import AuthError, JWTAuth
@@ -99,8 +99,6 @@ def _fid(text: str, collection_id: str) -> int:
     fid = parameters.feature_id(text)
     if fid is not None:
         return fid
-    from cim.errors import FeatureNotFound
-
     raise FeatureNotFound(f"no feature {text[:40]!r} in {collection_id!r}")
 
 
@@ -172,6 +170,4 @@ def _content_crs(service: Any, request: Request, collection_id: str) -> str:
 
 
 def _invalid(message: str) -> CIMError:
-    from cim.store import InvalidFeature
-
     return InvalidFeature(message)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-Bounds = tuple[float, float, float, float]
+from cim.crs import Bounds
 
 #: default feature budget per layer and tile (see docs/tiles.md, "Generalisation")
 MAX_FEATURES = 10_000

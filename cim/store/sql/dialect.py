@@ -6,13 +6,14 @@ backend they run on. Also :class:`Statement`, what every SQL module returns."""
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from cim.store.base import GEOM, LayerInfo
 from cim.store.sql import quote_ident
 from cim.store.sql.overlay import count_sql, merged_source
+
 
 class Dialect(abc.ABC):
     """The few SQL spellings where DuckDB spatial and PostGIS differ."""
