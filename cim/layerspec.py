@@ -74,6 +74,14 @@ class LayerSpec:
     restricted: bool = False
     #: the role a token needs to read a restricted layer; None = ``$CIM_JWT_READER_ROLE`` (``reader``)
     read_role: str | None = None
+    #: a live layer is written at run time through the API (e.g. warnings), not by builds: it is
+    #: present in every release without build sources and kept beside the releases, so it survives
+    #: every new release and rollback (docs/warnings.md, cim/store/live.py)
+    live: bool = False
+    #: with ``temporal_field``: the field where a feature's validity ends (None = open). The layer's
+    #: features are then valid over an interval: ``datetime`` selects those whose validity overlaps
+    #: it, and without ``datetime`` a live layer lists those valid now
+    temporal_end_field: str | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -84,6 +92,13 @@ class LayerSpec:
             raise ValueError(f"layer {self.name!r}: tile attributes {sorted(unknown)} are not fields")
         if self.temporal_field is not None and self.field_types.get(self.temporal_field) not in ("date", "datetime"):
             raise ValueError(f"layer {self.name!r}: temporal_field {self.temporal_field!r} is not a date or datetime field")
+        if self.temporal_end_field is not None:
+            if self.temporal_field is None:
+                raise ValueError(f"layer {self.name!r}: temporal_end_field needs a temporal_field")
+            if self.field_types.get(self.temporal_end_field) != self.field_types.get(self.temporal_field):
+                raise ValueError(f"layer {self.name!r}: temporal_end_field {self.temporal_end_field!r} is not a field of the temporal_field's type")
+        if self.live and (self.kind != "vector" or self.editable):
+            raise ValueError(f"layer {self.name!r}: a live layer is a vector layer written through its own API, not an editable one")
         if self.kind == "vector" and self.geometry_type is None:
             raise ValueError(f"vector layer {self.name!r} needs a geometry_type")
         if self.kind == "raster" and self.raster not in RASTER_ROLES:
