@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import geopandas as gpd
 
 from cim.crs import parse_crs, srid_of, transform_bbox
 from cim.errors import InvalidQuery
 from cim.store import LayerInfo, ReleaseInfo, Store, open_store
+
+if TYPE_CHECKING:
+    from cim.impact import Impact
 
 
 class City:
@@ -53,6 +56,14 @@ class City:
             store_bbox = transform_bbox(tuple(bbox), parse_crs(bbox_crs), parse_crs(info.srid))
         out_srid = srid_of(parse_crs(crs)) if crs is not None else None
         return self.store.read_frame(layer, bbox=store_bbox, out_srid=out_srid, limit=limit)
+
+    def impact(self, area: Any, **kw: Any) -> Impact:
+        """What lies inside ``area`` (a polygon: shapely, GeoJSON or WKT; lon/lat unless ``area_crs``):
+        buildings, floor area, people, POIs, parcels and roads, by administrative division.
+        Keywords and definitions: :func:`cim.impact.impact` (docs/warnings/impact.md)."""
+        from cim.impact import impact
+
+        return impact(self.store, area, **kw)
 
     def close(self) -> None:
         self.store.close()

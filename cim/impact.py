@@ -248,7 +248,7 @@ def _divisions(store: Store, infos: Mapping[str, Any], region: _Area) -> gpd.Geo
     return frame
 
 
-def _assign(divisions: gpd.GeoDataFrame | None, points: np.ndarray) -> pd.Series:
+def _assign(divisions: gpd.GeoDataFrame | None, points: np.ndarray) -> np.ndarray:
     """The code of the division holding each point (None: none, or no division layer)."""
     codes = np.full(len(points), None, dtype=object)
     if divisions is not None and len(divisions) and len(points):
@@ -257,7 +257,7 @@ def _assign(divisions: gpd.GeoDataFrame | None, points: np.ndarray) -> pd.Series
         first = pd.Series(div_idx, index=point_idx)
         first = first[~first.index.duplicated()]
         codes[first.index.to_numpy()] = divisions["code"].to_numpy()[first.to_numpy()]
-    return pd.Series(codes, dtype=object)
+    return codes
 
 
 def _road_length_by_division(roads: gpd.GeoDataFrame, divisions: gpd.GeoDataFrame | None, region: _Area, srid: int) -> pd.Series:
@@ -289,7 +289,7 @@ def _population(store: Store, infos: Mapping[str, Any], region: _Area, divisions
     share = np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 1.0)
     counted = pd.Series(values * share)
     codes = _assign(divisions, shapely.centroid(inside))
-    return counted.groupby(codes.to_numpy(), dropna=False).sum(), float(counted.sum())
+    return counted.groupby(codes, dropna=False).sum(), float(counted.sum())
 
 
 def _division_table(divisions: gpd.GeoDataFrame | None, columns: Mapping[str, pd.Series]) -> pd.DataFrame:
