@@ -16,6 +16,7 @@ from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
 from ogcapi.errors import install_handlers
+from ogcapi.impact_routes import impact_routes
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
@@ -77,6 +78,7 @@ def create_app(
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
+    app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
