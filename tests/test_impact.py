@@ -302,3 +302,45 @@ def test_cli_impact_with_a_geometry_file(city_url: str, tmp_path) -> None:
     bad = CliRunner().invoke(impact_command, ["0", "--geometry", str(tmp_path / "missing.geojson"), "--store", city_url])
     assert bad.exit_code != 0 and "missing.geojson" in bad.output
     assert not math.isnan(direct.totals["people"])
+
+
+def test_impact_of_a_warning_over_http_and_cli(store_url: str) -> None:
+    """A warning stored as the lead's ingest stores it (cim.warnings.versions.apply): its impact by id."""
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from cim.warnings import versions
+    from cim.warnings.impact_command import impact_command
+    from ogcapi.app import create_app
+
+    now = datetime.now(UTC)
+    version = versions.Version(
+        values={"identifier": "TJ-2026-001", "sender": "tj@weather.cn", "sent": now - timedelta(hours=1), "status": "Actual",
+                "msg_type": "Alert", "digest": "d1", "event": "暴雨", "severity": "Severe", "colour": "orange", "headline": "暴雨橙色预警",
+                "valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(hours=5), "expires": now + timedelta(hours=5)},
+        wkb=shapely.to_wkb(shapely.MultiPolygon([AREA])), public=True, references=(),
+    )
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft(layers=city_layers(), srid=4490))
+        fid = store.live_write("warnings", lambda tx: versions.apply(tx, version, now))[0].fid
+        direct = impact(store, AREA)
+    with TestClient(create_app(store_url, server_url="http://testserver")) as client:
+        doc = client.get(f"/collections/warnings/items/{fid}/impact?lists=pois")
+        assert doc.status_code == 200, doc.text
+        body = doc.json()
+        assert body["warning"]["id"] == fid and body["warning"]["headline"] == "暴雨橙色预警"
+        assert body["totals"]["buildings"] == direct.totals["buildings"] > 0
+        assert body["totals"]["road_length_m"] == pytest.approx(direct.totals["road_length_m"])
+        assert len(body["lists"]["pois"]["features"]) == direct.totals["pois"]
+        page = client.get(f"/collections/warnings/items/{fid}/impact?f=html")
+        assert page.status_code == 200 and "和平区" in page.text and "<table>" in page.text
+        missing = client.get(f"/collections/warnings/items/{fid + 100}/impact")
+        assert missing.status_code == 404 and missing.json()["code"]
+        assert client.get(f"/collections/warnings/items/{fid}/impact?f=xml").status_code == 400
+        assert client.get(f"/collections/warnings/items/{fid}/impact?bbox=1,2,3,4").status_code == 400
+    result = CliRunner().invoke(impact_command, [str(fid), "--store", store_url])
+    assert result.exit_code == 0, result.output
+    assert "暴雨橙色预警" in result.output and f"{direct.totals['buildings']:,}" in result.output
+    unknown = CliRunner().invoke(impact_command, [str(fid + 100), "--store", store_url])
+    assert unknown.exit_code != 0 and str(fid + 100) in unknown.output
