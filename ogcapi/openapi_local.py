@@ -103,6 +103,43 @@ COMPONENTS: dict[tuple[str, str], dict[str, Any]] = {
     ("responses", "NotFound"): _error("The requested resource does not exist on the server"),
     ("responses", "ServerError"): _error("A server error occurred (the description names a request id)"),
 }  # fmt: skip
+_IMPACT_RESPONSE = {
+    "description": "What lies inside the area: totals, by administrative division, POIs by category, road length by "
+                   "class; with lists, GeoJSON FeatureCollections of the features inside (docs/warnings/impact.md)",
+    "content": {**_json({"type": "object", "required": ["totals", "by_division", "pois_by_category", "roads_by_class"]}), **_HTML},
+}
+_IMPACT_PARAMETERS = [
+    {"name": "lists", "in": "query", "required": False, "style": "form", "explode": False,
+     "description": "Add the features inside as GeoJSON (CRS84): any of buildings, pois, parcels, roads",
+     "schema": {"type": "array", "items": {"type": "string", "enum": ["buildings", "pois", "parcels", "roads"]}}},
+    {"name": "f", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "html"], "default": "json"}},
+]
+_IMPACT_ERRORS = {"400": _error("A bad polygon or parameter"), "500": _error("A server error occurred (the description names a request id)")}
+
+
+def impact_paths(warnings: bool = True) -> dict[str, Any]:
+    """The OpenAPI paths of ogcapi/impact_routes.py (the warning's only when the warnings collection exists)."""
+    paths: dict[str, Any] = {
+        "/impact": {"post": {
+            "summary": "Impact of a polygon", "operationId": "impact", "tags": ["impact"],
+            "description": "Buildings, floor area, estimated people, POIs, parcels and roads inside a GeoJSON Polygon or MultiPolygon (CRS84)",
+            "parameters": copy.deepcopy(_IMPACT_PARAMETERS),
+            "requestBody": {"required": True, "content": {media: {"schema": {"type": "object"}} for media in ("application/geo+json", "application/json")}},
+            "responses": {"200": copy.deepcopy(_IMPACT_RESPONSE), **copy.deepcopy(_IMPACT_ERRORS),
+                          "413": _error("The body is too large"), "415": _error("The body is not sent as JSON")},
+        }},
+    }
+    if warnings:
+        paths["/collections/warnings/items/{featureId}/impact"] = {"get": {
+            "summary": "Impact of a warning", "operationId": "warningImpact", "tags": ["impact"],
+            "description": "What lies inside the warning's area (same answer as POST /impact, plus the warning's summary)",
+            "parameters": [copy.deepcopy(COMPONENTS[("parameters", "featureId")]), *copy.deepcopy(_IMPACT_PARAMETERS)],
+            "responses": {"200": copy.deepcopy(_IMPACT_RESPONSE), **copy.deepcopy(_IMPACT_ERRORS),
+                          "404": _error("No such warning")},
+        }}
+    return paths
+
+
 #: whole-file references (no fragment): the component each stands for
 _FILES = {"exception.yaml": ("schemas", "exception"), "link.yaml": ("schemas", "link")}
 
