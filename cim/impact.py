@@ -32,7 +32,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from cim.crs import parse_crs
+from cim.crs import parse_crs, transformer
 from cim.errors import BadInput
 from cim.impact_area import area_crs as to_crs
 from cim.impact_area import max_area_km2 as max_km2
@@ -104,7 +104,8 @@ class _Area:
         return self._by_srid[srid]
 
     def to_metric(self, geoms: np.ndarray, srid: int) -> np.ndarray:
-        return gpd.GeoSeries(geoms, crs=f"EPSG:{srid}").to_crs(self.metric).to_numpy()
+        t = transformer(parse_crs(srid), self.metric)  # cached by (source, target)
+        return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def impact(
@@ -140,53 +141,59 @@ def impact(
 
     divisions = _divisions(store, infos, region)
     totals: dict[str, Any] = {"area_m2": area_m2}
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, dict[Any, float]] = {}
     found: dict[str, gpd.GeoDataFrame] = {}
 
-    buildings = _inside(store, infos, "buildings", region)
-    if buildings is not None:
-        srid = infos["buildings"].srid
-        buildings["footprint_m2"] = shapely.area(region.to_metric(buildings.geometry.to_numpy(), srid))
-        buildings["floors_used"] = _floors(buildings)
-        buildings["floor_area_m2"] = buildings["footprint_m2"] * buildings["floors_used"]
-        buildings["use_class"] = use_class(buildings["use"])
-        buildings["people"] = people(buildings["floor_area_m2"], buildings["use_class"], rates)
-        buildings["division_code"] = _assign(divisions, shapely.centroid(buildings.geometry.to_numpy()))
-        totals.update(buildings=len(buildings), floor_area_m2=float(buildings["floor_area_m2"].sum()))
-        grouped = buildings.groupby("division_code", dropna=False)
-        columns.update(buildings=grouped.size(), floor_area_m2=grouped["floor_area_m2"].sum(), people=grouped["people"].sum())
-        totals["people"] = float(buildings["people"].sum())
-        found["buildings"] = buildings
+    read = _inside(store, infos, "buildings", region)
+    if read is not None:
+        frame, geoms = read
+        footprint = shapely.area(region.to_metric(geoms, infos["buildings"].srid))
+        floors = _floors(frame["floors"].to_numpy(), frame["height_m"].to_numpy())
+        floor_area = footprint * floors
+        classes = use_class(frame["use"].to_numpy())
+        persons = people(floor_area, classes, rates)
+        codes = _assign(divisions, shapely.centroid(geoms))
+        columns.update(_by_code(codes, buildings=np.ones(len(geoms)), floor_area_m2=floor_area, people=persons))
+        totals.update(buildings=len(geoms), floor_area_m2=float(floor_area.sum()), people=float(persons.sum()))
+        if "buildings" in wanted:
+            found["buildings"] = frame.assign(footprint_m2=footprint, floors_used=floors, floor_area_m2=floor_area,
+                                              use_class=classes, people=persons, division_code=codes)
     people_source = "floor_area"
     if "population" in infos:
         people_source = "population"
-        by_division, total = _population(store, infos, region, divisions)
-        totals["people"] = total
-        columns["people"] = by_division
+        columns["people"], totals["people"] = _population(store, infos, region, divisions)
 
-    pois = _inside(store, infos, "pois", region)
-    if pois is not None:
-        pois["division_code"] = _assign(divisions, shapely.centroid(pois.geometry.to_numpy()))
-        totals["pois"] = len(pois)
-        columns["pois"] = pois.groupby("division_code", dropna=False).size()
-        found["pois"] = pois
-    parcels = _inside(store, infos, "parcels", region)
-    if parcels is not None:
-        inside = shapely.intersection(parcels.geometry.to_numpy(), region.in_srid(infos["parcels"].srid))
-        parcels["area_inside_m2"] = shapely.area(region.to_metric(inside, infos["parcels"].srid))
-        parcels["division_code"] = _assign(divisions, shapely.centroid(parcels.geometry.to_numpy()))
-        totals.update(parcels=len(parcels), parcel_area_inside_m2=float(parcels["area_inside_m2"].sum()))
-        columns["parcels"] = parcels.groupby("division_code", dropna=False).size()
-        found["parcels"] = parcels
-    roads = _inside(store, infos, "roads", region)
-    if roads is not None:
+    pois = None
+    read = _inside(store, infos, "pois", region)
+    if read is not None:
+        pois, geoms = read
+        codes = _assign(divisions, shapely.centroid(geoms))
+        totals["pois"] = len(geoms)
+        columns.update(_by_code(codes, pois=np.ones(len(geoms))))
+        if "pois" in wanted:
+            found["pois"] = pois.assign(division_code=codes)
+    read = _inside(store, infos, "parcels", region)
+    if read is not None:
+        frame, geoms = read
+        srid = infos["parcels"].srid
+        inside = shapely.area(region.to_metric(shapely.intersection(geoms, region.in_srid(srid)), srid))
+        codes = _assign(divisions, shapely.centroid(geoms))
+        totals.update(parcels=len(geoms), parcel_area_inside_m2=float(inside.sum()))
+        columns.update(_by_code(codes, parcels=np.ones(len(geoms))))
+        if "parcels" in wanted:
+            found["parcels"] = frame.assign(area_inside_m2=inside, division_code=codes)
+    roads = None
+    read = _inside(store, infos, "roads", region)
+    if read is not None:
+        frame, geoms = read
         srid = infos["roads"].srid
-        parts = shapely.intersection(roads.geometry.to_numpy(), region.in_srid(srid))
-        roads = roads.set_geometry(gpd.GeoSeries(parts, index=roads.index, crs=roads.crs))
-        roads["length_m"] = shapely.length(region.to_metric(parts, srid))
-        totals["road_length_m"] = float(roads["length_m"].sum())
-        columns["road_length_m"] = _road_length_by_division(roads, divisions, region, srid)
-        found["roads"] = roads
+        parts = shapely.intersection(geoms, region.in_srid(srid))
+        lengths = shapely.length(region.to_metric(parts, srid))
+        roads = frame.assign(length_m=lengths)
+        totals["road_length_m"] = float(lengths.sum())
+        columns["road_length_m"] = _road_length_by_division(parts, lengths, divisions, region, srid)
+        if "roads" in wanted:
+            found["roads"] = roads.set_geometry(gpd.GeoSeries(parts, index=frame.index, crs=frame.crs))
 
     for name in ("buildings", "floor_area_m2", "people", "pois", "parcels", "parcel_area_inside_m2", "road_length_m"):
         totals.setdefault(name, 0 if name in ("buildings", "pois", "parcels") else 0.0)
@@ -199,9 +206,9 @@ def impact(
         division_level=divisions.attrs.get("level") if divisions is not None else None,
         people_source=people_source,
         persons_per_m2=rates,
-        metric_crs=metric.to_string(),
+        metric_crs=metric.srs,  # (to_string() looks the CRS up in the EPSG database: ~200 ms)
         absent=tuple(name for name in LAYERS if name not in infos),
-        lists={name: frame for name, frame in found.items() if name in wanted},
+        lists=found,
     )
 
 
@@ -215,31 +222,47 @@ def _check_in_city(lonlat: BaseGeometry, infos: Mapping[str, Any]) -> None:
         )
 
 
-def _inside(store: Store, infos: Mapping[str, Any], layer: str, region: _Area) -> gpd.GeoDataFrame | None:
-    """The features of ``layer`` whose geometry intersects the area (None: no such layer)."""
+def _inside(store: Store, infos: Mapping[str, Any], layer: str, region: _Area) -> tuple[gpd.GeoDataFrame, np.ndarray] | None:
+    """The features of ``layer`` whose geometry intersects the area, and their geometries as an
+    array (None: no such layer)."""
     if layer not in infos:
         return None
-    srid = infos[layer].srid
-    geom = region.in_srid(srid)
+    geom = region.in_srid(infos[layer].srid)
     frame = store.read_frame(layer, bbox=tuple(geom.bounds))
-    mask = shapely.intersects(frame.geometry.to_numpy(), geom)
-    return frame[mask].copy()
+    geoms = frame.geometry.to_numpy()
+    mask = shapely.intersects(geoms, geom)
+    return frame[mask], geoms[mask]
 
 
-def _floors(buildings: pd.DataFrame) -> pd.Series:
-    floors = pd.to_numeric(buildings["floors"], errors="coerce").astype(float)
-    height = pd.to_numeric(buildings["height_m"], errors="coerce").astype(float)
-    from_height = np.maximum(np.round(height / STOREY_HEIGHT_M), 1.0)
-    used = floors.where(floors > 0, from_height.where(height > 0))
-    return used.fillna(1.0)
+def _by_code(codes: np.ndarray, **values: np.ndarray) -> dict[str, dict[Any, float]]:
+    """Each of ``values`` summed by division code (None: in no division)."""
+    keys = np.array(["" if c is None else c for c in codes], dtype=object)
+    if not len(keys):
+        return {name: {} for name in values}
+    unique, inverse = np.unique(keys.astype(str), return_inverse=True)
+    out = {}
+    for name, array in values.items():
+        sums = np.bincount(inverse, weights=np.asarray(array, dtype=float), minlength=len(unique))
+        out[name] = {(None if key == "" else key): float(v) for key, v in zip(unique, sums)}
+    return out
+
+
+def _floors(floors: np.ndarray, height_m: np.ndarray) -> np.ndarray:
+    """``floors`` when > 0, else round(height / 3 m) (at least 1) when height > 0, else 1."""
+    floors = pd.to_numeric(pd.Series(floors), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    height = pd.to_numeric(pd.Series(height_m), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        from_height = np.where(height > 0, np.maximum(np.round(height / STOREY_HEIGHT_M), 1.0), 1.0)
+        return np.where(floors > 0, floors, from_height)
 
 
 def _divisions(store: Store, infos: Mapping[str, Any], region: _Area) -> gpd.GeoDataFrame | None:
     """The divisions of the finest level present that overlap the area (more than their boundary)."""
-    frame = _inside(store, infos, "admin_divisions", region)
-    if frame is None:
+    read = _inside(store, infos, "admin_divisions", region)
+    if read is None:
         return None
-    frame = frame[~shapely.touches(frame.geometry.to_numpy(), region.in_srid(infos["admin_divisions"].srid))]
+    frame, geoms = read
+    frame = frame[~shapely.touches(geoms, region.in_srid(infos["admin_divisions"].srid))]
     levels = [level for level in DIVISION_LEVELS if (frame["level"] == level).any()]
     if levels:
         frame = frame[frame["level"] == levels[-1]]
@@ -260,54 +283,51 @@ def _assign(divisions: gpd.GeoDataFrame | None, points: np.ndarray) -> np.ndarra
     return codes
 
 
-def _road_length_by_division(roads: gpd.GeoDataFrame, divisions: gpd.GeoDataFrame | None, region: _Area, srid: int) -> pd.Series:
-    total = float(roads["length_m"].sum())
-    if divisions is None or not len(divisions) or not len(roads):
-        return pd.Series({None: total}, dtype=float)
-    parts = roads.geometry.to_numpy()
+def _road_length_by_division(parts: np.ndarray, lengths: np.ndarray, divisions: gpd.GeoDataFrame | None,
+                              region: _Area, srid: int) -> dict[Any, float]:
+    """Road length (m) inside the area by division: each part cut by each division it crosses."""
+    total = float(lengths.sum())
+    if divisions is None or not len(divisions) or not len(parts):
+        return {None: total} if total else {}
     div_geoms = divisions.geometry.to_numpy()
     part_idx, div_idx = shapely.STRtree(div_geoms).query(parts, predicate="intersects")
-    pieces = shapely.intersection(parts[part_idx], div_geoms[div_idx])
-    lengths = shapely.length(region.to_metric(pieces, srid))
-    by_code = pd.Series(lengths).groupby(divisions["code"].to_numpy()[div_idx]).sum()
-    rest = total - float(by_code.sum())
+    pieces = shapely.length(region.to_metric(shapely.intersection(parts[part_idx], div_geoms[div_idx]), srid))
+    out = _by_code(divisions["code"].to_numpy()[div_idx], length=pieces)["length"]
+    rest = total - sum(out.values())
     if rest > max(1e-6 * total, 1e-3):
-        by_code[None] = rest
-    return by_code
+        out[None] = out.get(None, 0.0) + rest
+    return out
 
 
-def _population(store: Store, infos: Mapping[str, Any], region: _Area, divisions: gpd.GeoDataFrame | None) -> tuple[pd.Series, float]:
+def _population(store: Store, infos: Mapping[str, Any], region: _Area, divisions: gpd.GeoDataFrame | None) -> tuple[dict[Any, float], float]:
     """People from the ``population`` layer: points inside whole, polygons by their area share inside."""
     srid = infos["population"].srid
-    frame = _inside(store, infos, "population", region)
-    assert frame is not None
-    values = pd.to_numeric(frame.get("population"), errors="coerce").fillna(0.0).astype(float).to_numpy()
-    geoms = frame.geometry.to_numpy()
+    read = _inside(store, infos, "population", region)
+    assert read is not None
+    frame, geoms = read
+    if "population" not in frame.columns:
+        raise BadInput("the population layer has no population field (persons per feature): impact cannot count people")
+    values = pd.to_numeric(frame["population"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
     inside = shapely.intersection(geoms, region.in_srid(srid))
     whole = shapely.area(region.to_metric(geoms, srid))
     part = shapely.area(region.to_metric(inside, srid))
     share = np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 1.0)
-    counted = pd.Series(values * share)
+    counted = values * share
     codes = _assign(divisions, shapely.centroid(inside))
-    return counted.groupby(codes, dropna=False).sum(), float(counted.sum())
+    return _by_code(codes, people=counted)["people"], float(counted.sum())
 
 
-def _division_table(divisions: gpd.GeoDataFrame | None, columns: Mapping[str, pd.Series]) -> pd.DataFrame:
+def _division_table(divisions: gpd.GeoDataFrame | None, columns: Mapping[str, Mapping[Any, float]]) -> pd.DataFrame:
     if divisions is None:
         return pd.DataFrame(columns=DIVISION_COLUMNS)
-    table = pd.DataFrame(divisions[["code", "name", "level"]]).sort_values("code").reset_index(drop=True)
-    keys = [*table["code"].tolist()]
-    if any(None in series.index or any(pd.isna(k) for k in series.index) for series in columns.values()):
-        keys.append(None)
-        table = pd.concat([table, pd.DataFrame([{"code": None, "name": "(no division)", "level": None}])], ignore_index=True)
+    rows = sorted(zip(divisions["code"], divisions["name"], divisions["level"]), key=lambda row: str(row[0]))
+    if any(values.get(None) for values in columns.values()):
+        rows.append((None, "(no division)", None))
+    table = pd.DataFrame(rows, columns=DIVISION_COLUMNS[:3])
     for name in DIVISION_COLUMNS[3:]:
-        series = columns.get(name, pd.Series(dtype=float))
-        lookup = {(None if _missing(k) else k): v for k, v in series.items()}
-        table[name] = [lookup.get(key, 0) for key in keys]
-        if name in ("buildings", "parcels", "pois"):
-            table[name] = table[name].astype(int)
-        else:
-            table[name] = table[name].astype(float)
+        values = columns.get(name, {})
+        numbers = [values.get(code, 0.0) for code in table["code"]]
+        table[name] = np.asarray(numbers, dtype=int if name in ("buildings", "parcels", "pois") else float)
     return table
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from cim.errors import BadInput, ConfigError
 
@@ -64,10 +63,12 @@ USE_CLASSES: dict[str, str] = {
 }
 
 
-def use_class(use: pd.Series) -> pd.Series:
+def use_class(use: np.ndarray) -> np.ndarray:
     """The use class of each building ``use`` value (``other`` for unknown or missing)."""
-    key = use.astype("string").str.strip().str.lower()
-    return key.map(USE_CLASSES).fillna("other").astype(str)
+    keys = np.array(["" if not isinstance(u, str) else u for u in use], dtype=object)
+    unique, inverse = np.unique(keys.astype(str), return_inverse=True)
+    classes = np.array([USE_CLASSES.get(u.strip().lower(), "other") for u in unique], dtype=object)
+    return classes[inverse] if len(keys) else np.array([], dtype=object)
 
 
 def persons_per_m2(override: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -81,11 +82,11 @@ def persons_per_m2(override: Mapping[str, float] | None = None) -> dict[str, flo
     return rates
 
 
-def people(floor_area_m2: pd.Series, classes: pd.Series, rates: Mapping[str, float]) -> pd.Series:
+def people(floor_area_m2: np.ndarray, classes: np.ndarray, rates: Mapping[str, float]) -> np.ndarray:
     """Floor area × the rate of each building's class (classes without a rate use ``other``)."""
     other = rates.get("other", 0.0)
-    factor = classes.map(lambda name: rates.get(name, other)).astype(float)
-    return pd.Series(np.asarray(floor_area_m2, dtype=float) * factor.to_numpy(), index=floor_area_m2.index)
+    factor = np.array([rates.get(name, other) for name in classes], dtype=float)
+    return np.asarray(floor_area_m2, dtype=float) * factor
 
 
 def _load_env(text: str) -> Any:
