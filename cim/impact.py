@@ -22,7 +22,9 @@ every backend. Missing layers are listed in ``Impact.absent``.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Iterable, Mapping
 
 import geopandas as gpd
@@ -139,12 +141,13 @@ def impact(
         raise BadInput(f"the area is {area_m2 / 1e6:.1f} km², larger than the {limit:g} km² an impact analysis covers")
     _check_in_city(lonlat, infos)
 
-    divisions = _divisions(store, infos, region)
+    reads = _read_all(store, infos, region)
+    divisions = _divisions(reads.get("admin_divisions"), region.in_srid(infos["admin_divisions"].srid) if "admin_divisions" in infos else None)
     totals: dict[str, Any] = {"area_m2": area_m2}
     columns: dict[str, dict[Any, float]] = {}
     found: dict[str, gpd.GeoDataFrame] = {}
 
-    read = _inside(store, infos, "buildings", region)
+    read = reads.get("buildings")
     if read is not None:
         frame, geoms = read
         footprint = shapely.area(region.to_metric(geoms, infos["buildings"].srid))
@@ -161,10 +164,10 @@ def impact(
     people_source = "floor_area"
     if "population" in infos:
         people_source = "population"
-        columns["people"], totals["people"] = _population(store, infos, region, divisions)
+        columns["people"], totals["people"] = _population(reads["population"], infos["population"].srid, region, divisions)
 
     pois = None
-    read = _inside(store, infos, "pois", region)
+    read = reads.get("pois")
     if read is not None:
         pois, geoms = read
         codes = _assign(divisions, shapely.centroid(geoms))
@@ -172,7 +175,7 @@ def impact(
         columns.update(_by_code(codes, pois=np.ones(len(geoms))))
         if "pois" in wanted:
             found["pois"] = pois.assign(division_code=codes)
-    read = _inside(store, infos, "parcels", region)
+    read = reads.get("parcels")
     if read is not None:
         frame, geoms = read
         srid = infos["parcels"].srid
@@ -183,7 +186,7 @@ def impact(
         if "parcels" in wanted:
             found["parcels"] = frame.assign(area_inside_m2=inside, division_code=codes)
     roads = None
-    read = _inside(store, infos, "roads", region)
+    read = reads.get("roads")
     if read is not None:
         frame, geoms = read
         srid = infos["roads"].srid
@@ -222,6 +225,20 @@ def _check_in_city(lonlat: BaseGeometry, infos: Mapping[str, Any]) -> None:
         )
 
 
+def _read_all(store: Store, infos: Mapping[str, Any], region: _Area) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """:func:`_inside` of every layer an impact reads, the reads run at once (each waits on the database)."""
+    names = [name for name in (*LAYERS, "population") if name in infos]
+    for name in names:
+        region.in_srid(infos[name].srid)  # fill the cache before the threads read it
+    futures = {name: _pool().submit(_inside, store, infos, name, region) for name in names}
+    return {name: future.result() for name, future in futures.items()}  # type: ignore[misc]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=6, thread_name_prefix="cim-impact")
+
+
 def _inside(store: Store, infos: Mapping[str, Any], layer: str, region: _Area) -> tuple[gpd.GeoDataFrame, np.ndarray] | None:
     """The features of ``layer`` whose geometry intersects the area, and their geometries as an
     array (None: no such layer)."""
@@ -256,13 +273,12 @@ def _floors(floors: np.ndarray, height_m: np.ndarray) -> np.ndarray:
         return np.where(floors > 0, floors, from_height)
 
 
-def _divisions(store: Store, infos: Mapping[str, Any], region: _Area) -> gpd.GeoDataFrame | None:
+def _divisions(read: tuple[gpd.GeoDataFrame, np.ndarray] | None, area: BaseGeometry | None) -> gpd.GeoDataFrame | None:
     """The divisions of the finest level present that overlap the area (more than their boundary)."""
-    read = _inside(store, infos, "admin_divisions", region)
     if read is None:
         return None
     frame, geoms = read
-    frame = frame[~shapely.touches(geoms, region.in_srid(infos["admin_divisions"].srid))]
+    frame = frame[~shapely.touches(geoms, area)]
     levels = [level for level in DIVISION_LEVELS if (frame["level"] == level).any()]
     if levels:
         frame = frame[frame["level"] == levels[-1]]
@@ -299,11 +315,8 @@ def _road_length_by_division(parts: np.ndarray, lengths: np.ndarray, divisions: 
     return out
 
 
-def _population(store: Store, infos: Mapping[str, Any], region: _Area, divisions: gpd.GeoDataFrame | None) -> tuple[dict[Any, float], float]:
+def _population(read: tuple[gpd.GeoDataFrame, np.ndarray], srid: int, region: _Area, divisions: gpd.GeoDataFrame | None) -> tuple[dict[Any, float], float]:
     """People from the ``population`` layer: points inside whole, polygons by their area share inside."""
-    srid = infos["population"].srid
-    read = _inside(store, infos, "population", region)
-    assert read is not None
     frame, geoms = read
     if "population" not in frame.columns:
         raise BadInput("the population layer has no population field (persons per feature): impact cannot count people")
