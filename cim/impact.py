@@ -22,10 +22,11 @@ every backend. Missing layers are listed in ``Impact.absent``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np

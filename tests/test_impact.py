@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import geopandas as gpd
 import numpy as np
