@@ -48,6 +48,15 @@ STOREY_HEIGHT_M = 3.0
 #: the layers an impact reads (population is optional and never reported absent)
 LAYERS = ("buildings", "pois", "parcels", "roads", "admin_divisions")
 LISTS = ("buildings", "pois", "parcels", "roads")
+#: the properties an impact reads of each layer (all of them for a layer whose list is asked for)
+NEEDED = {
+    "buildings": ("use", "floors", "height_m"),
+    "pois": ("category",),
+    "parcels": (),
+    "roads": ("road_class",),
+    "admin_divisions": ("code", "name", "level"),
+    "population": ("population",),
+}
 DIVISION_COLUMNS = ["code", "name", "level", "buildings", "floor_area_m2", "people", "parcels", "pois", "road_length_m"]
 CRS84 = parse_crs("OGC:CRS84")
 #: admin_divisions levels, coarsest first (layers/catalog/admin_divisions.py; cim never imports layers)
@@ -142,7 +151,7 @@ def impact(
         raise BadInput(f"the area is {area_m2 / 1e6:.1f} km², larger than the {limit:g} km² an impact analysis covers")
     _check_in_city(lonlat, infos)
 
-    reads = _read_all(store, infos, region)
+    reads = _read_all(store, infos, region, wanted)
     divisions = _divisions(reads.get("admin_divisions"), region.in_srid(infos["admin_divisions"].srid) if "admin_divisions" in infos else None)
     totals: dict[str, Any] = {"area_m2": area_m2}
     columns: dict[str, dict[Any, float]] = {}
@@ -226,12 +235,12 @@ def _check_in_city(lonlat: BaseGeometry, infos: Mapping[str, Any]) -> None:
         )
 
 
-def _read_all(store: Store, infos: Mapping[str, Any], region: _Area) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+def _read_all(store: Store, infos: Mapping[str, Any], region: _Area, wanted: set[str]) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
     """:func:`_inside` of every layer an impact reads, the reads run at once (each waits on the database)."""
     names = [name for name in (*LAYERS, "population") if name in infos]
     for name in names:
         region.in_srid(infos[name].srid)  # fill the cache before the threads read it
-    futures = {name: _pool().submit(_inside, store, infos, name, region) for name in names}
+    futures = {name: _pool().submit(_inside, store, infos, name, region, None if name in wanted else NEEDED[name]) for name in names}
     return {name: future.result() for name, future in futures.items()}  # type: ignore[misc]
 
 
@@ -240,13 +249,13 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=6, thread_name_prefix="cim-impact")
 
 
-def _inside(store: Store, infos: Mapping[str, Any], layer: str, region: _Area) -> tuple[gpd.GeoDataFrame, np.ndarray] | None:
+def _inside(store: Store, infos: Mapping[str, Any], layer: str, region: _Area, columns: tuple[str, ...] | None) -> tuple[gpd.GeoDataFrame, np.ndarray] | None:
     """The features of ``layer`` whose geometry intersects the area, and their geometries as an
     array (None: no such layer)."""
     if layer not in infos:
         return None
     geom = region.in_srid(infos[layer].srid)
-    frame = store.read_frame(layer, bbox=tuple(geom.bounds))
+    frame = store.read_frame(layer, bbox=tuple(geom.bounds), columns=columns)
     geoms = frame.geometry.to_numpy()
     mask = shapely.intersects(geoms, geom)
     return frame[mask], geoms[mask]

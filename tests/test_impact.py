@@ -344,3 +344,16 @@ def test_impact_of_a_warning_over_http_and_cli(store_url: str) -> None:
     assert "暴雨橙色预警" in result.output and f"{direct.totals['buildings']:,}" in result.output
     unknown = CliRunner().invoke(impact_command, [str(fid + 100), "--store", store_url])
     assert unknown.exit_code != 0 and str(fid + 100) in unknown.output
+
+
+def test_read_frame_reads_only_the_columns_asked_for(city_url: str) -> None:
+    """Store.read_frame(columns=...) (added for impact: fewer columns make DuckDB's bbox reads fast)."""
+    with open_store(city_url) as store:
+        box = tuple(AREA.bounds)
+        whole = store.read_frame("buildings", bbox=box)
+        some = store.read_frame("buildings", bbox=box, columns=("use", "floors"))
+        none = store.read_frame("buildings", bbox=box, columns=())
+    assert list(some.columns) == ["use", "floors", "geometry"] and list(none.columns) == ["geometry"]
+    assert list(some.index) == list(whole.index) and len(whole) > 50
+    assert some["use"].tolist() == whole["use"].tolist()
+    assert shapely.equals(some.geometry.to_numpy(), whole.geometry.to_numpy()).all()

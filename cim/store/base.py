@@ -243,8 +243,10 @@ class Store(abc.ABC):
         bbox: tuple[float, float, float, float] | None = None,
         out_srid: int | None = None,
         limit: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
-        """A layer (or the part of it within ``bbox``, given in storage CRS) as a GeoDataFrame."""
+        """A layer (or the part of it within ``bbox``, given in storage CRS) as a GeoDataFrame;
+        ``columns``: only these properties (default: all)."""
 
     # -- tiles ---------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -186,10 +186,10 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
             rows = self._fetch(cur, statement.sql, (fid,))
         return feature_from_rows(rows, info, fid)
 
-    def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None) -> gpd.GeoDataFrame:
         reader = self._read()
         info = self._layer_in(reader, layer)
-        statement = select_frame(info, self._dialect(reader), bbox, out_srid, limit)
+        statement = select_frame(info, self._dialect(reader), bbox, out_srid, limit, columns)
         rows = reader.cursor().execute(statement.sql, statement.params).df()
         return to_frame(rows, out_srid or info.srid)
 

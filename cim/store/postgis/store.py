@@ -42,6 +42,7 @@ from cim.store.sql.dialect import Statement
 from cim.store.sql.features import (
     count_features,
     feature_from_rows,
+    frame_fields,
     is_filtered,
     page_from_rows,
     select_features,
@@ -267,13 +268,13 @@ class PostgisStore(PostgisReleases, Store):
             rows = self._fetch(conn, statement.sql, (fid,))
         return feature_from_rows(rows, info, fid)
 
-    def read_frame(self, layer, bbox=None, out_srid=None, limit=None) -> gpd.GeoDataFrame:
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None) -> gpd.GeoDataFrame:
         current = self._read()
         info = current.layer(layer)
-        statement = select_frame(info, current.dialect, bbox, out_srid, limit)
+        statement = select_frame(info, current.dialect, bbox, out_srid, limit, columns)
         with self._pool.connection() as conn:
             rows = self._fetch(conn, statement.sql, statement.params)
-        names = [FID] + [f.name for f in info.fields] + ["wkb"]
+        names = [FID] + frame_fields(info, columns) + ["wkb"]
         return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
