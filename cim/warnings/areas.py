@@ -78,10 +78,10 @@ def ring_polygon(lon_lat: Sequence[tuple[float, float]], where: str, shown: Sequ
 
 
 def _valid(polygon: Polygon | MultiPolygon, where: str) -> Polygon | MultiPolygon:
-    if polygon.is_empty or polygon.area == 0.0:
-        raise InvalidWarning(f"{where}: the polygon has no area")
     if not polygon.is_valid:
         raise InvalidWarning(f"{where}: invalid polygon: {explain_validity(polygon)}")
+    if polygon.is_empty or polygon.area == 0.0:
+        raise InvalidWarning(f"{where}: the polygon has no area")
     return polygon
 
 
