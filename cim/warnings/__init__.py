@@ -1,2 +1,1 @@
-"""Public event warnings (公共事件预警): parsing CAP 1.2 (GB/T 35965.1 profile) and GeoJSON warnings,
-following CAP feeds. docs/warnings.md."""
+"""Public event warnings: CAP 1.2 alerts ingested into the live ``warnings`` layer (docs/warnings.md)."""
