@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,14 +18,22 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from cim.warnings import gbt35965
 from cim.warnings.areas import CIRCLE_VERTICES, circle_polygon, circumscribed_factor
 from cim.warnings.cap import parse_cap, schema
-from cim.warnings.errors import InvalidWarning, UnsupportedWarningFormat, WarningTooLarge
+from cim.warnings.errors import (
+    InvalidWarning,
+    UnsupportedWarningFormat,
+    WarningTooLarge,
+)
 from cim.warnings.geojson_input import parse_geojson_warning, parse_warning
 from cim.warnings.xml_guard import parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "warnings"
 CORPUS = Path(__file__).parent / "corpus" / "warnings"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yml").read_text(encoding="utf-8"))
-MEDIA = {".xml": "application/cap+xml", ".geojson": "application/geo+json", ".txt": None}
+MEDIA = {
+    ".xml": "application/cap+xml",
+    ".geojson": "application/geo+json",
+    ".txt": None,
+}
 CST = timezone(timedelta(hours=8))
 GEOD = Geod(ellps="WGS84")
 
@@ -36,16 +44,41 @@ def sample(name: str):
 
 def test_polygon_is_lon_lat_as_written_across_lines() -> None:
     alert = sample("polygon.xml")
-    assert (alert.identifier, alert.sender, alert.status, alert.msg_type, alert.scope, alert.format) == (
-        "TJ-FLOOD-2026-001", "warnings@tianjin.cim.example", "Actual", "Alert", "Public", "cap")
+    assert (
+        alert.identifier,
+        alert.sender,
+        alert.status,
+        alert.msg_type,
+        alert.scope,
+        alert.format,
+    ) == (
+        "TJ-FLOOD-2026-001",
+        "warnings@tianjin.cim.example",
+        "Actual",
+        "Alert",
+        "Public",
+        "cap",
+    )
     (info,) = alert.infos
     (area,) = info.areas
     assert area.description == "和平区南部"
     assert isinstance(area.geometry, Polygon)
-    assert list(area.geometry.exterior.coords) == [(117.15, 39.10), (117.25, 39.10), (117.25, 39.20), (117.15, 39.20), (117.15, 39.10)]
+    assert list(area.geometry.exterior.coords) == [
+        (117.15, 39.10),
+        (117.25, 39.10),
+        (117.25, 39.20),
+        (117.15, 39.20),
+        (117.15, 39.10),
+    ]
     assert area.geometry.area == pytest.approx(0.01)
     assert area.geocodes == ()
-    assert (info.event, info.urgency, info.severity, info.certainty, info.colour) == ("内涝", "Expected", "Severe", "Likely", "orange")
+    assert (info.event, info.urgency, info.severity, info.certainty, info.colour) == (
+        "内涝",
+        "Expected",
+        "Severe",
+        "Likely",
+        "orange",
+    )
     assert info.language == "zh-CN" and info.categories == ("Met",)
     assert info.sender_name == "天津市应急管理局" and info.instruction == "避开低洼路段，车辆绕行。"
 
@@ -53,13 +86,13 @@ def test_polygon_is_lon_lat_as_written_across_lines() -> None:
 def test_times_keep_their_offsets() -> None:
     alert = sample("polygon.xml")
     info = alert.infos[0]
-    assert alert.sent == datetime(2026, 12, 3, 0, 0, tzinfo=timezone.utc)
+    assert alert.sent == datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
     assert alert.sent.utcoffset() == timedelta(hours=8)
     assert info.effective == datetime(2026, 12, 3, 8, 30, tzinfo=CST)
-    assert info.onset == datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc)
-    assert info.expires == datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    assert info.onset == datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    assert info.expires == datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     utc = sample("warning-multipolygon.geojson")
-    assert utc.sent == datetime(2026, 12, 3, 11, 0, tzinfo=timezone.utc) and utc.infos[0].effective is None
+    assert utc.sent == datetime(2026, 12, 3, 11, 0, tzinfo=UTC) and utc.infos[0].effective is None
 
 
 def test_circle_is_a_circumscribed_geodesic_polygon() -> None:
@@ -123,9 +156,16 @@ def test_update_and_cancel_reference_the_first() -> None:
     cancel = sample("cancel.xml")
     assert update.msg_type == "Update" and cancel.msg_type == "Cancel"
     (ref,) = update.references
-    assert (ref.sender, ref.identifier, ref.sent) == (first.sender, first.identifier, first.sent)
+    assert (ref.sender, ref.identifier, ref.sent) == (
+        first.sender,
+        first.identifier,
+        first.sent,
+    )
     assert update.infos[0].areas[0].geometry.equals(box(117.15, 39.05, 117.25, 39.20))
-    assert [r.identifier for r in cancel.references] == ["TJ-FLOOD-2026-001", "TJ-FLOOD-2026-001-U1"]
+    assert [r.identifier for r in cancel.references] == [
+        "TJ-FLOOD-2026-001",
+        "TJ-FLOOD-2026-001-U1",
+    ]
     assert cancel.references[1].sent == update.sent
     assert cancel.infos == () and cancel.note == "积水已退，解除预警"
     assert ref.as_text() == "warnings@tianjin.cim.example,TJ-FLOOD-2026-001,2026-12-03T08:00:00+08:00"
@@ -135,23 +175,48 @@ def test_gbt35965_identifier_colour_and_severity() -> None:
     alert = sample("gbt35965.xml")
     assert alert.division_code == "120101"
     (info,) = alert.infos
-    assert (info.colour, info.severity) == ("orange", "Severe")  # 预警级别 橙色, severity Unknown in the document
+    assert (info.colour, info.severity) == (
+        "orange",
+        "Severe",
+    )  # 预警级别 橙色, severity Unknown in the document
     assert info.event_codes == (("GB/T 35965.1-2018", "11B03"),)
     assert info.areas[0].geometry.equals(box(117.18, 39.11, 117.22, 39.14))
     yellow = sample("gbt35965-yellow.xml")
     assert yellow.division_code == "120116"
-    assert (yellow.infos[0].colour, yellow.infos[0].severity) == ("yellow", "Moderate")  # from 大雾黄色预警
+    assert (yellow.infos[0].colour, yellow.infos[0].severity) == (
+        "yellow",
+        "Moderate",
+    )  # from 大雾黄色预警
     assert sample("polygon.xml").division_code is None
 
 
 def test_colour_mapping() -> None:
-    assert [gbt35965.severity_of(c) for c in gbt35965.COLOURS] == ["Extreme", "Severe", "Moderate", "Minor"]
+    assert [gbt35965.severity_of(c) for c in gbt35965.COLOURS] == [
+        "Extreme",
+        "Severe",
+        "Moderate",
+        "Minor",
+    ]
     assert [gbt35965.colour_of(s) for s in ("Extreme", "Severe", "Moderate", "Minor", "Unknown")] == [
-        "red", "orange", "yellow", "blue", None]
+        "red",
+        "orange",
+        "yellow",
+        "blue",
+        None,
+    ]
     assert [gbt35965.normalise_colour(v) for v in ("红色", "橙", "Yellow", "蓝色预警", "Ⅱ级", "purple")] == [
-        "red", "orange", "yellow", "blue", "orange", None]
+        "red",
+        "orange",
+        "yellow",
+        "blue",
+        "orange",
+        None,
+    ]
     # a stated colour wins over the text; a known severity is kept
-    assert gbt35965.resolve("Minor", [("预警颜色", "红色")], ["暴雨黄色预警"]) == ("Minor", "red")
+    assert gbt35965.resolve("Minor", [("预警颜色", "红色")], ["暴雨黄色预警"]) == (
+        "Minor",
+        "red",
+    )
     assert gbt35965.resolve("Unknown", [("other", "红色")], ["Heavy rain blue warning"]) == ("Minor", "blue")
     assert gbt35965.resolve("Unknown", [], ["暴雨"]) == ("Unknown", None)
     assert gbt35965.division_code("12010141600000_20261203080000_1") == "120101"
@@ -160,8 +225,13 @@ def test_colour_mapping() -> None:
 
 def test_geojson_warnings() -> None:
     alert = sample("warning.geojson")
-    assert (alert.format, alert.identifier, alert.status, alert.msg_type, alert.scope) == (
-        "geojson", "TJ-EPI-2026-002", "Actual", "Alert", "Public")
+    assert (
+        alert.format,
+        alert.identifier,
+        alert.status,
+        alert.msg_type,
+        alert.scope,
+    ) == ("geojson", "TJ-EPI-2026-002", "Actual", "Alert", "Public")
     (info,) = alert.infos
     assert (info.colour, info.severity) == ("red", "Extreme")
     assert info.areas[0].geometry.equals(box(117.30, 39.00, 117.40, 39.10))
@@ -175,7 +245,10 @@ def test_geojson_warnings() -> None:
 
 def test_as_json_and_same_content() -> None:
     raw = (FIXTURES / "polygon.xml").read_bytes()
-    a, b = parse_cap(raw), parse_cap(raw.replace(b"2026-12-03T08:00:00+08:00", b"2026-12-03T00:00:00+00:00"))
+    a, b = (
+        parse_cap(raw),
+        parse_cap(raw.replace(b"2026-12-03T08:00:00+08:00", b"2026-12-03T00:00:00+00:00")),
+    )
     assert a.same_content(b)  # the same instant in another offset
     assert not a.same_content(parse_cap(raw.replace(b"39.20,117.25", b"39.21,117.25")))
     doc = a.as_json()
@@ -225,7 +298,12 @@ def test_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_media_types() -> None:
     raw = (FIXTURES / "polygon.xml").read_bytes()
-    for media in ("application/cap+xml", "application/xml; charset=utf-8", "text/xml", None):
+    for media in (
+        "application/cap+xml",
+        "application/xml; charset=utf-8",
+        "text/xml",
+        None,
+    ):
         assert parse_warning(raw, media).identifier == "TJ-FLOOD-2026-001"
     geo = (FIXTURES / "warning.geojson").read_bytes()
     for media in ("application/geo+json", "application/json", None):
@@ -261,8 +339,23 @@ sys.exit(3)
 """
 
 
-@pytest.mark.parametrize("name", ["billion-laughs.xml", "xxe.xml", "utf16-doctype.xml", "depth-bomb.xml", "internal-entity.xml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "billion-laughs.xml",
+        "xxe.xml",
+        "utf16-doctype.xml",
+        "depth-bomb.xml",
+        "internal-entity.xml",
+    ],
+)
 def test_hostile_documents_in_a_subprocess(name: str) -> None:
-    done = subprocess.run([sys.executable, "-c", HOSTILE, str(CORPUS / name)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", HOSTILE, str(CORPUS / name)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "refused:" in done.stdout and "passwd" not in done.stdout.replace("file:///etc/passwd", "")

@@ -56,7 +56,7 @@ def feed_server() -> Iterator[FeedServer]:
     state = FeedServer()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             state.hits[self.path] += 1
             route = state.routes.get(self.path)
             if route is None:
@@ -65,7 +65,12 @@ def feed_server() -> Iterator[FeedServer]:
             if route.delay:
                 time.sleep(route.delay)
             if route.etag or route.last_modified:
-                state.conditions.append((self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")))
+                state.conditions.append(
+                    (
+                        self.headers.get("If-None-Match"),
+                        self.headers.get("If-Modified-Since"),
+                    )
+                )
             if (route.etag and self.headers.get("If-None-Match") == route.etag) or (
                 route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified
             ):
@@ -100,9 +105,7 @@ def feed_server() -> Iterator[FeedServer]:
 
 def atom(entries: list[tuple[str, str, str]], extra: str = "") -> bytes:
     """An Atom feed: each entry (id, updated, link element(s))."""
-    body = "".join(
-        f"<entry><id>{i}</id><title>{i}</title><updated>{u}</updated>{link}</entry>" for i, u, link in entries
-    )
+    body = "".join(f"<entry><id>{i}</id><title>{i}</title><updated>{u}</updated>{link}</entry>" for i, u, link in entries)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
         f"<id>urn:tianjin:warnings</id><title>Tianjin warnings</title><updated>2026-12-03T12:00:00+08:00</updated>{extra}{body}</feed>"
@@ -117,12 +120,22 @@ def sample(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def test_atom_conditional_get_and_each_entry_fetched_once(feed_server: FeedServer) -> None:
+def test_atom_conditional_get_and_each_entry_fetched_once(
+    feed_server: FeedServer,
+) -> None:
     feed_server.serve("/cap/polygon.xml", sample("polygon.xml"))
     feed_server.serve("/cap/circle.xml", sample("circle.xml"))
     entries = [
-        ("urn:1", "2026-12-03T08:00:00+08:00", cap_link("/cap/polygon.xml")),  # absolute path
-        ("urn:2", "2026-12-03T10:15:00+08:00", '<link rel="alternate" href="cap/circle.xml"/>'),  # relative, .xml
+        (
+            "urn:1",
+            "2026-12-03T08:00:00+08:00",
+            cap_link("/cap/polygon.xml"),
+        ),  # absolute path
+        (
+            "urn:2",
+            "2026-12-03T10:15:00+08:00",
+            '<link rel="alternate" href="cap/circle.xml"/>',
+        ),  # relative, .xml
     ]
     url = feed_server.serve("/feed.atom", atom(entries), content_type="application/atom+xml", etag='"v1"')
     follower = FeedFollower(url, timeout=5)
@@ -162,21 +175,33 @@ def test_rss_last_modified_enclosures_and_links(feed_server: FeedServer) -> None
     url = feed_server.serve("/rss.xml", rss, content_type="application/rss+xml", last_modified=modified)
     follower = FeedFollower(url, timeout=5)
     documents = follower.poll_documents()
-    assert [d.data for d in documents] == [sample("geocode.xml"), sample("gbt35965.xml")]
-    assert [d.entry.id for d in documents] == ["heat-3", f"{feed_server.base}/alert?id=gbt"]
+    assert [d.data for d in documents] == [
+        sample("geocode.xml"),
+        sample("gbt35965.xml"),
+    ]
+    assert [d.entry.id for d in documents] == [
+        "heat-3",
+        f"{feed_server.base}/alert?id=gbt",
+    ]
     assert follower.poll() == []
     assert feed_server.conditions[-1] == (None, modified)
     assert feed_server.not_modified["/rss.xml"] == 1
     assert feed_server.hits["/a/geocode.xml"] == 1 and feed_server.hits["/alert?id=gbt"] == 1
 
 
-def test_broken_entries_are_skipped_and_server_errors_retried(feed_server: FeedServer) -> None:
+def test_broken_entries_are_skipped_and_server_errors_retried(
+    feed_server: FeedServer,
+) -> None:
     feed_server.serve("/ok.xml", sample("polygon.xml"))
     feed_server.serve("/flaky.xml", b"", status=503)
     entries = [
         ("gone", "1", cap_link("/missing.xml")),  # 404: skipped for good
         ("flaky", "1", cap_link("/flaky.xml")),  # 503: retried, max_attempts in all
-        ("nolink", "1", '<link rel="alternate" href="/page.html"/>'),  # no CAP link: skipped
+        (
+            "nolink",
+            "1",
+            '<link rel="alternate" href="/page.html"/>',
+        ),  # no CAP link: skipped
         ("local", "1", cap_link("file:///etc/passwd")),  # not http(s): never read
         ("ok", "1", cap_link("/ok.xml")),
     ]
@@ -203,7 +228,18 @@ def test_server_errors_are_given_up_after_max_attempts(feed_server: FeedServer) 
 
 def test_inline_alert_in_atom_content(feed_server: FeedServer) -> None:
     alert = sample("circle.xml").split(b"?>", 1)[1]
-    url = feed_server.serve("/feed.atom", atom([("inline", "1", f'<content type="application/cap+xml">{alert.decode()}</content>')]))
+    url = feed_server.serve(
+        "/feed.atom",
+        atom(
+            [
+                (
+                    "inline",
+                    "1",
+                    f'<content type="application/cap+xml">{alert.decode()}</content>',
+                )
+            ]
+        ),
+    )
     (document,) = FeedFollower(url, timeout=5).poll()
     assert parse_cap(document).identifier == "TJ-GAS-2026-007"
 
@@ -224,7 +260,9 @@ def test_hostile_and_failing_feeds(feed_server: FeedServer) -> None:
         FeedFollower("file:///etc/passwd")
 
 
-def test_follow_skips_refused_documents_and_survives_feed_errors(feed_server: FeedServer) -> None:
+def test_follow_skips_refused_documents_and_survives_feed_errors(
+    feed_server: FeedServer,
+) -> None:
     feed_server.serve("/bad.xml", (CORPUS / "unclosed-polygon.xml").read_bytes())
     feed_server.serve("/good.xml", sample("polygon.xml"))
     entries = [("bad", "1", cap_link("/bad.xml")), ("good", "1", cap_link("/good.xml"))]
@@ -296,7 +334,11 @@ def test_follow_command_ingests_into_the_store(feed_server: FeedServer, store_ur
     again = runner.invoke(follow_command, [url, "--once", "--store", store_url], catch_exceptions=False)
     assert again.exit_code == 0, again.output
     assert [line.split(": ", 1)[1].split(" (")[0] for line in again.output.splitlines()] == [
-        "unchanged", "unchanged", "refused: info 1, area 1 <circle> 1: radius 0 km must be greater than 0", "unchanged"]
+        "unchanged",
+        "unchanged",
+        "refused: info 1, area 1 <circle> 1: radius 0 km must be greater than 0",
+        "unchanged",
+    ]
 
     from cim.store import open_store
 
@@ -306,5 +348,8 @@ def test_follow_command_ingests_into_the_store(feed_server: FeedServer, store_ur
     finally:
         store.close()
     assert [(e.kind, e.feature["properties"]["identifier"]) for e in events] == [
-        ("created", "TJ-FLOOD-2026-001"), ("created", "TJ-GAS-2026-007"), ("updated", "TJ-FLOOD-2026-001-U1")]
+        ("created", "TJ-FLOOD-2026-001"),
+        ("created", "TJ-GAS-2026-007"),
+        ("updated", "TJ-FLOOD-2026-001-U1"),
+    ]
     assert events[2].fid == int(lines[3].split("feature ")[1].rstrip(")"))

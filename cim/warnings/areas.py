@@ -50,7 +50,7 @@ def _number(text: str, where: str, what: str) -> float:
 def check_lat_lon(lat: float, lon: float, where: str) -> None:
     """400 unless -90 <= lat <= 90 and -180 <= lon <= 180."""
     if not -90.0 <= lat <= 90.0:
-        raise InvalidWarning(f"{where}: latitude {lat:g} is outside [-90, 90] (CAP writes \"lat,lon\")")
+        raise InvalidWarning(f'{where}: latitude {lat:g} is outside [-90, 90] (CAP writes "lat,lon")')
     if not -180.0 <= lon <= 180.0:
         raise InvalidWarning(f"{where}: longitude {lon:g} is outside [-180, 180]")
 
@@ -58,21 +58,32 @@ def check_lat_lon(lat: float, lon: float, where: str) -> None:
 def _lat_lon(pair: str, where: str) -> tuple[float, float]:
     parts = pair.split(",")
     if len(parts) != 2 or not all(parts):
-        raise InvalidWarning(f"{where}: {pair!r} is not a \"lat,lon\" pair")
+        raise InvalidWarning(f'{where}: {pair!r} is not a "lat,lon" pair')
     lat = _number(parts[0], where, "latitude")
     lon = _number(parts[1], where, "longitude")
     check_lat_lon(lat, lon, where)
     return lat, lon
 
 
-def ring_polygon(lon_lat: Sequence[tuple[float, float]], where: str, shown: Sequence[str] | None = None) -> Polygon:
+def ring_polygon(
+    lon_lat: Sequence[tuple[float, float]],
+    where: str,
+    shown: Sequence[str] | None = None,
+) -> Polygon:
     """A valid polygon from one closed ring of (lon, lat) points: at least 4 points, first equal to
     last, not self-intersecting (400 with shapely's reason; never repaired). ``shown`` are the
     first and last points as the document wrote them, for the message."""
     if len(lon_lat) < 4:
         raise InvalidWarning(f"{where}: a ring needs at least 4 points (a triangle and its closing point), got {len(lon_lat)}")
     if lon_lat[0] != lon_lat[-1]:
-        first, last = shown if shown else (f"{lon_lat[0][0]:g},{lon_lat[0][1]:g}", f"{lon_lat[-1][0]:g},{lon_lat[-1][1]:g}")
+        first, last = (
+            shown
+            if shown
+            else (
+                f"{lon_lat[0][0]:g},{lon_lat[0][1]:g}",
+                f"{lon_lat[-1][0]:g},{lon_lat[-1][1]:g}",
+            )
+        )
         raise InvalidWarning(f"{where}: ring is not closed (first {first} ≠ last {last})")
     return _valid(Polygon(lon_lat), where)
 
@@ -92,10 +103,20 @@ def cap_polygon(text: str, where: str) -> Polygon:
     if len(pairs) > MAX_VERTICES:
         raise InvalidWarning(f"{where}: {len(pairs)} points is over the limit of {MAX_VERTICES}")
     points = [_lat_lon(pair, where) for pair in pairs]
-    return ring_polygon([(lon, lat) for lat, lon in points], where, shown=(pairs[0], pairs[-1]) if pairs else None)
+    return ring_polygon(
+        [(lon, lat) for lat, lon in points],
+        where,
+        shown=(pairs[0], pairs[-1]) if pairs else None,
+    )
 
 
-def circle_polygon(lat: float, lon: float, radius_km: float, where: str, vertices: int = CIRCLE_VERTICES) -> Polygon:
+def circle_polygon(
+    lat: float,
+    lon: float,
+    radius_km: float,
+    where: str,
+    vertices: int = CIRCLE_VERTICES,
+) -> Polygon:
     """The geodesic polygon circumscribed about the circle of ``radius_km`` around (lat, lon)."""
     check_lat_lon(lat, lon, where)
     if not radius_km > 0.0:
@@ -116,7 +137,7 @@ def cap_circle(text: str, where: str) -> Polygon:
     """A CAP ``<circle>``: "lat,lon radius" with the radius in km (> 0)."""
     parts = _COMMA.sub(",", text.strip()).split()
     if len(parts) != 2:
-        raise InvalidWarning(f"{where}: {text.strip()!r} is not \"lat,lon radius\"")
+        raise InvalidWarning(f'{where}: {text.strip()!r} is not "lat,lon radius"')
     lat, lon = _lat_lon(parts[0], where)
     radius = _number(parts[1], where, "radius")
     return circle_polygon(lat, lon, radius, where)

@@ -95,7 +95,7 @@ def parse_references(text: str | None, where: str = "<references>") -> tuple[Ref
     for i, triple in enumerate(text.split(), start=1):
         parts = triple.split(",")
         if len(parts) != 3 or not all(parts):
-            raise InvalidWarning(f"{where}: reference {i} {triple!r} is not \"sender,identifier,sent\"")
+            raise InvalidWarning(f'{where}: reference {i} {triple!r} is not "sender,identifier,sent"')
         refs.append(Reference(parts[0], parts[1], parse_time(parts[2], f"{where}: reference {i}")))
     return tuple(refs)
 
@@ -107,13 +107,20 @@ def check_times(effective: datetime | None, expires: datetime | None, sent: date
         raise InvalidWarning(f"{where}: expires {expires.isoformat()} is before {start_name} {start.isoformat()}")
 
 
-def check_alert(msg_type: str, references: tuple[Reference, ...], infos: tuple[Info, ...] | None, what: str) -> None:
+def check_alert(
+    msg_type: str,
+    references: tuple[Reference, ...],
+    infos: tuple[Info, ...] | None,
+    what: str,
+) -> None:
     """The alert-level rules: Ack/Error are not warnings; Update/Cancel name what they replace; an
     Alert or Update says what and where (checked when ``infos`` is given)."""
     if msg_type in ("Ack", "Error"):
         raise InvalidWarning(f"{what}: msgType {msg_type} is an acknowledgement or error message, not a warning")
     if msg_type in ("Update", "Cancel") and not references:
-        raise InvalidWarning(f"{what}: msgType {msg_type} needs <references> naming the alert it replaces (sender,identifier,sent)")
+        raise InvalidWarning(
+            f"{what}: msgType {msg_type} needs <references> naming the alert it replaces (sender,identifier,sent)"
+        )
     if infos is not None and msg_type in ("Alert", "Update"):
         if not infos:
             raise InvalidWarning(f"{what}: msgType {msg_type} needs at least one <info>")
@@ -136,7 +143,11 @@ def _info(element: etree._Element, sent: datetime, where: str) -> Info:
     parameters = _named(element, "parameter")
     event = _text(element, "event") or ""
     headline = _text(element, "headline")
-    severity, colour = gbt35965.resolve(_text(element, "severity") or "Unknown", event_codes + parameters, (event, headline))
+    severity, colour = gbt35965.resolve(
+        _text(element, "severity") or "Unknown",
+        event_codes + parameters,
+        (event, headline),
+    )
     effective = _optional_time(element, "effective", where)
     expires = _optional_time(element, "expires", where)
     check_times(effective, expires, sent, where)

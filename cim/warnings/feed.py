@@ -85,9 +85,15 @@ def _is_xml_href(href: str) -> bool:
 
 def _atom_entry(entry: etree._Element, base: str) -> FeedEntry:
     links = entry.findall(ATOM + "link")
-    href = next((l.get("href") for l in links if (l.get("type") or "").split(";")[0].strip() == CAP_TYPE and l.get("href")), None)
+    href = next(
+        (l.get("href") for l in links if (l.get("type") or "").split(";")[0].strip() == CAP_TYPE and l.get("href")),
+        None,
+    )
     if href is None:
-        href = next((l.get("href") for l in links if l.get("href") and _is_xml_href(l.get("href"))), None)
+        href = next(
+            (l.get("href") for l in links if l.get("href") and _is_xml_href(l.get("href"))),
+            None,
+        )
     inline = None
     if href is None:
         alert = entry.find(f"{ATOM}content/{{{CAP_NS}}}alert")
@@ -187,7 +193,12 @@ class FeedFollower:
             log.warning("feed %s: entry %s has no CAP link; skipped", self.url, entry.id)
             return None
         if urlsplit(entry.url).scheme not in ("http", "https"):
-            log.warning("feed %s: entry %s links to %s: only http(s) is fetched; skipped", self.url, entry.id, entry.url)
+            log.warning(
+                "feed %s: entry %s links to %s: only http(s) is fetched; skipped",
+                self.url,
+                entry.id,
+                entry.url,
+            )
             return None
         try:
             got = self._get(entry.url, "CAP document", warning_byte_limit())
@@ -196,7 +207,13 @@ class FeedFollower:
         if isinstance(got, httpx.Response):
             if got.status_code >= 500 or got.status_code in (408, 429):
                 return self._failed(entry, f"CAP document {entry.url}: HTTP {got.status_code}")
-            log.warning("feed %s: entry %s: CAP document %s: HTTP %s; skipped", self.url, entry.id, entry.url, got.status_code)
+            log.warning(
+                "feed %s: entry %s: CAP document %s: HTTP %s; skipped",
+                self.url,
+                entry.id,
+                entry.url,
+                got.status_code,
+            )
             return None
         return FeedDocument(entry, entry.url, got)
 
@@ -205,12 +222,17 @@ class FeedFollower:
         attempts = self._failures.get(entry.key, 0) + 1
         self._failures[entry.key] = attempts
         if attempts >= self.max_attempts:
-            log.error("feed %s: entry %s: %s; given up after %d attempts", self.url, entry.id, why, attempts)
+            log.error(
+                "feed %s: entry %s: %s; given up after %d attempts",
+                self.url,
+                entry.id,
+                why,
+                attempts,
+            )
             self._failures.pop(entry.key, None)
         else:
             log.warning("feed %s: entry %s: %s; will retry", self.url, entry.id, why)
             self._pending[entry.key] = entry
-        return None
 
     def retry_later(self, document: FeedDocument) -> None:
         """Fetch ``document``'s entry again on the next poll (its handler failed for a reason that

@@ -32,8 +32,20 @@ def _identifier_of(document: bytes) -> str:
 
 @click.command("follow")
 @click.argument("url")
-@click.option("--interval", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Seconds between polls of the feed.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for the feed or a document.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1.0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between polls of the feed.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the feed or a document.",
+)
 @click.option("--once", is_flag=True, help="Poll once, ingest what is new, and exit.")
 @store_option
 def follow_command(url: str, interval: float, timeout: float, once: bool, store_url: str | None) -> None:
@@ -52,7 +64,10 @@ def follow_command(url: str, interval: float, timeout: float, once: bool, store_
             result = ingest(store, document, "application/cap+xml", who=f"feed:{url}")
         except CIMError as exc:
             if exc.status >= 500:
-                click.echo(f"{_identifier_of(document)}: not stored yet ({exc}); will retry", err=True)
+                click.echo(
+                    f"{_identifier_of(document)}: not stored yet ({exc}); will retry",
+                    err=True,
+                )
                 raise
             click.echo(f"{_identifier_of(document)}: refused: {exc}")
             return

@@ -20,7 +20,12 @@ import re
 from collections.abc import Iterable
 
 COLOURS = ("red", "orange", "yellow", "blue")
-_SEVERITY = {"red": "Extreme", "orange": "Severe", "yellow": "Moderate", "blue": "Minor"}
+_SEVERITY = {
+    "red": "Extreme",
+    "orange": "Severe",
+    "yellow": "Moderate",
+    "blue": "Minor",
+}
 _COLOUR = {severity: colour for colour, severity in _SEVERITY.items()}
 #: how a colour may be written, lower case: English, Chinese, level numerals
 _SPELLINGS = {
@@ -33,7 +38,10 @@ _BY_SPELLING = {spelling.lower(): colour for colour, spellings in _SPELLINGS.ite
 #: valueNames of an eventCode/parameter that state the colour or level
 _NAME = re.compile(r"colou?r|level|grade|预警级别|预警颜色|级别|颜色|等级", re.IGNORECASE)
 #: a colour in free text: 红色预警, 黄色暴雨预警, "yellow warning"
-_TEXT = re.compile(r"(红|橙|黄|蓝)色|\b(red|orange|yellow|blue)\b(?=[\s-]*(?:warning|alert|level))", re.IGNORECASE)
+_TEXT = re.compile(
+    r"(红|橙|黄|蓝)色|\b(red|orange|yellow|blue)\b(?=[\s-]*(?:warning|alert|level))",
+    re.IGNORECASE,
+)
 _TEXT_COLOUR = {"红": "red", "橙": "orange", "黄": "yellow", "蓝": "blue"}
 _IDENTIFIER = re.compile(r"^(\d{6})(\d{3})(\d{3})(\d{2})_(\d{14})_(\d+)$")
 
@@ -52,8 +60,7 @@ def normalise_colour(value: str) -> str | None:
     """A colour as any spelling (red, 红色, Ⅱ级, 3 ...) -> "red" | "orange" | "yellow" | "blue"; None
     when it names none."""
     text = value.strip().lower()
-    if text.endswith("预警"):
-        text = text[: -len("预警")]
+    text = text.removesuffix("预警")
     return _BY_SPELLING.get(text)
 
 

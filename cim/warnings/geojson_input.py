@@ -26,7 +26,14 @@ from typing import Any
 
 from cim.limits import limits, text_depth
 from cim.warnings import areas, gbt35965
-from cim.warnings.cap import check_alert, check_times, check_token, parse_cap, parse_references, parse_time
+from cim.warnings.cap import (
+    check_alert,
+    check_times,
+    check_token,
+    parse_cap,
+    parse_references,
+    parse_time,
+)
 from cim.warnings.errors import InvalidWarning, UnsupportedWarningFormat
 from cim.warnings.model import Alert, Area, Info
 from cim.warnings.xml_guard import check_size
@@ -40,7 +47,20 @@ ENUMS = {
     "urgency": ("Immediate", "Expected", "Future", "Past", "Unknown"),
     "severity": ("Extreme", "Severe", "Moderate", "Minor", "Unknown"),
     "certainty": ("Observed", "Likely", "Possible", "Unlikely", "Unknown"),
-    "category": ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other"),
+    "category": (
+        "Geo",
+        "Met",
+        "Safety",
+        "Security",
+        "Rescue",
+        "Fire",
+        "Health",
+        "Env",
+        "Transport",
+        "Infra",
+        "CBRNE",
+        "Other",
+    ),
 }
 WHAT = "GeoJSON warning"
 
@@ -67,17 +87,21 @@ def _pairs(props: dict[str, Any], name: str) -> tuple[tuple[str, str], ...]:
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
-        raise InvalidWarning(f"{WHAT}: properties.{name} must be a list of {{\"valueName\", \"value\"}} objects")
+        raise InvalidWarning(f'{WHAT}: properties.{name} must be a list of {{"valueName", "value"}} objects')
     out = []
     for i, item in enumerate(value, start=1):
         if not (isinstance(item, dict) and isinstance(item.get("valueName"), str) and isinstance(item.get("value"), (str, int))):
-            raise InvalidWarning(f"{WHAT}: properties.{name}[{i}] must be {{\"valueName\": string, \"value\": string}}")
+            raise InvalidWarning(f'{WHAT}: properties.{name}[{i}] must be {{"valueName": string, "value": string}}')
         out.append((item["valueName"], str(item["value"])))
     return tuple(out)
 
 
 def _position(point: Any, where: str) -> tuple[float, float]:
-    if not isinstance(point, list) or len(point) not in (2, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point):
+    if (
+        not isinstance(point, list)
+        or len(point) not in (2, 3)
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+    ):
         raise InvalidWarning(f"{where}: a position must be [longitude, latitude]")
     lon, lat = float(point[0]), float(point[1])
     areas.check_lat_lon(lat, lon, where)

@@ -25,7 +25,17 @@ DEFAULT_WARNING_BYTES = 1024 * 1024
 #: nesting of elements accepted (a CAP alert needs 4: alert/info/area/geocode/value is 5)
 MAX_DEPTH = 32
 #: encodings a document may declare (all ASCII-compatible for markup, decoded before the scan)
-ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "gb2312", "gbk", "gb18030"}
+ENCODINGS = {
+    "utf-8",
+    "utf8",
+    "us-ascii",
+    "ascii",
+    "iso-8859-1",
+    "latin-1",
+    "gb2312",
+    "gbk",
+    "gb18030",
+}
 
 _DECLARATION = re.compile(r"""\A<\?xml\s[^>]*?\?>""")
 _ENCODING = re.compile(r"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -65,9 +75,13 @@ def decode_xml(data: bytes, what: str) -> str:
             text = data.decode("utf-16")
             declared = None
         else:
-            if data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            if data[:4] in (b"\x00<\x00?", b"<\x00?\x00", b"\x00\x00\x00<", b"<\x00\x00\x00") or data[:2] in (b"\x00<", b"<\x00"):
+            data = data.removeprefix(codecs.BOM_UTF8)
+            if data[:4] in (
+                b"\x00<\x00?",
+                b"<\x00?\x00",
+                b"\x00\x00\x00<",
+                b"<\x00\x00\x00",
+            ) or data[:2] in (b"\x00<", b"<\x00"):
                 raise InvalidWarning(f"{what}: UTF-16/UTF-32 without a byte order mark is not accepted; send UTF-8")
             head = data[:200].decode("ascii", errors="replace")
             declared = None
@@ -82,8 +96,7 @@ def decode_xml(data: bytes, what: str) -> str:
             text = data.decode(declared or "utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidWarning(f"{what}: not valid {exc.encoding} text at byte {exc.start}: {exc.reason}") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     stripped = text.lstrip()
     match = _DECLARATION.match(stripped)
     if match:
