@@ -359,3 +359,19 @@ def test_hostile_documents_in_a_subprocess(name: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "refused:" in done.stdout and "passwd" not in done.stdout.replace("file:///etc/passwd", "")
+
+
+def test_too_many_shapes_is_refused_before_any_geometry_work() -> None:
+    raw = (FIXTURES / "circle.xml").read_text(encoding="utf-8")
+    many = raw.replace("<circle>39.12,117.20 2</circle>", "<circle>39.12,117.20 2</circle>" * 1001)
+    with pytest.raises(InvalidWarning, match="1001 polygons and circles is over the limit of 1000"):
+        parse_cap(many.encode())
+
+
+def test_schema_location_hints_are_not_followed() -> None:
+    raw = (FIXTURES / "polygon.xml").read_bytes().replace(
+        b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',
+        b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        b' xsi:schemaLocation="urn:oasis:names:tc:emergency:cap:1.2 http://127.0.0.1:9/evil.xsd">',
+    )
+    assert parse_cap(raw).identifier == "TJ-FLOOD-2026-001"

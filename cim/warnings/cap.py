@@ -21,6 +21,8 @@ MEDIA_TYPE = "application/cap+xml"
 _Q = "{" + NS + "}"
 #: characters CAP forbids in identifier and sender
 _FORBIDDEN = (" ", "\t", "\n", "\r", ",", "<", "&")
+#: polygons and circles in one alert (a circle is ~30 bytes of text but 64 vertices of work)
+MAX_SHAPES = 1000
 
 
 @lru_cache(maxsize=1)
@@ -179,6 +181,12 @@ def parse_cap(data: bytes) -> Alert:
     wrong. Order: size limit, DTD/entity refusal, well-formedness, schema, then the profile."""
     root = parse_xml(data, "CAP alert")
     validate(root)
+    shapes = len(root.findall(f"{_Q}info/{_Q}area/{_Q}polygon")) + len(root.findall(f"{_Q}info/{_Q}area/{_Q}circle"))
+    if shapes > MAX_SHAPES:
+        raise InvalidWarning(f"CAP alert: {shapes} polygons and circles is over the limit of {MAX_SHAPES} in one alert")
+    points = sum(len((p.text or "").split()) for p in root.iterfind(f"{_Q}info/{_Q}area/{_Q}polygon"))
+    if points > areas.MAX_VERTICES:
+        raise InvalidWarning(f"CAP alert: {points} polygon points is over the limit of {areas.MAX_VERTICES} in one alert")
     identifier = _text(root, "identifier") or ""
     sender = _text(root, "sender") or ""
     check_token(identifier, "<identifier>")
