@@ -353,3 +353,24 @@ def test_follow_command_ingests_into_the_store(feed_server: FeedServer, store_ur
         ("updated", "TJ-FLOOD-2026-001-U1"),
     ]
     assert events[2].fid == int(lines[3].split("feature ")[1].rstrip(")"))
+
+
+def test_follow_retries_a_document_the_store_could_not_take(feed_server: FeedServer) -> None:
+    from cim.errors import StoreError
+
+    feed_server.serve("/cap/polygon.xml", sample("polygon.xml"))
+    url = feed_server.serve("/feed.atom", atom([("p", "1", cap_link("/cap/polygon.xml"))]), etag='"r"')
+    calls: list[str] = []
+
+    def handle(document: bytes) -> None:
+        calls.append(parse_cap(document).identifier)
+        if len(calls) == 1:
+            raise StoreError("store unavailable")
+
+    follower = FeedFollower(url, timeout=5)
+    follow(url, handle, once=True, follower=follower)  # fails in the handler: kept for the next poll
+    follow(url, handle, once=True, follower=follower)  # the feed answers 304; the document is fetched again
+    follow(url, handle, once=True, follower=follower)  # handled: nothing more
+    follower.close()
+    assert calls == ["TJ-FLOOD-2026-001", "TJ-FLOOD-2026-001"]
+    assert feed_server.hits["/cap/polygon.xml"] == 2 and feed_server.not_modified["/feed.atom"] == 2
