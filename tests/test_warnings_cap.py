@@ -369,9 +369,20 @@ def test_too_many_shapes_is_refused_before_any_geometry_work() -> None:
 
 
 def test_schema_location_hints_are_not_followed() -> None:
-    raw = (FIXTURES / "polygon.xml").read_bytes().replace(
-        b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',
-        b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-        b' xsi:schemaLocation="urn:oasis:names:tc:emergency:cap:1.2 http://127.0.0.1:9/evil.xsd">',
+    raw = (
+        (FIXTURES / "polygon.xml")
+        .read_bytes()
+        .replace(
+            b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',
+            b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+            b' xsi:schemaLocation="urn:oasis:names:tc:emergency:cap:1.2 http://127.0.0.1:9/evil.xsd">',
+        )
     )
     assert parse_cap(raw).identifier == "TJ-FLOOD-2026-001"
+
+
+def test_an_update_may_leave_out_its_areas() -> None:
+    raw = (FIXTURES / "update.xml").read_text(encoding="utf-8")
+    start, end = raw.index("    <area>"), raw.index("</area>") + len("</area>\n")
+    update = parse_cap((raw[:start] + raw[end:]).encode())
+    assert update.msg_type == "Update" and update.infos[0].areas == ()

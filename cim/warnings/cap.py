@@ -116,14 +116,15 @@ def check_alert(
     what: str,
 ) -> None:
     """The alert-level rules: Ack/Error are not warnings; Update/Cancel name what they replace; an
-    Alert or Update says what and where (checked when ``infos`` is given)."""
+    Alert says what and where (checked when ``infos`` is given). An Update may leave out its areas
+    (or its infos): the version it replaces keeps its geometry (cim/warnings/versions.py)."""
     if msg_type in ("Ack", "Error"):
         raise InvalidWarning(f"{what}: msgType {msg_type} is an acknowledgement or error message, not a warning")
     if msg_type in ("Update", "Cancel") and not references:
         raise InvalidWarning(
             f"{what}: msgType {msg_type} needs <references> naming the alert it replaces (sender,identifier,sent)"
         )
-    if infos is not None and msg_type in ("Alert", "Update"):
+    if infos is not None and msg_type == "Alert":
         if not infos:
             raise InvalidWarning(f"{what}: msgType {msg_type} needs at least one <info>")
         if not any(info.areas for info in infos):

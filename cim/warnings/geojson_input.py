@@ -24,6 +24,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.validation import explain_validity
+
 from cim.limits import limits, text_depth
 from cim.warnings import areas, gbt35965
 from cim.warnings.cap import (
@@ -111,8 +114,6 @@ def _position(point: Any, where: str) -> tuple[float, float]:
 def _polygon(rings: Any, where: str) -> Any:
     if not isinstance(rings, list) or not rings:
         raise InvalidWarning(f"{where}: a Polygon's coordinates must be a list of rings")
-    from shapely.geometry import Polygon
-
     shells = []
     for k, ring in enumerate(rings, start=1):
         if not isinstance(ring, list):
@@ -123,8 +124,6 @@ def _polygon(rings: Any, where: str) -> Any:
         return shells[0]
     polygon = Polygon(shells[0].exterior.coords, [s.exterior.coords for s in shells[1:]])
     if not polygon.is_valid:
-        from shapely.validation import explain_validity
-
         raise InvalidWarning(f"{where}: invalid polygon: {explain_validity(polygon)}")
     return polygon
 
@@ -139,15 +138,11 @@ def _geometry(geometry: Any) -> Any:
     if kind == "Polygon":
         return _polygon(coords, f"{WHAT}: geometry")
     if kind == "MultiPolygon":
-        from shapely.geometry import MultiPolygon
-
         if not isinstance(coords, list) or not coords:
             raise InvalidWarning(f"{WHAT}: a MultiPolygon's coordinates must be a list of polygons")
         parts = [_polygon(p, f"{WHAT}: geometry polygon {i}") for i, p in enumerate(coords, start=1)]
         multi = MultiPolygon(parts)
         if not multi.is_valid:
-            from shapely.validation import explain_validity
-
             raise InvalidWarning(f"{WHAT}: geometry: invalid MultiPolygon: {explain_validity(multi)}")
         return multi
     raise InvalidWarning(f"{WHAT}: geometry type {kind!r} is not accepted (Polygon or MultiPolygon, lon/lat)")
