@@ -209,6 +209,8 @@ def parse_geojson_warning(data: bytes) -> Alert:
     areas_ = ()
     if geometry is not None or geocodes:
         areas_ = (Area(_string(props, "areaDesc", default=event) or event, geometry, geocodes),)
+    elif msg_type == "Alert":
+        raise InvalidWarning(f"{WHAT} {identifier}: an Alert needs a geometry (Polygon or MultiPolygon) or properties.geocode")
     info = Info(
         language=_string(props, "language", default="zh-CN") or "zh-CN",
         categories=tuple(categories),
