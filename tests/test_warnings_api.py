@@ -10,15 +10,21 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from support.server import app_client
 from support.tiles import decode, tile_at, tile_path
 from support.warnings import CORPUS, cap, fixture, publish_city, square_lonlat
-from test_api_edits import pem, rsa_key, token  # noqa: F401  (rsa_key: a fixture)
+from test_api_edits import pem, token
 
 CAP = {"Content-Type": "application/cap+xml"}
 #: a 2 km square in Heping district, Tianjin
 RING = square_lonlat(117.19, 39.12, 117.21, 39.14)
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture
