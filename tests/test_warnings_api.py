@@ -4,6 +4,7 @@ unharmed), tiles before and after a cancel, the OpenAPI description, queryables'
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -156,3 +157,17 @@ def test_queryables_mark_the_validity_interval_and_the_extent_follows(app, rsa_k
     assert instant["numberMatched"] == 1
     before = app.get("/collections/warnings/items", params={"f": "json", "datetime": "2026-12-03T00:29:59Z"}).json()
     assert before["numberMatched"] == 0
+
+
+def test_an_expired_warning_leaves_the_tiles_without_any_write(app, rsa_key) -> None:
+    now = datetime.now(UTC)
+    expires = (now + timedelta(seconds=3)).replace(microsecond=0) + timedelta(seconds=1)
+    alert = cap("TJ-TILE-EXP", ring=RING, sent=now - timedelta(minutes=5), expires=expires)
+    assert app.post("/warnings", content=alert, headers={**CAP, **publisher(rsa_key)}).status_code == 201
+    path = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 13, 117.20, 39.13))
+    before = app.get(path)
+    assert "warnings" in decode(before.content)
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.2)
+    after = app.get(path)  # the same release, no write since: the expiry alone changes the tile
+    assert "warnings" not in (decode(after.content) if after.content else {})
+    assert after.headers.get("etag") != before.headers["etag"]
