@@ -357,3 +357,14 @@ def test_read_frame_reads_only_the_columns_asked_for(city_url: str) -> None:
     assert list(some.index) == list(whole.index) and len(whole) > 50
     assert some["use"].tolist() == whole["use"].tolist()
     assert shapely.equals(some.geometry.to_numpy(), whole.geometry.to_numpy()).all()
+
+
+def test_openapi_paths_of_impact_refer_only_to_known_components() -> None:
+    from ogcapi.openapi_local import COMPONENTS, impact_paths
+
+    paths = impact_paths()
+    assert set(paths) == {"/impact", "/collections/warnings/items/{featureId}/impact"}
+    assert set(impact_paths(warnings=False)) == {"/impact"}
+    refs = [ref for ref in json.dumps(paths).split('"$ref": "')[1:]]
+    assert refs and all(tuple(ref.split('"')[0].split("/")[2:]) in COMPONENTS for ref in refs)
+    assert paths["/impact"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["required"]
