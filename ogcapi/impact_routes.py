@@ -4,7 +4,8 @@
 Both answer the summary of :func:`cim.impact.impact` as JSON (``f=json``, the default) or an HTML table
 (``f=html``); ``lists=buildings,pois,parcels,roads`` adds those features as GeoJSON FeatureCollections
 (CRS84). Every error is an OGC exception JSON: 404 for an unknown warning, 400 for a bad polygon or
-parameter, 413 for a body over ``max_body_bytes``, 415 for a body not sent as JSON. docs/warnings/impact.md.
+parameter or a list longer than ``max_features`` (10,000), 413 for a body over ``max_body_bytes``, 415
+for a body not sent as JSON. docs/warnings/impact.md.
 """
 
 from __future__ import annotations
@@ -73,9 +74,17 @@ def _analyse(store: Store, area: Any, lists: list[str]) -> Impact:
     import shapely.errors
 
     try:
-        return impact(store, area, area_crs=4326, lists=lists)
+        result = impact(store, area, area_crs=4326, lists=lists)
     except shapely.errors.ShapelyError as exc:  # GEOS on a degenerate polygon the checks let through
         raise BadInput(f"the area cannot be analysed: {str(exc)[:200]}") from None
+    most = limits().max_features
+    for name, frame in result.lists.items():
+        if len(frame) > most:
+            raise BadInput(
+                f"lists={name} would return {len(frame)} features, more than max_features ({most}): ask without"
+                f" lists={name} (the summary has every figure) or for a smaller area"
+            )
+    return result
 
 
 def _options(request: Request) -> tuple[list[str], str]:

@@ -286,6 +286,26 @@ def test_post_impact_route(city_url: str) -> None:
             assert response.json()["code"] and response.json()["description"]
 
 
+def test_lists_longer_than_max_features_are_refused(city_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from cim.limits import limits
+    from ogcapi.app import create_app
+
+    monkeypatch.setenv("CIM_LIMIT_MAX_FEATURES", "10")
+    limits.cache_clear()
+    try:
+        with TestClient(create_app(city_url, server_url="http://testserver")) as client:
+            body = shapely.geometry.mapping(AREA)
+            refused = client.post("/impact?lists=buildings", json=body)
+            assert refused.status_code == 400 and "max_features" in refused.json()["description"]
+            assert client.post("/impact?lists=roads", json=body).status_code == 200  # 2 roads
+            assert client.post("/impact", json=body).status_code == 200
+    finally:
+        monkeypatch.delenv("CIM_LIMIT_MAX_FEATURES")
+        limits.cache_clear()
+
+
 def test_cli_impact_with_a_geometry_file(city_url: str, tmp_path) -> None:
     from cim.warnings.impact_command import impact_command
 
