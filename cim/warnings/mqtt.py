@@ -83,8 +83,8 @@ def parse_url(url: str) -> BrokerURL:
     except ValueError:
         raise ConfigError(f"{URL_ENV}: {url!r} has an invalid port") from None
     path = parts.path.strip("/")
-    if path and ("#" in path or "+" in path):
-        raise ConfigError(f"{URL_ENV}: topic root {path!r} may not contain MQTT wildcards")
+    if "#" in url or "+" in path or parts.query:
+        raise ConfigError(f"{URL_ENV}: {url!r}: the topic root may not contain MQTT wildcards (+, #) or a query")
     return BrokerURL(
         host=parts.hostname,
         port=port,

@@ -178,6 +178,9 @@ class Watcher:
     def start(self) -> None:
         if self._thread is not None:
             return
+        if not callable(getattr(self.store, "live_events", None)):
+            LOGGER.warning("warnings watcher: %s has no live layers (no live_events): nothing to push", type(self.store).__name__)
+            return
         self._stop.clear()
         if self.publisher is not None:
             self.publisher.start()
