@@ -169,3 +169,153 @@ def test_openapi_lists_the_stream_and_asyncapi(api_client: Any) -> None:
     paths = api_client.get("/openapi?f=json").json()["paths"]
     assert "text/event-stream" in paths["/warnings/stream"]["get"]["responses"]["200"]["content"]
     assert "/asyncapi" in paths
+
+
+# --- end to end: a real server, warnings written to the store, real SSE clients --------------------
+import socket  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+from support.server import LiveServer  # noqa: E402
+from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning  # noqa: E402
+
+from cim.limits import limits  # noqa: E402
+from cim.store import _shared, open_store  # noqa: E402
+from cim.warnings.cloudevents import from_json  # noqa: E402
+
+
+def app_of(server: LiveServer) -> Any:
+    return server.server.config.app
+
+
+@pytest.fixture
+def server(store_url: str) -> Iterator[LiveServer]:
+    """``cim serve``'s app on a socket over a store with a release; its watcher running."""
+    publish_release(store_url)
+    limits.cache_clear()
+    try:
+        with LiveServer(store_url) as live:
+            assert app_of(live).state.warnings_watcher.ready.wait(20)
+            yield live
+    finally:
+        limits.cache_clear()
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
+
+
+def test_created_updated_cancelled_and_expired_arrive_on_the_stream(server: LiveServer, store_url: str) -> None:
+    with SSEClient(f"{server.url}/warnings/stream") as client, open_store(store_url) as store:
+        assert client.status == 200
+        first, _ = write_warning(store, "TJ-1")
+        update, _ = write_warning(store, "TJ-2", "Update", references=("TJ-1",), severity="Extreme")
+        cancel, _ = write_warning(store, "TJ-3", "Cancel", references=("TJ-2",))
+        soon, _ = write_warning(store, "TJ-4", expires=in_seconds(2))
+        events = client.take(4)
+        assert [e.event for e in events] == ["created", "updated", "cancelled", "created"]
+        ids = [int(e.id or 0) for e in events]
+        assert ids == sorted(ids) and len(set(ids)) == 4
+        messages = [from_json(e.data) for e in events]  # valid CloudEvents
+        assert [m.get_subject() for m in messages] == [str(f) for f in (first, update, cancel, soon)]
+        assert [m.get_id() for m in messages] == [e.id for e in events]
+        assert messages[1].get_type() == "org.cim-basemap.warning.updated"
+        assert messages[1].get_source() == f"{server.url}/collections/warnings"
+        assert messages[1].get_data()["properties"]["severity"] == "Extreme"
+        assert messages[0].get_data()["geometry"]["type"] == "MultiPolygon"
+        # no request is made: the scheduler emits the expiry at the expiry time
+        (expired,) = client.take(1)
+        assert expired.event == "expired" and from_json(expired.data).get_subject() == str(soon)
+        assert int(expired.id or 0) > ids[-1]
+
+
+def test_last_event_id_resumes_without_gaps_or_duplicates(server: LiveServer, store_url: str) -> None:
+    stream = f"{server.url}/warnings/stream"
+    with SSEClient(stream) as a, open_store(store_url) as store:
+        for n in range(3):
+            write_warning(store, f"R-{n}")
+        e1, e2, e3 = (e.id for e in a.take(3))
+        with SSEClient(stream, {"Last-Event-ID": str(e1)}) as b, SSEClient(f"{stream}?lastEventId={e2}") as c:
+            assert [e.id for e in b.take(2)] == [e2, e3]  # stored events first
+            assert [e.id for e in c.take(1)] == [e3]
+            write_warning(store, "R-3")
+            write_warning(store, "R-4")
+            (e4, e5) = (e.id for e in a.take(2))
+            assert [e.id for e in b.take(2)] == [e4, e5]  # then live ones, none twice
+            assert [e.id for e in c.take(2)] == [e4, e5]
+        # resuming from the very start replays the whole log
+        with SSEClient(stream, {"Last-Event-ID": "0"}) as d:
+            assert [e.id for e in d.take(5)] == [e1, e2, e3, e4, e5]
+
+
+def test_filters_by_severity_and_division(server: LiveServer, store_url: str) -> None:
+    stream = f"{server.url}/warnings/stream"
+    with SSEClient(f"{stream}?severity=extreme,Severe") as severe, SSEClient(f"{stream}?division=1101") as beijing, \
+            SSEClient(stream) as everything, open_store(store_url) as store:  # fmt: skip
+        write_warning(store, "F-1", severity="Minor")
+        write_warning(store, "F-2", severity="Extreme", division="110101")
+        write_warning(store, "F-3", status="Exercise")  # never public
+        write_warning(store, "F-4", severity="Severe")
+        assert [e.json["data"]["properties"]["identifier"] for e in everything.take(3)] == ["F-1", "F-2", "F-4"]
+        assert [e.json["data"]["properties"]["identifier"] for e in severe.take(2)] == ["F-2", "F-4"]
+        assert [e.json["data"]["properties"]["identifier"] for e in beijing.take(1)] == ["F-2"]
+
+
+def test_subscribers_beyond_the_limit_get_503_with_retry_after(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIM_LIMIT_SSE_CLIENTS", "1")
+    publish_release(store_url)
+    limits.cache_clear()
+    try:
+        with LiveServer(store_url) as live, SSEClient(f"{live.url}/warnings/stream") as first:
+            assert first.status == 200
+            import httpx
+
+            refused = httpx.get(f"{live.url}/warnings/stream", timeout=10)
+            assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
+            assert refused.json()["code"] == "ServiceUnavailable" and "at most 1" in refused.json()["description"]
+    finally:
+        limits.cache_clear()
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
+
+
+def test_a_subscriber_that_never_reads_is_dropped_while_others_get_every_event(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CIM_LIMIT_SSE_QUEUE", "4")
+    publish_release(store_url)
+    limits.cache_clear()
+    try:
+        with LiveServer(store_url) as live, open_store(store_url) as store:
+            hub = app_of(live).state.warnings_hub
+            assert app_of(live).state.warnings_watcher.ready.wait(20)
+            # the slow subscriber: a socket with a tiny receive buffer that sends its request and never reads
+            slow = socket.socket()
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            slow.connect(("127.0.0.1", live.port))
+            slow.sendall(b"GET /warnings/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n")
+            with SSEClient(f"{live.url}/warnings/stream") as fast:
+                while len(hub) < 2:  # both registered
+                    fast.events.empty()
+                written: list[int] = []
+                while hub.overflowed == 0 and len(written) < 300:
+                    fid, _ = write_warning(store, f"BIG-{len(written)}", vertices=4000)  # ~150 kB each
+                    written.append(fid)
+                    (got,) = fast.take(1)  # the reader gets each event although the other never reads
+                    assert got.json["subject"] == str(fid)
+                assert hub.overflowed == 1, f"{len(written)} events did not fill the slow subscriber's buffers"
+                # the slow one was disconnected: reading it now yields what was in flight, then the end
+                slow.settimeout(30)
+                received = b""
+                while chunk := slow.recv(1 << 20):
+                    received += chunk
+                assert received.startswith(b"HTTP/1.1 200")
+                assert 0 < received.count(b"event: created") < len(written)
+                # and the reader goes on
+                fid, _ = write_warning(store, "AFTER")
+                assert fast.take(1)[0].json["subject"] == str(fid)
+            slow.close()
+    finally:
+        limits.cache_clear()
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
