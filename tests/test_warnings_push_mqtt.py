@@ -5,11 +5,14 @@ The end-to-end tests (POST /warnings on a real server → a paho subscriber) are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
+import tempfile
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 import paho.mqtt.client as paho
@@ -151,3 +154,74 @@ def test_publisher_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIM_MQTT_URL", "mqtt://127.0.0.1:1883")
     publisher = MqttPublisher.from_environment("cim:x")
     assert publisher is not None and publisher.broker.root == "cim/warnings"
+
+
+# --- end to end: a real server publishing to the real broker ------------------------------------------
+from support.server import LiveServer  # noqa: E402
+from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning  # noqa: E402
+
+from cim.store import _shared, open_store  # noqa: E402
+
+
+@contextlib.contextmanager
+def serving(store_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    monkeypatch.setenv("CIM_MQTT_URL", mqtt_url)
+    monkeypatch.setenv("CIM_LOCK_DIR", str(Path(tempfile.mkdtemp(prefix="cim-lock-"))))
+    publish_release(store_url)
+    try:
+        with LiveServer(store_url) as live:
+            assert live.server.config.app.state.warnings_watcher.ready.wait(20)
+            yield live
+    finally:
+        shared = _shared.pop(store_url, None)
+        if shared is not None:
+            shared.close()
+
+
+@needs_broker
+def test_server_publishes_each_event_on_its_topic(store_url: str, root: str, subscriber: Subscriber,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    with serving(store_url, f"mqtt://127.0.0.1:1883/{root}", monkeypatch) as live, open_store(store_url) as store:
+        watcher = live.server.config.app.state.warnings_watcher
+        first, _ = write_warning(store, "M-1", severity="Extreme", division="120101")
+        second, _ = write_warning(store, "M-2", "Update", references=("M-1",), severity="Extreme", division="120101")
+        soon, _ = write_warning(store, "M-3", severity="Minor", division=None, expires=in_seconds(2))
+        got = subscriber.take(4)  # created, updated, created, then expired at the expiry time
+        assert watcher.is_leader
+    topics = [name for name, _ in got]
+    messages = [from_json(payload) for _, payload in got]
+    assert topics == [f"{root}/warnings/Extreme/120101/created", f"{root}/warnings/Extreme/120101/updated",
+                      f"{root}/warnings/Minor/none/created", f"{root}/warnings/Minor/none/expired"]  # fmt: skip
+    assert [m.get_subject() for m in messages] == [str(first), str(second), str(soon), str(soon)]
+    assert all(m.get_source() == f"{live.url}/collections/warnings" for m in messages)
+    assert messages[3].get_type() == "org.cim-basemap.warning.expired"
+    assert messages[1].get_data()["properties"]["superseded_by"] is None  # the new version itself
+
+
+@needs_broker
+def test_only_one_process_publishes(store_url: str, root: str, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two servers on one store (two processes of `cim serve`): both push SSE, one publishes to MQTT."""
+    with serving(store_url, f"mqtt://127.0.0.1:1883/{root}", monkeypatch) as one, LiveServer(store_url) as two:
+        watchers = [s.server.config.app.state.warnings_watcher for s in (one, two)]
+        assert watchers[1].ready.wait(20)
+        with SSEClient(f"{two.url}/warnings/stream") as sse, open_store(store_url) as store:
+            write_warning(store, "L-1")
+            assert sse.take(1)[0].event == "created"
+            write_warning(store, "L-2")
+            got = subscriber.take(2)
+            assert sse.take(1)[0].event == "created"
+        assert sorted(w.is_leader for w in watchers) == [False, True]
+    assert [from_json(p).get_data()["properties"]["identifier"] for _, p in got] == ["L-1", "L-2"]  # once each
+
+
+def test_broker_down_leaves_the_server_serving(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens at the broker's address: SSE delivery, reads and writes go on."""
+    with serving(store_url, f"mqtt://127.0.0.1:{free_port()}", monkeypatch) as live:
+        with SSEClient(f"{live.url}/warnings/stream") as sse, open_store(store_url) as store:
+            fid, _ = write_warning(store, "D-1")
+            assert sse.take(1)[0].json["subject"] == str(fid)
+        import httpx
+
+        assert httpx.get(f"{live.url}/collections/warnings/items/{fid}", timeout=20).status_code == 200
+        publisher = live.server.config.app.state.warnings_watcher.publisher
+        assert publisher is not None and not publisher.connected.is_set() and publisher.published == 1

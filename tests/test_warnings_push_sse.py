@@ -173,6 +173,7 @@ def test_openapi_lists_the_stream_and_asyncapi(api_client: Any) -> None:
 
 # --- end to end: a real server, warnings written to the store, real SSE clients --------------------
 import socket  # noqa: E402
+import time  # noqa: E402
 from typing import Iterator  # noqa: E402
 
 from support.server import LiveServer  # noqa: E402
@@ -294,8 +295,8 @@ def test_a_subscriber_that_never_reads_is_dropped_while_others_get_every_event(
             slow.connect(("127.0.0.1", live.port))
             slow.sendall(b"GET /warnings/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n")
             with SSEClient(f"{live.url}/warnings/stream") as fast:
-                while len(hub) < 2:  # both registered
-                    fast.events.empty()
+                while len(hub) < 2:  # wait until both are registered
+                    time.sleep(0.01)
                 written: list[int] = []
                 while hub.overflowed == 0 and len(written) < 300:
                     fid, _ = write_warning(store, f"BIG-{len(written)}", vertices=4000)  # ~150 kB each

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,10 +121,15 @@ class SSEClient:
     def close(self) -> None:
         self._stop = True
         if self._response is not None:
-            try:
-                self._response.close()
-            except Exception:
-                pass
+            # shut the socket down: the reading thread's recv returns at once (closing the response
+            # from this thread would wait for the next bytes, up to a keep-alive comment away)
+            stream = self._response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         self.thread.join(10)
 
     def _run(self) -> None:
@@ -151,7 +157,7 @@ class SSEClient:
                                 data.append(value)
                             else:
                                 fields[name] = value
-        except (httpx.HTTPError, RuntimeError):
+        except (httpx.HTTPError, RuntimeError, OSError):
             pass
         finally:
             self.opened.set()
