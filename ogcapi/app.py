@@ -16,6 +16,7 @@ from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
+from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
@@ -84,6 +85,7 @@ def create_app(
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
     app.router.routes.extend(edit_routes(service, app.state.auth))
+    app.router.routes.extend(warnings_routes(service, app.state.auth))  # POST /warnings (ogcapi/warnings_routes.py)
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)
