@@ -85,26 +85,44 @@ class Writer:
     def __init__(self, server: str, store_url: str, token: str) -> None:
         self.server, self.store_url, self.token = server, store_url, token
         self.client = httpx.Client(timeout=30)
-        probe = self.client.options(f"{server}/warnings")
-        self.http = probe.status_code != 404
-        self.store: Any = None
-        if not self.http:
-            from cim.store import open_store
-
-            self.store = open_store(store_url)
-
         try:
             import cim.warnings.geojson_input  # noqa: F401  (the parser ingest() uses)
 
             self.parser = True
         except ImportError:
             self.parser = False
+        probe = self.client.options(f"{server}/warnings")
+        self.http = probe.status_code != 404 and self.parser
+        self.store: Any = None
+        if not self.http:
+            from cim.store import open_store
+
+            self.store = open_store(store_url)
 
     @property
     def how(self) -> str:
         if self.http:
             return "POST /warnings"
         return "ingest() in another process" if self.parser else "versions.apply() in another process (no CAP parser yet)"
+
+    def write(self, identifier: str) -> None:
+        body = cap(identifier)
+        if self.http:
+            r = self.client.post(f"{self.server}/warnings", content=body,
+                                 headers={"Content-Type": "application/cap+xml", "Authorization": f"Bearer {self.token}"})  # fmt: skip
+            if r.status_code != 201:
+                raise RuntimeError(f"POST /warnings: {r.status_code} {r.text[:300]}")
+        elif self.parser:
+            from cim.warnings.ingest import ingest
+
+            ingest(self.store, body, "application/cap+xml", who="bench")
+        else:
+            direct_write(self.store, identifier)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.store is not None:
+            self.store.close()
 
 
 def direct_write(store: Any, identifier: str) -> None:
@@ -125,25 +143,6 @@ def direct_write(store: Any, identifier: str) -> None:
     wkb = shapely.to_wkb(shapely.MultiPolygon([shapely.box(117.19, 39.12, 117.21, 39.14)]))
     version = versions.Version(values, wkb, True, ())
     store.live_write("warnings", lambda tx: versions.apply(tx, version, datetime.now(UTC)))
-
-    def write(self, identifier: str) -> None:
-        body = cap(identifier)
-        if self.http:
-            r = self.client.post(f"{self.server}/warnings", content=body,
-                                 headers={"Content-Type": "application/cap+xml", "Authorization": f"Bearer {self.token}"})  # fmt: skip
-            if r.status_code != 201:
-                raise RuntimeError(f"POST /warnings: {r.status_code} {r.text[:300]}")
-        elif self.parser:
-            from cim.warnings.ingest import ingest
-
-            ingest(self.store, body, "application/cap+xml", who="bench")
-        else:
-            direct_write(self.store, identifier)
-
-    def close(self) -> None:
-        self.client.close()
-        if self.store is not None:
-            self.store.close()
 
 
 def jwt_pair() -> tuple[str, str]:
