@@ -259,13 +259,16 @@ def run(backend: str, postgis: str, n_warnings: int, n_subscribers: int) -> list
         time.sleep(1.0)  # the server's watcher and MQTT connection settle
         writer = Writer(base, store_url, token)
         started: dict[str, float] = {}
+        answered: list[float] = []
         for i in range(n_warnings):
             identifier = f"{root}-{i}"
             started[identifier] = time.perf_counter()
             writer.write(identifier)
+            answered.append(time.perf_counter() - started[identifier])
             time.sleep(0.1)  # one warning after another, as a publisher sends them
         complete = arrivals.wait_for(n_warnings * (n_subscribers + 1), timeout=60)
-        rows = []
+        p50, p95, worst = percentiles(answered)
+        rows = [(backend, "the write itself" if not writer.http else "POST /warnings answer", len(answered), p50, p95, worst)]
         for channel, subs in (("SSE", n_subscribers), ("MQTT", 1)):
             key = channel.lower()
             lat = [t - started[ident] for (ch, _, ident), t in arrivals.times.items() if ch == key and ident in started]

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -178,12 +179,26 @@ def parse_parameters(request: Request) -> tuple[StreamFilter, int | None]:
     return StreamFilter(frozenset(severities), division), last
 
 
-def _message(event: LiveEvent, source: str) -> dict[str, Any]:
-    return {"id": str(event.seq), "event": event.kind, "data": to_json(event, source)}
+class Messages:
+    """The SSE message of each event, made once for all the subscribers (the last few kept)."""
+
+    def __init__(self, source: str, keep: int = 256) -> None:
+        self.source = source
+        self.keep = keep
+        self._made: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    def __call__(self, event: LiveEvent) -> dict[str, Any]:
+        message = self._made.get(event.seq)
+        if message is None:
+            message = {"id": str(event.seq), "event": event.kind, "data": to_json(event, self.source)}
+            self._made[event.seq] = message
+            while len(self._made) > self.keep:
+                self._made.popitem(last=False)
+        return message
 
 
 def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
-    source = server_url.rstrip("/") + "/collections/warnings"
+    message = Messages(source_url(server_url))  # used on the event loop only
 
     async def stream(request: Request) -> Response:
         stream_filter, last = parse_parameters(request)
@@ -207,7 +222,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
                         for event in page:
                             after = event.seq
                             if stream_filter.accepts(event):
-                                yield _message(event, source)
+                                yield message(event)
                         sent = max(sent, after)
                         if len(page) < PAGE:
                             break
@@ -218,7 +233,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
                     if event.seq <= sent:
                         continue  # already sent from the store
                     sent = event.seq
-                    yield _message(event, source)
+                    yield message(event)
             finally:
                 hub.remove(sub)
 
