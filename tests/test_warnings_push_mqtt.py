@@ -225,3 +225,65 @@ def test_broker_down_leaves_the_server_serving(store_url: str, monkeypatch: pyte
         assert httpx.get(f"{live.url}/collections/warnings/items/{fid}", timeout=20).status_code == 200
         publisher = live.server.config.app.state.warnings_watcher.publisher
         assert publisher is not None and not publisher.connected.is_set() and publisher.published == 1
+
+
+# --- through POST /warnings (CAP XML, a publisher's token) ----------------------------------------------
+def publisher_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", pem.decode())
+    import time
+
+    return jwt.encode({"sub": "tj-publisher", "roles": ["warning-publisher"], "exp": int(time.time()) + 600}, key, algorithm="RS256")
+
+
+def post(live: LiveServer, token: str, body: bytes) -> Any:
+    import httpx
+
+    return httpx.post(f"{live.url}/warnings", content=body, timeout=30,
+                      headers={"Content-Type": "application/cap+xml", "Authorization": f"Bearer {token}"})  # fmt: skip
+
+
+def test_broker_down_post_warnings_still_answers_201(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.warnings_push import cap_alert
+
+    token = publisher_token(monkeypatch)
+    with serving(store_url, f"mqtt://127.0.0.1:{free_port()}", monkeypatch) as live:
+        with SSEClient(f"{live.url}/warnings/stream") as sse:
+            first = post(live, token, cap_alert("DOWN-1"))
+            assert first.status_code == 201, first.text
+            (event,) = sse.take(1)  # SSE goes on without the broker
+            assert event.event == "created" and event.json["data"]["id"] == first.json()["id"]
+            assert post(live, token, cap_alert("DOWN-2")).status_code == 201
+            assert sse.take(1)[0].json["data"]["properties"]["identifier"] == "DOWN-2"
+        publisher = live.server.config.app.state.warnings_watcher.publisher
+        assert publisher.published == 2 and not publisher.connected.is_set()
+
+
+@needs_broker
+def test_posted_cap_alert_update_and_cancel_reach_the_broker(store_url: str, root: str, subscriber: Subscriber,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from support.warnings_push import cap_alert
+
+    token = publisher_token(monkeypatch)
+    with serving(store_url, f"mqtt://127.0.0.1:1883/{root}", monkeypatch) as live:
+        alert = post(live, token, cap_alert("CAP-1"))
+        assert alert.status_code == 201, alert.text
+        sent = alert.json()["properties"]["sent"]
+        update = post(live, token, cap_alert("CAP-2", severity="Extreme", msg_type="Update",
+                                             references=f"tj-warning@example.cn,CAP-1,{sent}"))  # fmt: skip
+        assert update.status_code == 201, update.text
+        cancel = post(live, token, cap_alert("CAP-3", msg_type="Cancel",
+                                             references=f"tj-warning@example.cn,CAP-2,{update.json()['properties']['sent']}"))  # fmt: skip
+        assert cancel.status_code == 201, cancel.text
+        got = subscriber.take(3)
+    kinds = [name.rsplit("/", 1)[1] for name, _ in got]
+    assert kinds == ["created", "updated", "cancelled"]
+    messages = [from_json(payload) for _, payload in got]
+    assert [m.get_subject() for m in messages] == [str(r.json()["id"]) for r in (alert, update, cancel)]
+    assert got[1][0].startswith(f"{root}/warnings/Extreme/")
+    assert all(name.split("/")[3] == (m.get_data()["properties"].get("division_code") or "none") for (name, _), m in zip(got, messages))
