@@ -143,7 +143,7 @@ class StreamHub:
 def parse_parameters(request: Request) -> tuple[StreamFilter, int | None]:
     """The filter and the resumption point of a stream request; BadInput naming the bad parameter."""
     params = request.query_params
-    for name in params.keys():
+    for name in params:
         if name not in PARAMETERS:
             raise BadInput(f"unknown parameter {name!r} of {PATH} (parameters: {', '.join(PARAMETERS)})")
     for name in PARAMETERS:

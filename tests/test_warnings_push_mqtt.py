@@ -11,15 +11,18 @@ import queue
 import socket
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from support.server import free_port
+from support.server import LiveServer, free_port
+from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning
 
 from cim.errors import ConfigError
+from cim.store import _shared, open_store
 from cim.store.live import LiveEvent
 from cim.warnings.cloudevents import EVENT_TYPES, from_json, to_cloudevent
 from cim.warnings.mqtt import MqttPublisher, parse_url, topic
@@ -157,10 +160,6 @@ def test_publisher_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- end to end: a real server publishing to the real broker ------------------------------------------
-from support.server import LiveServer  # noqa: E402
-from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning  # noqa: E402
-
-from cim.store import _shared, open_store  # noqa: E402
 
 
 @contextlib.contextmanager

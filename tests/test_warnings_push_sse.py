@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pygeoapi.asyncapi import validate_asyncapi_document
+from support.server import LiveServer
+from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning
 
+from cim.limits import limits
+from cim.store import _shared, open_store
 from cim.store.live import LiveEvent
+from cim.warnings.cloudevents import from_json
 from ogcapi.asyncapi import asyncapi_document
 from ogcapi.warnings_stream import StreamFilter, StreamHub
 
@@ -172,16 +180,6 @@ def test_openapi_lists_the_stream_and_asyncapi(api_client: Any) -> None:
 
 
 # --- end to end: a real server, warnings written to the store, real SSE clients --------------------
-import socket  # noqa: E402
-import time  # noqa: E402
-from typing import Iterator  # noqa: E402
-
-from support.server import LiveServer  # noqa: E402
-from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning  # noqa: E402
-
-from cim.limits import limits  # noqa: E402
-from cim.store import _shared, open_store  # noqa: E402
-from cim.warnings.cloudevents import from_json  # noqa: E402
 
 
 def app_of(server: LiveServer) -> Any:
