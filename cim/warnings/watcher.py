@@ -184,6 +184,13 @@ class Watcher:
         self._stop.clear()
         if self.publisher is not None:
             self.publisher.start()
+        # where to start, before the server takes requests (lifespan): no event between the start
+        # and a first subscriber is taken for history
+        try:
+            self.last_seq = latest_seq(self.store, self.layer)
+            self.ready.set()
+        except Exception:  # the store is away: the thread tries again
+            LOGGER.exception("warnings watcher: cannot read the event log; retrying")
         self._thread = threading.Thread(target=self._run, name="cim-warnings-watcher", daemon=True)
         self._thread.start()
 
@@ -204,7 +211,7 @@ class Watcher:
 
     # -- the loop --------------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self.ready.is_set() and not self._stop.is_set():
             try:
                 self.last_seq = latest_seq(self.store, self.layer)
                 break
