@@ -202,9 +202,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
 
     async def stream(request: Request) -> Response:
         stream_filter, last = parse_parameters(request)
-        try:
-            sub = hub.add(stream_filter)
-        except TooManySubscribers:
+        if len(hub) >= hub.max_clients:
             response = ogc_exception(
                 503, f"too many subscribers of {PATH} (at most {hub.max_clients}); try again later", "ServiceUnavailable"
             )
@@ -212,6 +210,14 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
             return response
 
         async def events() -> AsyncIterator[dict[str, Any]]:
+            # subscribed here, where the finally below is sure to run: a client gone before its
+            # stream started never holds a place (one between the check above and here, when the
+            # hub filled up meanwhile, gets a stream that ends at once and retries)
+            try:
+                sub = hub.add(stream_filter)
+            except TooManySubscribers:
+                yield {"retry": RETRY_AFTER_SECONDS * 1000, "comment": "too many subscribers; try again later"}
+                return
             sent = last if last is not None else -1
             try:
                 yield {"retry": RETRY_MS, "comment": "cim-basemap warnings"}
