@@ -288,6 +288,21 @@ class Store(abc.ABC):
         is cheap (DuckDB: one readlink; PostGIS: read with the current release, CURRENT_TTL)."""
         return 0
 
+    # -- live layers (written at run time, beside the releases: cim/store/live.py) --------------
+    @abc.abstractmethod
+    def live_write(self, layer: str, change: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
+        """Run ``change(tx)`` (tx: a ``cim.store.live.LiveTransaction`` on live layer ``layer``) as one
+        atomic write, one writer at a time across processes; returns its result and the
+        ``LiveEvent`` entries it logged. A change that raises leaves the layer untouched."""
+
+    @abc.abstractmethod
+    def live_events(self, layer: str, after: int = 0, limit: int = 1000) -> list[Any]:
+        """The ``cim.store.live.LiveEvent`` entries of ``layer`` with seq > ``after``, oldest first."""
+
+    @abc.abstractmethod
+    def live_version(self, layer: str) -> int:
+        """A number that changes with every write to the live layers (cheap)."""
+
     # -- releases ------------------------------------------------------------------------------
     @abc.abstractmethod
     def publish(self, draft: ReleaseDraft, keep: int | None = None) -> ReleaseInfo:

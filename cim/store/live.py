@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
+
+from cim.catalog import load_catalog
+from cim.layerspec import LayerSpec
 
 EventKind = Literal["created", "updated", "cancelled", "expired"]
 EVENT_KINDS: tuple[str, ...] = ("created", "updated", "cancelled", "expired")
@@ -49,15 +53,22 @@ class LiveTransaction(Protocol):
     def rows(self, field: str, value: Any) -> list[LiveRow]:
         """The rows whose ``field`` equals ``value``, by fid."""
 
-    def due(self, now: datetime) -> list[LiveRow]:
-        """The rows whose validity has ended by ``now`` (``temporal_end_field`` <= now) and that
-        have no ``expired`` event yet."""
+    def due(self, now: datetime, open_field: str | None = None) -> list[LiveRow]:
+        """The public rows whose validity has ended by ``now`` (``temporal_end_field`` <= now), with
+        no ``expired`` or ``cancelled`` event about them yet and, if named, ``open_field`` empty."""
 
-    def insert(self, values: dict[str, Any], wkb: bytes | None) -> int:
-        """Add a row (geometry as WKB in CRS84 lon/lat); returns its new fid."""
+    def insert(self, values: dict[str, Any], wkb: bytes | None, public: bool = True) -> int:
+        """Add a row (geometry as WKB in CRS84 lon/lat; ``public`` False keeps it off every public
+        view); returns its new fid."""
 
     def update(self, fid: int, values: dict[str, Any]) -> None:
         """Change some fields of a row."""
 
     def append_event(self, kind: str, fid: int, at: datetime) -> int:
         """Log an event about row ``fid`` (its feature as it is at the end of this write); its seq."""
+
+
+@lru_cache(maxsize=1)
+def live_specs() -> tuple[LayerSpec, ...]:
+    """The live layers of the installed catalog (every store has them, whatever its releases hold)."""
+    return tuple(spec for spec in load_catalog() if spec.live)

@@ -54,6 +54,7 @@ LAYER = LayerSpec(
         FieldSpec("valid_from", "datetime", "Start of this version's validity", required=True),
         FieldSpec("valid_until", "datetime", "End of this version's validity: expiry or supersession (empty: open)"),
         FieldSpec("infos", "string", "Every CAP info block of the alert as JSON"),
+        FieldSpec("digest", "string", "SHA-256 of the alert's parsed content: a re-delivered identical alert is recognised"),
     ),
     category="公共专题",
     minzoom=0,

@@ -36,9 +36,17 @@ class LiveView:
 class DuckDBDialect(Dialect):
     placeholder = "?"
 
-    def __init__(self, live: LiveView | None = None) -> None:
+    sql_types = SQL_TYPES
+
+    def __init__(self, live: LiveView | None = None, live_layers: LiveView | None = None) -> None:
         #: the edits overlay attached for this read, if there is one
         self.live = live
+        #: the live layers' version attached for this read, if there is one (cim/store/duckdb/live_layers.py)
+        self.live_layers = live_layers
+
+    def live_table(self, info: LayerInfo) -> str | None:
+        view = self.live_layers
+        return view.table(info.name) if view is not None and info.name in view.columns else None
 
     def table(self, layer: str) -> str:
         return quote_ident(layer)

@@ -26,12 +26,13 @@ import geopandas as gpd
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store.audit import AuditLog, JsonLinesAuditLog
-from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store
+from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
 from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
 from cim.store.duckdb.edits import DuckDBEdits
 from cim.store.duckdb.live import LiveFiles, ReaderOverlays
+from cim.store.duckdb.live_layers import DuckDBLiveLayers, LiveLayerFiles
 from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
 from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
@@ -54,6 +55,8 @@ class _ReleaseReader:
         self._local = threading.local()
         #: the edits overlay versions attached to this connection
         self.overlays = ReaderOverlays(self.connection)
+        #: the live layers' versions attached to this connection
+        self.live_layers = ReaderOverlays(self.connection)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -71,7 +74,7 @@ def _resolve_raster(info: LayerInfo, directory: Path) -> LayerInfo:
     return dataclasses.replace(info, raster_path=str(directory / info.raster_path))
 
 
-class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
+class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
     dialect = DuckDBDialect()
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -83,6 +86,7 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
         #: the release link's text and the file it names (see _current_target)
         self._resolved: tuple[str, Path] | None = None
         self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
+        self._live_layers = LiveLayerFiles(self.path.with_name(self.path.name + ".d"))
         if not self.path.parent.is_dir():
             raise StoreError(f"store {self.url}: directory {self.path.parent} does not exist")
 
@@ -117,7 +121,8 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
             return self._reader
 
     def layers(self) -> list[LayerInfo]:
-        return list(self._read().layers)
+        reader = self._read()
+        return catalog_order([*reader.layers, *self._live_state(reader)[0]])
 
     def current_number(self) -> int:
         return release_number(self._read().path)
@@ -139,17 +144,22 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
             self._fetch(cur, "SELECT count(*) FROM cim_layer", ())
         return release_number(reader.path)
 
+    def edit_generation(self) -> int:
+        # edits, and live layers' writes and validity boundaries (their tiles are keyed by it too)
+        return super().edit_generation() + self.live_generation()
+
     def known_edit_generation(self) -> int | None:
         try:
-            return self.edit_generation()  # one readlink
-        except OSError:
+            return self.edit_generation()  # readlinks (and a cached list of the live layers' boundaries)
+        except (OSError, StoreError):
             return None
 
     # -- reads ---------------------------------------------------------------------------------
     def _dialect(self, reader: _ReleaseReader) -> DuckDBDialect:
         """The dialect of one read: with the current edits overlay attached, when there is one."""
         view = self._live.view(reader.overlays, release_number(reader.path))
-        return self.dialect if view is None else DuckDBDialect(view)
+        live_layers = self._live_view(reader)
+        return self.dialect if view is None and live_layers is None else DuckDBDialect(view, live_layers)
 
     def query(self, query: FeatureQuery) -> FeaturePage:
         reader = self._read()
@@ -193,9 +203,11 @@ class DuckDBStore(DuckDBEdits, DuckDBReleases, Store):
         stem = reader.path.stem
         return RenderedTile(int(stem[1:]) if stem[1:].isdigit() else 0, join_layers(rows))
 
-    @staticmethod
-    def _layer_in(reader: _ReleaseReader, name: str) -> LayerInfo:
+    def _layer_in(self, reader: _ReleaseReader, name: str) -> LayerInfo:
         for info in reader.layers:
+            if info.name == name:
+                return info
+        for info in self._live_state(reader)[0]:
             if info.name == name:
                 return info
         raise LayerNotFound(f"no layer {name!r} in the current release")

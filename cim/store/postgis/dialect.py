@@ -19,13 +19,27 @@ SQL_TYPES = {
 LIVE_SCHEMA = "cim_live"
 
 
+#: the schema of the live layers' tables (cim/store/postgis/live_layers.py)
+LIVE_LAYERS_SCHEMA = "cim_live_layers"
+#: the srid of live layers' geometry (cim/store/sql/live.py: LIVE_SRID)
+LIVE_LAYERS_SRID = 4326
+
+
 def live_table(layer: str) -> str:
     """The overlay table of ``layer``."""
     return f"{quote_ident(LIVE_SCHEMA)}.{quote_ident(layer)}"
 
 
+def live_layer_table(layer: str) -> str:
+    """The table of live layer ``layer``."""
+    return f"{LIVE_LAYERS_SCHEMA}.{quote_ident(layer)}"
+
+
 class PostgisDialect(Dialect):
     """The dialect of one release schema (and the layers edited over it)."""
+
+    sql_types = SQL_TYPES
+    geometry_type = f"geometry(Geometry, {LIVE_LAYERS_SRID})"
 
     def __init__(self, schema_name: str, live_layers: frozenset[str] = frozenset()) -> None:
         self.schema_name = schema_name
@@ -39,6 +53,10 @@ class PostgisDialect(Dialect):
 
     def table(self, layer: str) -> str:
         return f"{quote_ident(self.schema_name)}.{quote_ident(layer)}"
+
+    def live_table(self, info: LayerInfo) -> str | None:
+        # made by migration 7 and at every open for the catalog's live layers
+        return live_layer_table(info.name)
 
     def transform(self, geom_sql: str, src_srid: int, dst_srid: int) -> str:
         # a numeric SRID: PostGIS caches the projection; a text CRS costs a lookup per call

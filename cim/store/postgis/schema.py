@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from cim.layerspec import LayerSpec
 from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.postgis.audit import AUDIT_TABLE_DDL
+from cim.store.postgis import live_layers
 from cim.store.postgis.live import create_live_schema, index_overlays
 
 META_SCHEMA = "cim"
@@ -100,6 +101,11 @@ def _v5_edit_conflicts(conn: Connection) -> None:
     index_overlays(conn)
 
 
+def _v7_live_layers(conn: Connection) -> None:
+    # live layers (warnings), beside the releases: cim/store/postgis/live_layers.py
+    live_layers.create_schema(conn)
+
+
 def _v6_audit_log(conn: Connection) -> None:
     # the audit log of writes and restricted reads (cim/store/audit.py)
     for statement in AUDIT_TABLE_DDL.split(";"):
@@ -107,7 +113,7 @@ def _v6_audit_log(conn: Connection) -> None:
 
 
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts, _v6_audit_log]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts, _v6_audit_log, _v7_live_layers]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -28,10 +28,10 @@ from sqlalchemy import text
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import budget
 from cim.store.audit import AuditLog
-from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store
+from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
-from cim.store.postgis import schema
+from cim.store.postgis import live_layers, schema
 from cim.store.postgis.audit import PostgisAuditLog
 from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
 from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, read_log
@@ -83,10 +83,19 @@ class _Current:
         self.prepared = prepared
         editable = frozenset(i.name for i in layers if i.spec.kind == "vector" and i.spec.editable)
         self.dialect = PostgisDialect(schema_name, editable)
+        self.release_layers = layers
         self.layers = layers
+        #: the live layers' version and validity boundaries (Store.edit_generation)
+        self.live_version = 0
+        self.boundaries: list[Any] = []
         #: the id of the last committed edit when the pointer was read (Store.edit_generation)
         self.generation = generation
         self.loaded = time.monotonic()
+
+    def live(self, state: tuple[int, list[LayerInfo], list[Any]]) -> None:
+        """Take the live layers' state (read with the release pointer)."""
+        self.live_version, infos, self.boundaries = state
+        self.layers = catalog_order([*self.release_layers, *infos])
 
     def layer(self, name: str) -> LayerInfo:
         for info in self.layers:
@@ -116,6 +125,7 @@ class PostgisStore(PostgisReleases, Store):
             with self._engine.begin() as conn:
                 self._require_postgis(conn)
                 schema.migrate(conn)
+                live_layers.ensure_tables(conn)
         except sqlalchemy.exc.OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(f"cannot connect to {self.url}: {reason}") from None
@@ -134,6 +144,8 @@ class PostgisStore(PostgisReleases, Store):
         )  # fmt: skip
         self._current: _Current | None = None
         self._lock = threading.Lock()
+        #: (version, infos, validity boundaries) of the live layers, as last read
+        self._live: tuple[int, list[LayerInfo], list[Any]] = (-1, [], [])
 
     #: the URL schemes of PostgreSQL (``postgres://`` is read as ``postgresql://``)
     SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -176,16 +188,20 @@ class PostgisStore(PostgisReleases, Store):
                 # the edit generation comes with the pointer: no query of its own per tile request
                 row = conn.execute(
                     f"SELECT r.number, r.schema, ({generation_sql()}),"
-                    " (SELECT count(*) FROM cim.tile_geometry t WHERE t.release = r.number)"
+                    " (SELECT count(*) FROM cim.tile_geometry t WHERE t.release = r.number),"
+                    f" ({live_layers.version_sql()})"
                     " FROM cim.current_release c JOIN cim.release r USING (number)"
                 ).fetchone()
                 if row is None:
                     raise NoRelease(f"store {self.url} has no release yet: build one first (e.g. `cim demo --build-only`)")
+                if self._live[0] != row[4]:
+                    self._live = (row[4], *live_layers.live_state(conn))
                 if current is None or current.number != row[0] or current.prepared != row[3]:
                     current = _Current(row[0], row[1], self._layer_infos(conn, row[0]), row[2], row[3])
                 else:
                     current.generation = row[2]
                     current.loaded = time.monotonic()
+                current.live(self._live)
             self._current = current
             return current
 
@@ -211,7 +227,9 @@ class PostgisStore(PostgisReleases, Store):
 
     def known_edit_generation(self) -> int | None:
         current = self._known()
-        return current.generation if current is not None else None
+        if current is None:
+            return None
+        return current.generation + current.live_version + live_layers.passed(current.boundaries)
 
     def _known(self) -> _Current | None:
         """What _read() would answer without a query, if anything."""
@@ -305,8 +323,30 @@ class PostgisStore(PostgisReleases, Store):
 
     def edit_generation(self) -> int:
         """The last committed edit's id, as of the current-release read (at most CURRENT_TTL old;
-        an edit through this store object is seen at once)."""
-        return self._read().generation
+        an edit through this store object is seen at once), plus the live layers' version and how
+        many of their validity boundaries have passed (their tiles are keyed by it too)."""
+        current = self._read()
+        return current.generation + current.live_version + live_layers.passed(current.boundaries)
+
+    # -- live layers ---------------------------------------------------------------------------
+    def live_write(self, layer: str, change: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                return live_layers.write(conn, layer, change)
+        finally:
+            latest = self._current
+            if latest is not None:  # the next read of this process sees the write
+                latest.loaded = float("-inf")
+
+    def live_events(self, layer: str, after: int = 0, limit: int = 1000) -> list[Any]:
+        with self._reading() as conn:
+            try:
+                return live_layers.read_events(conn, layer, after, limit)
+            except psycopg.Error as exc:
+                raise StoreError(f"query failed: {str(exc).strip()}") from exc
+
+    def live_version(self, layer: str) -> int:
+        return self._read().live_version
 
     @staticmethod
     def _fetch(

@@ -12,6 +12,7 @@ from typing import Any
 
 from cim.store.base import GEOM, LayerInfo
 from cim.store.sql import quote_ident
+from cim.store.sql import live
 from cim.store.sql.overlay import count_sql, merged_source
 
 
@@ -52,13 +53,27 @@ class Dialect(abc.ABC):
         return None
 
     def edited(self, info: LayerInfo) -> bool:
-        """Whether reads of the layer merge an edits overlay (False: they read the release table)."""
-        return self.overlay(info) is not None
+        """Whether reads of the layer take something other than its release table: an edits overlay
+        merged in, or the live layer's own table (False: they read the release table)."""
+        return info.spec.live or self.overlay(info) is not None
+
+    def live_table(self, info: LayerInfo) -> str | None:
+        """A live layer's table (qualified, quoted); None before the layer's first write."""
+        return None
+
+    #: the back-end's SQL types of the field types and of a geometry (live layers with no table yet)
+    sql_types: dict[str, str] = {}
+    geometry_type = "GEOMETRY"
 
     def source(self, info: LayerInfo, where: str | None = None) -> str:
         """What layer reads select from: the release table, merged with its edits overlay if it has one.
         ``where`` (a condition on the layer's columns) is applied inside: for a merged layer in each
         branch of the merge, on the release table itself (see :func:`cim.store.sql.overlay.merged_source`)."""
+        if info.spec.live:
+            table = self.live_table(info)
+            if table is None:
+                return live.empty_source(info, self.sql_types, self.geometry_type)
+            return live.source(info, table, where)
         overlay = self.overlay(info)
         if overlay is not None:
             return merged_source(info, self.table(info.name), overlay[0], overlay[1], where)
@@ -68,6 +83,8 @@ class Dialect(abc.ABC):
 
     def count_all(self, info: LayerInfo) -> Statement | None:
         """How to count an unfiltered layer; None: the release's stored count is exact."""
+        if info.spec.live:
+            return Statement(f"SELECT count(*) FROM {self.source(info)}", ())
         overlay = self.overlay(info)
         if overlay is None:
             return None

@@ -21,7 +21,8 @@ from cim.store.sql import quote_ident
 from cim.store.sql.cql2 import translate
 from cim.store.sql.dialect import Dialect, Statement
 from cim.store.sql.keyset import Cursor, keyset_condition
-from cim.store.sql.temporal import datetime_condition
+from cim.store.sql.live import now_interval
+from cim.store.sql.temporal import TimeInterval, datetime_condition, overlap_condition
 from cim.store.write_checks import storage_domain
 
 
@@ -68,10 +69,17 @@ def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect, keyset: bool 
         _check_property(info, name, "the property filters")
         clauses.append(f"{quote_ident(name)} = {dialect.placeholder}")
         params.append(coerce_value(info, name, value))
-    temporal = info.spec.temporal_field
-    if query.datetime is not None and temporal is not None:
+    temporal, until = info.spec.temporal_field, info.spec.temporal_end_field
+    interval = time_selection(info, query)
+    if interval is not None and temporal is not None and until is not None:
+        sql, values = overlap_condition(
+            quote_ident(temporal), quote_ident(until), info.field_types[temporal], interval, dialect.placeholder
+        )
+        clauses.append(sql)
+        params.extend(values)
+    elif interval is not None and temporal is not None:
         sql, values = datetime_condition(
-            quote_ident(temporal), info.field_types[temporal], query.datetime, dialect.placeholder
+            quote_ident(temporal), info.field_types[temporal], interval, dialect.placeholder
         )
         clauses.append(sql)
         params.extend(values)
@@ -84,6 +92,16 @@ def _where(info: LayerInfo, query: FeatureQuery, dialect: Dialect, keyset: bool 
         clauses.append(sql)
         params.extend(values)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def time_selection(info: LayerInfo, query: FeatureQuery) -> TimeInterval | None:
+    """The time a query selects: its ``datetime``; for a live layer valid over intervals without
+    one, now (the features in force)."""
+    if query.datetime is not None:
+        return query.datetime
+    if info.spec.live and info.spec.temporal_end_field is not None:
+        return now_interval()
+    return None
 
 
 def _keyset(info: LayerInfo, query: FeatureQuery, dialect: Dialect) -> tuple[str, list[Any]]:
@@ -160,7 +178,7 @@ def page_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, query: Featur
 
 def is_filtered(info: LayerInfo, query: FeatureQuery) -> bool:
     """Whether ``query`` selects part of the layer (so its count is not the layer's)."""
-    has_time = query.datetime is not None and info.spec.temporal_field is not None
+    has_time = time_selection(info, query) is not None and info.spec.temporal_field is not None
     return bool(query.bbox is not None or query.equals or has_time or query.filter is not None)
 
 

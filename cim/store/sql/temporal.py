@@ -54,3 +54,26 @@ def datetime_condition(field: str, field_type: str, interval: TimeInterval, plac
             clauses.append(f"{field} < {placeholder}")
             params.append(bound_moment(end, end=True))
     return "(" + " AND ".join(clauses) + ")", params
+
+
+def overlap_condition(
+    start_field: str, end_field: str, field_type: str, interval: TimeInterval, placeholder: str
+) -> tuple[str, list[Any]]:
+    """SQL selecting features valid over ``[start_field, end_field)`` (an empty end: open) that
+    overlap ``interval`` — for an instant t: start <= t < end. Datetime fields only."""
+    if field_type != "datetime":
+        raise ValueError("interval validity needs datetime fields")
+    clauses: list[str] = []
+    params: list[Any] = []
+    if interval.end is not None:
+        end = interval.end
+        if isinstance(end, datetime):
+            clauses.append(f"{start_field} <= {placeholder}")
+            params.append(end)
+        else:  # a whole day: starts before the next midnight
+            clauses.append(f"{start_field} < {placeholder}")
+            params.append(bound_moment(end, end=True))
+    if interval.start is not None:
+        clauses.append(f"({end_field} IS NULL OR {end_field} > {placeholder})")
+        params.append(bound_moment(interval.start, end=False))
+    return "(" + (" AND ".join(clauses) or "true") + ")", params

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import abc
 import math
+from datetime import UTC, datetime
 
 from cim.errors import InvalidQuery
 from cim.store.base import FID, GEOM, LayerInfo
-from cim.store.sql import quote_ident, tile_geometry
+from cim.store.sql import live, quote_ident, tile_geometry
 from cim.store.sql.dialect import Dialect, Statement
 from cim.store.tilequery import LINES, POINTS, POLYGONS, Bounds, TileLayerQuery, TileQuery
 
@@ -133,6 +134,8 @@ def _scan(info: LayerInfo, condition: str, dialect: TileDialect) -> str:
     features in, deleted ones out), with ``condition`` inside both branches of the merge, so the
     release table's spatial index still serves the ``ST_Intersects``."""
     base = dialect.base
+    if info.spec.live:  # a live layer's tiles show what is in force now
+        return f"FROM {base.source(info, f'{condition} AND {live.in_force(info, datetime.now(UTC))}')}"
     if base.edited(info):
         return f"FROM {base.source(info, condition)}"
     return f"FROM {base.table(info.name)} WHERE {condition}"
@@ -152,7 +155,7 @@ def _visible_size(info: LayerInfo, query: TileQuery) -> tuple[str, float]:
 def invisible(info: LayerInfo, query: TileQuery) -> bool:
     """Whether even the layer's largest feature is too small for this tile (so the tile needs no
     query for it). Editable layers are always queried: an edit may have added a larger feature."""
-    if info.max_size is None or info.spec.editable or info.spec.geometry_type in POINTS:
+    if info.max_size is None or info.spec.editable or info.spec.live or info.spec.geometry_type in POINTS:
         return False
     return info.max_size < _visible_size(info, query)[1]
 
