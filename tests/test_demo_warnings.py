@@ -98,3 +98,33 @@ def test_town_extents_from_the_demo_release(store_url: str, demo_layers) -> None
     assert sorted(extents) == sorted(TOWNS)
     for key, expected in (("helsinki", HELSINKI), ("kotka", KOTKA)):
         assert extents[key] == pytest.approx(expected, abs=1e-6)
+
+
+def test_cim_demo_ingests_the_alerts_once(store_url: str, demo_layers) -> None:
+    from shapely.geometry import shape
+
+    from cim.store import FeatureQuery
+    from cim.warnings.ingest import expire_due
+    from layers.demo_warnings import ingest_demo_warnings
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
+        first = ingest_demo_warnings(store, now)
+        again = ingest_demo_warnings(store, now + timedelta(seconds=5))  # a re-run: all three still in force
+        page = store.query(FeatureQuery(layer="warnings", limit=100, out_srid=4326))
+        expired = expire_due(store, now + timedelta(minutes=SHORT_MINUTES, seconds=1))
+    assert len(first) == 3 and again == []
+    by_event = {f["properties"]["event"]: f for f in page.features}
+    assert sorted(by_event) == sorted(["暴雨", "燃气泄漏", "大风"])
+    assert {e: f["properties"]["colour"] for e, f in by_event.items()} == {"暴雨": "blue", "燃气泄漏": "red", "大风": "yellow"}
+    assert {f["properties"]["division_code"] for f in page.features} == {"990101", "990102"}
+    # the gas leak: a geodesic circle of 150 m around its centre (area π r², in ETRS-TM35FIN metres)
+    import geopandas as gpd
+
+    leak = gpd.GeoSeries([shape(by_event["燃气泄漏"]["geometry"])], crs=4326).to_crs(3067)
+    centre = gpd.GeoSeries([Point(24.947937, 60.17492)], crs=4326).to_crs(3067)
+    assert leak.area.iloc[0] == pytest.approx(3.14159 * 150**2, rel=0.03)
+    assert leak.centroid.distance(centre).iloc[0] < 2
+    # the gale expires 5 minutes after the demo started
+    assert [e.fid for e in expired] == [by_event["大风"]["id"]]
