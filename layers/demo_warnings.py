@@ -18,9 +18,9 @@ identifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -134,7 +134,7 @@ def cap_alert(
 
 def demo_alerts(extents: dict[str, Extent], now: datetime | None = None) -> list[DemoAlert]:
     """The demo's alerts for the towns in ``extents`` (keys of :data:`TOWNS`), sent at ``now``."""
-    sent = (now or datetime.now(timezone.utc)).astimezone(CST).replace(microsecond=0)
+    sent = (now or datetime.now(UTC)).astimezone(CST).replace(microsecond=0)
     alerts: list[DemoAlert] = []
     if "helsinki" in extents:
         town, extent = TOWNS["helsinki"], extents["helsinki"]
@@ -183,7 +183,9 @@ def events_in_force(store: Store) -> set[str]:
 def ingest_demo_warnings(store: Store, now: datetime | None = None,
                          say: Callable[[str], None] = lambda message: None) -> list[str]:
     """Ingest the demo alerts whose event is not already in force; their identifiers."""
-    from cim.warnings.ingest import ingest  # the lead's CAP ingest (cim/warnings/ingest.py)
+    from cim.warnings.ingest import (
+        ingest,  # the lead's CAP ingest (cim/warnings/ingest.py)
+    )
 
     in_force = events_in_force(store)
     done: list[str] = []

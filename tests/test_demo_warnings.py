@@ -5,7 +5,7 @@ and a re-run adds nothing."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,10 +13,19 @@ from lxml import etree
 from shapely.geometry import Point, box
 
 from cim.store import ReleaseDraft, open_store
-from layers.demo_warnings import CAP_NS, CST, GAS_LEAK_RADIUS_KM, SENDER, SHORT_MINUTES, TOWNS, demo_alerts, town_extents
+from layers.demo_warnings import (
+    CAP_NS,
+    CST,
+    GAS_LEAK_RADIUS_KM,
+    SENDER,
+    SHORT_MINUTES,
+    TOWNS,
+    demo_alerts,
+    town_extents,
+)
 
 NS = {"cap": CAP_NS}
-NOW = datetime(2026, 12, 3, 4, 5, 6, 789, tzinfo=timezone.utc)  # 12:05:06 in China
+NOW = datetime(2026, 12, 3, 4, 5, 6, 789, tzinfo=UTC)  # 12:05:06 in China
 HELSINKI = (24.9351773, 60.1641551, 24.9534055, 60.1791068)
 KOTKA = (26.9300188, 60.5200037, 26.9699985, 60.539965)
 SCHEMA = Path(__import__("cim").__file__).parent / "warnings" / "schema" / "CAP-v1.2.xsd"
@@ -107,7 +116,7 @@ def test_cim_demo_ingests_the_alerts_once(store_url: str, demo_layers) -> None:
     from cim.warnings.ingest import expire_due
     from layers.demo_warnings import ingest_demo_warnings
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with open_store(store_url) as store:
         store.publish(ReleaseDraft(layers=demo_layers, srid=4326))
         first = ingest_demo_warnings(store, now)

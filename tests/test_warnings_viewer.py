@@ -12,21 +12,30 @@ from __future__ import annotations
 
 import json
 import warnings
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
-
-from support.browser import Chromium
+from support.browser import Chromium, find_chromium
 from support.postgis import BACKENDS, backend_store
 from support.server import LiveServer
-from test_viewer_maplibre import browser, chromium_path, open_viewer  # noqa: F401 (fixtures)
+from test_viewer_maplibre import SKIP_BROWSER, open_viewer
 
 from cim.store import ReleaseDraft, open_store
-from layers.demo_warnings import CAP_MEDIA_TYPE, CAP_NS, SENDER, cap_alert, cap_polygon, cap_time, identifier
+from layers.demo_warnings import (
+    CAP_MEDIA_TYPE,
+    CAP_NS,
+    SENDER,
+    cap_alert,
+    cap_polygon,
+    cap_time,
+    identifier,
+)
+from ogcapi.viewer import INSTALL_HINT, maplibre_version
 from tiles.warning_style import COLOURS
 
 #: central Helsinki at zoom 15 (every demo layer in range); the view spans about 24.931..24.957 E,
@@ -35,10 +44,28 @@ VIEW = "#15/60.1680/24.9440"
 #: (lat, lon) rings of the test warnings (south-west, south-east, north-east, north-west)
 RED_RING = [(60.1660, 24.9400), (60.1660, 24.9440), (60.1680, 24.9440), (60.1680, 24.9400)]
 BLUE_RING = [(60.1690, 24.9470), (60.1690, 24.9510), (60.1705, 24.9510), (60.1705, 24.9470)]
-SENT = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+SENT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 #: a rendered feature of the live warnings layer with feature id ``fid``: (fid) -> JS expression
 RENDERED = "window.cimViewer.map.queryRenderedFeatures({{layers: ['warnings-live']}}).some(function (f) {{ return f.id === {fid}; }})"
 LOADED = "window.cimViewer.map.loaded() && window.cimViewer.status.warnings && window.cimViewer.status.warnings.loaded"
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if SKIP_BROWSER:
+        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
+    path = find_chromium()
+    if path is None:
+        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
+    if maplibre_version() is None:
+        pytest.fail(INSTALL_HINT)
+    return path
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Chromium]:
+    with Chromium(chromium_path, width=1200, height=800) as chromium:
+        yield chromium
 
 
 def alert(serial: int, ring: list[tuple[float, float]], colour_zh: str, severity: str, headline: str) -> tuple[str, bytes]:
@@ -92,10 +119,8 @@ def screenshot(browser: Chromium, path: Path) -> np.ndarray:
 
 def box_of(browser: Chromium, ring: list[tuple[float, float]], margin: int = 4) -> tuple[int, int, int, int]:
     """The pixel box (x0, y0, x1, y1) of a (lat, lon) ring in the current view, widened by ``margin``."""
-    points = browser.evaluate(
-        "JSON.stringify(%s.map(function (p) { var q = window.cimViewer.map.project([p[1], p[0]]); return [q.x, q.y]; }))"
-        % json.dumps(ring)
-    )
+    project = "function (p) { var q = window.cimViewer.map.project([p[1], p[0]]); return [q.x, q.y]; }"
+    points = browser.evaluate(f"JSON.stringify({json.dumps(ring)}.map({project}))")
     xy = np.array(json.loads(points))
     x0, y0 = np.floor(xy.min(axis=0)).astype(int) - margin
     x1, y1 = np.ceil(xy.max(axis=0)).astype(int) + margin
@@ -135,7 +160,7 @@ def test_warnings_drawn_and_redrawn_live(warning_server, browser: Chromium, tmp_
     assert browser.evaluate("window.cimViewer.map.getLayoutProperty('warnings', 'visibility')") == "none"  # not twice
 
     # 2. a blue warning ingested while the page is open: drawn without a reload
-    blue_id, blue = alert(2, BLUE_RING, "蓝色", "Minor", "蓝色测试预警")
+    _, blue = alert(2, BLUE_RING, "蓝色", "Minor", "蓝色测试预警")
     blue_fid = ingest(warning_server.store_url, blue)
     wait(browser, RENDERED.format(fid=blue_fid))
     added = screenshot(browser, tmp_path / "2-blue-added.png")
