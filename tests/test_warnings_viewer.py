@@ -44,6 +44,9 @@ VIEW = "#15/60.1680/24.9440"
 #: (lat, lon) rings of the test warnings (south-west, south-east, north-east, north-west)
 RED_RING = [(60.1660, 24.9400), (60.1660, 24.9440), (60.1680, 24.9440), (60.1680, 24.9400)]
 BLUE_RING = [(60.1690, 24.9470), (60.1690, 24.9510), (60.1705, 24.9510), (60.1705, 24.9470)]
+YELLOW_RING = [(60.1645, 24.9500), (60.1645, 24.9540), (60.1655, 24.9540), (60.1655, 24.9500)]
+#: how long the expiring warning of test_an_expired_warning_goes is valid from its ingest (s)
+SHORT_VALIDITY = 15
 SENT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 #: a rendered feature of the live warnings layer with feature id ``fid``: (fid) -> JS expression
 RENDERED = "window.cimViewer.map.queryRenderedFeatures({{layers: ['warnings-live']}}).some(function (f) {{ return f.id === {fid}; }})"
@@ -68,11 +71,12 @@ def browser(chromium_path: str) -> Iterator[Chromium]:
         yield chromium
 
 
-def alert(serial: int, ring: list[tuple[float, float]], colour_zh: str, severity: str, headline: str) -> tuple[str, bytes]:
+def alert(serial: int, ring: list[tuple[float, float]], colour_zh: str, severity: str, headline: str,
+          expires: datetime | None = None) -> tuple[str, bytes]:
     ident = identifier("990101", serial, SENT)
     return ident, cap_alert(
         ident=ident, sent=SENT, category="Met", event="暴雨", urgency="Immediate", severity=severity,
-        certainty="Observed", colour_zh=colour_zh, expires=SENT + timedelta(hours=3), headline=headline,
+        certainty="Observed", colour_zh=colour_zh, expires=expires or SENT + timedelta(hours=3), headline=headline,
         description="test", instruction="test", area_desc=f"test area {serial}", polygon=cap_polygon(ring),
     )
 
@@ -201,3 +205,20 @@ def test_warning_popup_and_legend(warning_server, browser: Chromium) -> None:
     # hiding the warnings from the legend hides the live layers
     browser.evaluate("document.querySelector('#legend li.warnings input').click()")
     assert browser.evaluate("window.cimViewer.map.getLayoutProperty('warnings-live', 'visibility')") == "none"
+
+
+def test_an_expired_warning_goes(warning_server, browser: Chromium, tmp_path: Path) -> None:
+    """Expiry comes from the server's scheduler as an ``expired`` event; the page removes the warning."""
+    open_viewer(browser, f"{warning_server.url}/viewer{VIEW}")
+    browser.wait_for("window.cimViewer.status.warnings && window.cimViewer.status.warnings.state === 'live'", timeout=60)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=SHORT_VALIDITY)
+    _, yellow = alert(4, YELLOW_RING, "黄色", "Moderate", "黄色测试预警", expires=expires)
+    fid = ingest(warning_server.store_url, yellow)
+    wait(browser, RENDERED.format(fid=fid))
+    yellow_box = box_of(browser, YELLOW_RING)
+    shown = screenshot(browser, tmp_path / "4-yellow.png")
+    assert count(shown, COLOURS["yellow"], yellow_box) > 200, tmp_path / "4-yellow.png"
+    wait(browser, "!" + RENDERED.format(fid=fid) + " && window.cimViewer.status.warnings.kinds.expired >= 1")
+    gone = screenshot(browser, tmp_path / "5-yellow-expired.png")
+    assert count(gone, COLOURS["yellow"], yellow_box) < 20, tmp_path / "5-yellow-expired.png"
+    assert browser.page_errors() == []
