@@ -160,6 +160,15 @@ def run_command(name: str, **params: Any) -> Any:
     return ctx.invoke(command, **params)
 
 
+def _add_warnings() -> None:
+    from cim.warnings.commands import warnings
+
+    cli.add_command(warnings)
+
+
+_add_warnings()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="cim", standalone_mode=False)

@@ -15,6 +15,7 @@ from ogcapi.admin_routes import admin_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
+from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
@@ -81,6 +82,7 @@ def create_app(
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
     app.router.routes.extend(edit_routes(service, app.state.auth))
+    app.router.routes.extend(warnings_routes(service, app.state.auth))  # POST /warnings (ogcapi/warnings_routes.py)
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(

@@ -10,7 +10,8 @@ ES256, and must carry the editor role in its role claim. Configuration, from the
   into nested claims) holding a list or a space-separated string; ``CIM_JWT_EDITOR_ROLE`` (default
   ``editor``); ``CIM_JWT_READER_ROLE`` (default ``reader``: reads of restricted layers whose catalog
   entry names no ``read_role``, ogcapi/access.py) and ``CIM_JWT_ADMIN_ROLE`` (default ``admin``: the
-  audit log, ogcapi/admin_routes.py).
+  audit log, ogcapi/admin_routes.py); ``CIM_JWT_WARNING_ROLE`` (default ``warning-publisher``: POST
+  /warnings, ogcapi/warnings_routes.py).
 
 The algorithm follows the key, never the token: an RSA key verifies RS256 only, a P-256 EC key ES256
 only (a JWKS key: its own ``alg`` if it names one, else its type). A token signed otherwise — ``alg:
@@ -62,6 +63,8 @@ class JWTAuth:
     editor_role: str = "editor"
     reader_role: str = "reader"
     admin_role: str = "admin"
+    #: the role that may publish warnings (POST /warnings, ogcapi/warnings_routes.py)
+    warning_role: str = "warning-publisher"
     _jwks: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,7 @@ class JWTAuth:
             editor_role=env.get("CIM_JWT_EDITOR_ROLE") or "editor",
             reader_role=env.get("CIM_JWT_READER_ROLE") or "reader",
             admin_role=env.get("CIM_JWT_ADMIN_ROLE") or "admin",
+            warning_role=env.get("CIM_JWT_WARNING_ROLE") or "warning-publisher",
         )
 
     def _signing_key(self, token: str) -> tuple[Any, tuple[str, ...]]:

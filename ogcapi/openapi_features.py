@@ -117,8 +117,8 @@ def extend_openapi(oas: dict[str, Any], layers: list[LayerInfo], server_url: str
         items["get"]["parameters"] = [
             {"$ref": SORTBY_REF} if p.get("$ref", "").endswith("/sortby.yaml") else p
             for p in items["get"].get("parameters", [])
-            if p.get("name") not in named
-        ] + ours
+            if p.get("name") not in named and not p.get("$ref", "").endswith("/parameters/datetime")
+        ] + ours  # (pygeoapi's datetime is a reference into the Features Part 1 document: ours replaces it)
         items.pop("post", None)  # pygeoapi's CQL2-by-POST: not offered
         item = paths.get(f"/collections/{info.name}/items/{{featureId}}", {})
         for method in ("put", "patch", "delete"):

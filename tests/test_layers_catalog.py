@@ -14,7 +14,7 @@ from cim.store.base import LayerInfo, spec_from_dict, spec_to_dict
 from layers.catalog import CATALOG
 from layers.registry import LayerRegistry, discover
 
-EXPECTED = {"admin_divisions", "parcels", "buildings", "roads", "water", "landuse", "pois", "dem", "imagery"}
+EXPECTED = {"admin_divisions", "parcels", "buildings", "roads", "water", "landuse", "pois", "dem", "imagery", "warnings"}
 CATEGORIES = {"时空基础", "资源调查", "规划管控", "工程建设项目", "物联感知", "公共专题"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -67,6 +67,7 @@ def test_vector_and_raster_kinds() -> None:
         "water": "MultiPolygon",
         "landuse": "MultiPolygon",
         "pois": "Point",
+        "warnings": "MultiPolygon",
     }
     for spec in CATALOG.vector():
         assert spec.tile_attributes, f"{spec.name} keeps some attributes in tiles"

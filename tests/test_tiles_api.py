@@ -10,7 +10,7 @@ from support.tiles import BUFFER, EXTENT, coordinates, counts, decode, tile_at, 
 MVT = "application/vnd.mapbox-vector-tile"
 TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
-DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois"]
+DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
 TMS_IDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
 
 

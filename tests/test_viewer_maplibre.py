@@ -31,7 +31,7 @@ from ogcapi.errors import install_handlers
 from ogcapi.document_additions import REL_MAP
 from ogcapi.viewer import INSTALL_HINT, Viewer, maplibre_version, viewer_routes
 
-DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois"]
+DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
 #: central Helsinki (the demo's larger extract), where every demo layer is in range: #zoom/lat/lon
 STREET_VIEW = "#15/60.1680/24.9440"
 SKIP_BROWSER = os.environ.get("CIM_TEST_SKIP_BROWSER") == "1"

@@ -1,0 +1,104 @@
+"""``POST /warnings``: a city's warning publisher sends a CAP 1.2 alert or a GeoJSON warning.
+
+Checked in this order: the bearer token carries the warning-publisher role (401/403,
+``CIM_JWT_WARNING_ROLE``), the body is sent as CAP XML or GeoJSON (415), is at most the warning
+size limit (413, read no further), then the document itself (cim/warnings: hardened XML, the CAP
+1.2 schema, geometry, times, references: 400/409 naming what is wrong). Answers 201 with
+``Location`` (the version's feature in ``/collections/warnings/items``) and the feature; the same
+alert again answers 200 with the feature stored the first time. Nothing is stored on any error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cim.crs import CRS84_URI
+from cim.errors import CIMError
+from cim.limits import limits
+from cim.warnings.versions import LAYER
+from ogcapi import auth as auth_module
+from ogcapi.auth import AuthError, JWTAuth
+from ogcapi.edit_routes import UnsupportedMediaType
+from ogcapi.errors import ogc_exception
+
+#: what a warning may be sent as (CAP XML; GeoJSON)
+WARNING_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/geo+json", "application/json")
+
+
+class WarningTooLarge(CIMError):
+    status = 413
+    code = "PayloadTooLarge"
+
+
+def warnings_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
+    async def publish(request: Request) -> Response:
+        try:
+            who = auth_module.configured(auth, "publishing warnings").require(
+                request.headers.get("authorization"), auth.warning_role if auth else "", "publish warnings"
+            )
+            media_type = _media_type(request)
+            body = await _read_body(request)
+            loop = asyncio.get_running_loop()
+            from cim.warnings.ingest import ingest
+
+            result = await loop.run_in_executor(None, ingest, service.store, body, media_type, who)
+            _poke(request)
+            feature = await loop.run_in_executor(None, lambda: service.store.get_feature(LAYER, result.fid, out_srid=4326))
+        except AuthError as exc:
+            response = ogc_exception(exc.status, str(exc))
+            response.headers["WWW-Authenticate"] = exc.challenge
+            return response
+        except CIMError as exc:
+            return ogc_exception(exc.status, str(exc), exc.code)
+        location = f"{service.collections_url()}/{LAYER}/items/{result.fid}"
+        return JSONResponse(
+            feature,
+            status_code=201 if result.created else 200,
+            headers={"Location": location, "Content-Crs": f"<{CRS84_URI}>"},
+            media_type="application/geo+json",
+        )
+
+    return [Route("/warnings", publish, methods=["POST"], name="publish_warning")]
+
+
+def _poke(request: Request) -> None:
+    """Wake this process's warnings watcher (push to SSE and MQTT at once, not at its next poll)."""
+    watcher = getattr(request.app.state, "warnings_watcher", None)
+    if watcher is not None:
+        watcher.poke()
+
+
+def _media_type(request: Request) -> str:
+    header = request.headers.get("content-type", "")
+    media_type = header.split(";", 1)[0].strip().lower()
+    if media_type not in WARNING_TYPES:
+        shown = repr(header[:80]) if header else "none"
+        raise UnsupportedMediaType(f"send the warning as {' or '.join(WARNING_TYPES)}; the Content-Type was {shown}")
+    return media_type
+
+
+def warning_bytes() -> int:
+    """The largest warning document accepted (``CIM_LIMIT_WARNING_BYTES``, cim.limits)."""
+    return limits().max_warning_bytes
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, read no further than the warning size limit (413 past it)."""
+    most = warning_bytes()
+    too_large = WarningTooLarge(f"the warning is larger than {most} bytes, the limit (CIM_LIMIT_WARNING_BYTES)")
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > most:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
