@@ -7,6 +7,8 @@
 // composite tiles' warnings layers are hidden so nothing is drawn twice. Why not refresh the vector
 // source instead: a tile reload refetches every tile in view for one alert and flickers; the
 // GeoJSON source changes exactly the alert an event names, at once.
+// The stream is opened first and the collection loaded once it is open, so no event falls between
+// the two; events arriving before the load finishes are applied after it.
 // Status (in the viewer's <pre id="status">): "warnings": {"state": "loading" | "live" | "reconnecting"
 //   | "off", "count", "events", "lastEventId", "kinds": {kind: n}, "loaded"}.
 (function () {
@@ -99,7 +101,10 @@
       redraw();
     }
 
+    var loading = false;
     function load() {  // every page of the collection (the warnings in force now)
+      if (loading) return;
+      loading = true;
       var features = [];
       function page(url) {
         return fetch(url, { headers: { Accept: "application/geo+json" } }).then(function (r) {
@@ -111,28 +116,34 @@
           return next && features.length < 100000 ? page(next.href) : features;
         });
       }
-      return page(urls.items).then(function (all) {
+      page(urls.items).then(function (all) {
         byFid = {};
         all.forEach(function (f) { apply("created", f); });
         pending.splice(0).forEach(function (p) { apply(p[0], p[1]); });
         loaded = true;
         state.loaded = true;
         redraw();
-      });
+      }).catch(failed).then(function () { loading = false; });
     }
 
     var stream = null;
     function connect() {
-      if (!window.EventSource) { state.state = "off"; writeStatus(); return; }
+      if (!window.EventSource) { state.state = "off"; writeStatus(); load(); return; }
       stream = new EventSource(urls.stream);
       KINDS.forEach(function (kind) { stream.addEventListener(kind, onEvent); });
-      stream.onopen = function () { state.state = "live"; writeStatus(); };
+      stream.onopen = function () {
+        state.state = "live";
+        writeStatus();
+        if (!loaded) load(); // subscribed first, then the collection: no event falls in between
+      };
       stream.onerror = function () {
         if (stream.readyState === EventSource.CLOSED) {
-          // refused (not a stream): start again later, with a fresh load (no Last-Event-ID then)
+          // refused (not a stream): show what is in force, start again later with a fresh load
+          // (a new EventSource has no Last-Event-ID)
           state.state = "reconnecting";
           writeStatus();
-          setTimeout(function () { loaded = false; state.loaded = false; connect(); load().catch(failed); }, 5000);
+          if (!loaded) load();
+          setTimeout(function () { loaded = false; state.loaded = false; connect(); }, 5000);
         } else {
           state.state = "reconnecting"; // the browser reconnects itself, sending Last-Event-ID
           writeStatus();
@@ -145,7 +156,7 @@
     }
 
     connect();
-    load().catch(failed);
+    setTimeout(function () { if (!loaded) load(); }, 5000); // a stream that neither opens nor fails
     return {
       layers: liveIds,
       features: function () { return Object.keys(byFid).map(function (k) { return byFid[k]; }); },
