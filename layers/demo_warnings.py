@@ -106,13 +106,15 @@ def _add(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
 def cap_alert(
     *, ident: str, sent: datetime, category: str, event: str, urgency: str, severity: str, certainty: str,
     colour_zh: str, expires: datetime, headline: str, description: str, instruction: str, area_desc: str,
-    polygon: str | None = None, circle: str | None = None,
+    polygon: str | None = None, circle: str | None = None, msg_type: str = "Alert", references: str | None = None,
 ) -> bytes:
-    """One CAP 1.2 alert (msgType Alert, status Actual, one zh-CN info and one area) as UTF-8 XML."""
+    """One CAP 1.2 alert (status Actual, one zh-CN info and one area) as UTF-8 XML; an Update names
+    what it replaces in ``references`` ("sender,identifier,sent" triples)."""
     alert = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
     for tag, text in (("identifier", ident), ("sender", SENDER), ("sent", cap_time(sent)), ("status", "Actual"),
-                      ("msgType", "Alert"), ("scope", "Public")):
-        _add(alert, tag, text)
+                      ("msgType", msg_type), ("scope", "Public"), ("references", references)):
+        if text is not None:
+            _add(alert, tag, text)
     info = _add(alert, "info")
     for tag, text in (("language", "zh-CN"), ("category", category), ("event", event), ("urgency", urgency),
                       ("severity", severity), ("certainty", certainty)):

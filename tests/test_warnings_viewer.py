@@ -1,6 +1,7 @@
 """Event warnings in the viewer (/viewer), in headless Chromium, on both stores: the warnings in force
 are drawn in their colours over the base map; a warning ingested while the page is open appears
-without a reload (from ``GET /warnings/stream``); a Cancel removes it. What is drawn is checked in
+without a reload (from ``GET /warnings/stream``), an Update replaces it, a Cancel removes one, and
+so does the scheduler's expiry. What is drawn is checked in
 screenshots (kept in the test's tmp_path, like tests/test_viewer_maplibre.py's): the outline's exact
 colour counted inside the warning's projected box and outside it.
 
@@ -44,6 +45,7 @@ VIEW = "#15/60.1680/24.9440"
 #: (lat, lon) rings of the test warnings (south-west, south-east, north-east, north-west)
 RED_RING = [(60.1660, 24.9400), (60.1660, 24.9440), (60.1680, 24.9440), (60.1680, 24.9400)]
 BLUE_RING = [(60.1690, 24.9470), (60.1690, 24.9510), (60.1705, 24.9510), (60.1705, 24.9470)]
+ORANGE_RING = [(60.1695, 24.9520), (60.1695, 24.9550), (60.1710, 24.9550), (60.1710, 24.9520)]
 YELLOW_RING = [(60.1645, 24.9500), (60.1645, 24.9540), (60.1655, 24.9540), (60.1655, 24.9500)]
 #: how long the expiring warning of test_an_expired_warning_goes is valid from its ingest (s)
 SHORT_VALIDITY = 15
@@ -72,12 +74,15 @@ def browser(chromium_path: str) -> Iterator[Chromium]:
 
 
 def alert(serial: int, ring: list[tuple[float, float]], colour_zh: str, severity: str, headline: str,
-          expires: datetime | None = None) -> tuple[str, bytes]:
-    ident = identifier("990101", serial, SENT)
+          expires: datetime | None = None, updates: str | None = None) -> tuple[str, bytes]:
+    """A CAP alert sent at SENT (an Update of identifier ``updates`` one minute later)."""
+    sent = SENT + timedelta(minutes=1) if updates else SENT
+    ident = identifier("990101", serial, sent)
     return ident, cap_alert(
-        ident=ident, sent=SENT, category="Met", event="暴雨", urgency="Immediate", severity=severity,
+        ident=ident, sent=sent, category="Met", event="暴雨", urgency="Immediate", severity=severity,
         certainty="Observed", colour_zh=colour_zh, expires=expires or SENT + timedelta(hours=3), headline=headline,
         description="test", instruction="test", area_desc=f"test area {serial}", polygon=cap_polygon(ring),
+        msg_type="Update" if updates else "Alert", references=f"{SENDER},{updates},{cap_time(SENT)}" if updates else None,
     )
 
 
@@ -164,7 +169,7 @@ def test_warnings_drawn_and_redrawn_live(warning_server, browser: Chromium, tmp_
     assert browser.evaluate("window.cimViewer.map.getLayoutProperty('warnings', 'visibility')") == "none"  # not twice
 
     # 2. a blue warning ingested while the page is open: drawn without a reload
-    _, blue = alert(2, BLUE_RING, "蓝色", "Minor", "蓝色测试预警")
+    blue_id, blue = alert(2, BLUE_RING, "蓝色", "Minor", "蓝色测试预警")
     blue_fid = ingest(warning_server.store_url, blue)
     wait(browser, RENDERED.format(fid=blue_fid))
     added = screenshot(browser, tmp_path / "2-blue-added.png")
@@ -173,12 +178,22 @@ def test_warnings_drawn_and_redrawn_live(warning_server, browser: Chromium, tmp_
     assert browser.evaluate("window.cimTestMarker") == "same page"
     assert browser.evaluate("window.cimViewer.status.warnings.kinds.created") >= 1
 
-    # 3. the red warning cancelled: gone from the map, the blue one stays
+    # 3. the blue warning updated: now orange and elsewhere; its first version is no longer drawn
+    _, orange = alert(5, ORANGE_RING, "橙色", "Severe", "橙色测试预警", updates=blue_id)
+    orange_fid = ingest(warning_server.store_url, orange)
+    wait(browser, RENDERED.format(fid=orange_fid) + " && !" + RENDERED.format(fid=blue_fid))
+    orange_box = box_of(browser, ORANGE_RING)
+    updated = screenshot(browser, tmp_path / "3-blue-updated-to-orange.png")
+    assert count(updated, COLOURS["orange"], orange_box) > 300, tmp_path / "3-blue-updated-to-orange.png"
+    assert count(updated, COLOURS["blue"]) == 0
+    assert browser.evaluate("window.cimViewer.status.warnings.kinds.updated") >= 1
+
+    # 4. the red warning cancelled: gone from the map, the orange one stays
     ingest(warning_server.store_url, cancel(identifier("990101", 3, SENT + timedelta(seconds=30)), red_id))
     wait(browser, "!" + RENDERED.format(fid=red_fid) + " && window.cimViewer.status.warnings.kinds.cancelled >= 1")
-    after = screenshot(browser, tmp_path / "3-red-cancelled.png")
-    assert count(after, COLOURS["red"], red_box) < 20, tmp_path / "3-red-cancelled.png"
-    assert count(after, COLOURS["blue"], blue_box) > 400
+    after = screenshot(browser, tmp_path / "4-red-cancelled.png")
+    assert count(after, COLOURS["red"], red_box) < 20, tmp_path / "4-red-cancelled.png"
+    assert count(after, COLOURS["orange"], orange_box) > 300
     assert browser.evaluate("window.cimTestMarker") == "same page"
     assert browser.page_errors() == []
     assert json.loads(browser.evaluate("document.getElementById('status').textContent"))["errors"] == []
@@ -216,9 +231,9 @@ def test_an_expired_warning_goes(warning_server, browser: Chromium, tmp_path: Pa
     fid = ingest(warning_server.store_url, yellow)
     wait(browser, RENDERED.format(fid=fid))
     yellow_box = box_of(browser, YELLOW_RING)
-    shown = screenshot(browser, tmp_path / "4-yellow.png")
-    assert count(shown, COLOURS["yellow"], yellow_box) > 200, tmp_path / "4-yellow.png"
+    shown = screenshot(browser, tmp_path / "5-yellow.png")
+    assert count(shown, COLOURS["yellow"], yellow_box) > 200, tmp_path / "5-yellow.png"
     wait(browser, "!" + RENDERED.format(fid=fid) + " && window.cimViewer.status.warnings.kinds.expired >= 1")
-    gone = screenshot(browser, tmp_path / "5-yellow-expired.png")
-    assert count(gone, COLOURS["yellow"], yellow_box) < 20, tmp_path / "5-yellow-expired.png"
+    gone = screenshot(browser, tmp_path / "6-yellow-expired.png")
+    assert count(gone, COLOURS["yellow"], yellow_box) < 20, tmp_path / "6-yellow-expired.png"
     assert browser.page_errors() == []
