@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cim.cli import cli
 from cim.errors import CIMError
 from cim.warnings.cap import parse_cap
 from cim.warnings.errors import InvalidWarning
@@ -323,16 +324,16 @@ def test_follow_command_ingests_into_the_store(feed_server: FeedServer, store_ur
     url = feed_server.serve("/feed.atom", atom(entries), etag='"1"')
     publish_one_parcel(store_url)  # a store being served has a release; the warnings live beside it
     runner = CliRunner()
-    result = runner.invoke(follow_command, [url, "--once", "--store", store_url], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["warnings", "follow", url, "--once", "--store", store_url], catch_exceptions=False)
+    assert result.exit_code == 1, result.output  # one document refused
     lines = result.output.splitlines()
     assert lines[0].startswith("TJ-FLOOD-2026-001: created (feature ")
     assert lines[1].startswith("TJ-GAS-2026-007: created (feature ")
     assert lines[2].startswith("TJ-FLOOD-2026-001: refused: ") and "radius 0 km must be greater than 0" in lines[2]
     assert lines[3].startswith("TJ-FLOOD-2026-001-U1: created (feature ")
     # a new process knows nothing of the entries: the same documents again are idempotent
-    again = runner.invoke(follow_command, [url, "--once", "--store", store_url], catch_exceptions=False)
-    assert again.exit_code == 0, again.output
+    again = runner.invoke(cli, ["warnings", "follow", url, "--once", "--store", store_url], catch_exceptions=False)
+    assert again.exit_code == 1, again.output
     assert [line.split(": ", 1)[1].split(" (")[0] for line in again.output.splitlines()] == [
         "unchanged",
         "unchanged",
@@ -353,6 +354,13 @@ def test_follow_command_ingests_into_the_store(feed_server: FeedServer, store_ur
         ("updated", "TJ-FLOOD-2026-001-U1"),
     ]
     assert events[2].fid == int(lines[3].split("feature ")[1].rstrip(")"))
+
+
+def test_follow_once_fails_when_the_feed_cannot_be_read(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/feed.atom", b"", status=503)
+    result = CliRunner().invoke(follow_command, [url, "--once", "--store", str(tmp_path / "city.duckdb")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, FeedError) and "HTTP 503" in str(result.exception)
 
 
 def test_follow_retries_a_document_the_store_could_not_take(feed_server: FeedServer) -> None:

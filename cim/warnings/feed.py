@@ -271,9 +271,10 @@ def follow(
     follower: FeedFollower | None = None,
 ) -> None:
     """Poll ``url`` every ``interval`` seconds until ``stop`` is set (or once), calling ``handle``
-    with each new CAP document. A feed error is logged and the next poll tried; a document
-    ``handle`` refuses with a 4xx :class:`~cim.errors.CIMError` is logged and skipped (never
-    retried); any other failure of ``handle`` is retried on the next polls, a few times."""
+    with each new CAP document. A feed error is logged and the next poll tried (with ``once``, it
+    is raised: a one-shot run that could not read the feed failed); a document ``handle`` refuses
+    with a 4xx :class:`~cim.errors.CIMError` is logged and skipped (never retried); any other
+    failure of ``handle`` is retried on the next polls, a few times."""
     stop = stop or threading.Event()
     own = follower is None
     follower = follower or FeedFollower(url, timeout=timeout)
@@ -282,6 +283,8 @@ def follow(
             try:
                 documents = follower.poll_documents()
             except CIMError as exc:
+                if once:
+                    raise
                 log.warning("%s", exc)
                 documents = []
             for document in documents:

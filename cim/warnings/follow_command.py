@@ -51,24 +51,24 @@ def _identifier_of(document: bytes) -> str:
 def follow_command(url: str, interval: float, timeout: float, once: bool, store_url: str | None) -> None:
     """Follow the CAP feed at URL (Atom or RSS 2.0): poll it with conditional GETs and ingest each
     new entry's CAP document into the warnings layer. Stops with Ctrl-C (or after one poll with
-    --once). A document that is refused is reported and skipped."""
+    --once). A document that is refused is reported and skipped; with --once, the exit status is 1
+    when the feed could not be read or a document was refused."""
     from cim.store import open_store
     from cim.warnings.feed import FeedFollower, follow
     from cim.warnings.ingest import ingest
 
-    store = open_store(store_url)
     follower = FeedFollower(url, timeout=timeout)  # a bad URL fails here, before the loop
+    refused = 0
 
     def handle(document: bytes) -> None:
+        nonlocal refused
         try:
             result = ingest(store, document, "application/cap+xml", who=f"feed:{url}")
         except CIMError as exc:
             if exc.status >= 500:
-                click.echo(
-                    f"{_identifier_of(document)}: not stored yet ({exc}); will retry",
-                    err=True,
-                )
+                click.echo(f"{_identifier_of(document)}: not stored yet ({exc}); will retry", err=True)
                 raise
+            refused += 1
             click.echo(f"{_identifier_of(document)}: refused: {exc}")
             return
         identifier = getattr(result, "identifier", "") or _identifier_of(document)
@@ -77,11 +77,11 @@ def follow_command(url: str, interval: float, timeout: float, once: bool, store_
 
     stop = threading.Event()
     try:
-        follow(url, handle, interval, stop, timeout=timeout, once=once, follower=follower)
+        with open_store(store_url) as store:
+            follow(url, handle, interval, stop, timeout=timeout, once=once, follower=follower)
     except KeyboardInterrupt:
         stop.set()
     finally:
         follower.close()
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
+    if once and refused:
+        raise SystemExit(1)
