@@ -66,7 +66,7 @@
     addError("map: " + message);
   });
 
-  var LIVE_SOURCES = { "warnings-live": "warnings" };
+  var LIVE_SOURCES = { "warnings-live": "warnings", "warnings-live-labels": "warnings" };
   var warnings = null;
 
   map.on("idle", function () {

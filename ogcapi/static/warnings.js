@@ -14,6 +14,30 @@
 (function () {
   "use strict";
   var SOURCE = "warnings-live";
+  var LABELS = "warnings-live-labels"; // one point per warning: a polygon's label once, not once per tile
+
+  function ringCentroid(ring) {  // area-weighted centroid of a [lon, lat] ring (its area too)
+    var a = 0, x = 0, y = 0;
+    for (var i = 0, n = ring.length - 1; i < n; i++) {
+      var p = ring[i], q = ring[i + 1], c = p[0] * q[1] - q[0] * p[1];
+      a += c; x += (p[0] + q[0]) * c; y += (p[1] + q[1]) * c;
+    }
+    if (!a) return { area: 0, point: ring[0] };
+    return { area: Math.abs(a / 2), point: [x / (3 * a), y / (3 * a)] };
+  }
+
+  function labelPoint(feature) {  // the centroid of the largest polygon's outer ring
+    var g = feature.geometry;
+    if (!g) return null;
+    var polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+    var best = null;
+    polygons.forEach(function (polygon) {
+      var c = ringCentroid(polygon[0] || []);
+      if (c.point && (!best || c.area > best.area)) best = c;
+    });
+    if (!best) return null;
+    return { type: "Feature", id: feature.id, properties: feature.properties, geometry: { type: "Point", coordinates: best.point } };
+  }
   var KINDS = ["created", "updated", "cancelled", "expired"];
 
   window.cimWarnings = function (map, config, status, writeStatus, addError) {
@@ -31,10 +55,11 @@
       map.setLayoutProperty(layer.id, "visibility", "none"); // drawn from the live source instead
     });
     map.addSource(SOURCE, { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addSource(LABELS, { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     styleLayers.forEach(function (layer) {
       var copy = JSON.parse(JSON.stringify(layer));
       copy.id = layer.id + "-live";
-      copy.source = SOURCE;
+      copy.source = layer.type === "symbol" ? LABELS : SOURCE;
       delete copy["source-layer"];
       copy.layout = Object.assign({}, copy.layout || {}, { visibility: "visible" });
       copy.metadata = Object.assign({}, copy.metadata, { "cim:live": true });
@@ -44,6 +69,7 @@
     function redraw() {
       var features = Object.keys(byFid).map(function (k) { return byFid[k]; });
       map.getSource(SOURCE).setData({ type: "FeatureCollection", features: features });
+      map.getSource(LABELS).setData({ type: "FeatureCollection", features: features.map(labelPoint).filter(Boolean) });
       state.count = features.length;
       writeStatus();
     }
