@@ -28,8 +28,6 @@ class Limits:
     max_filter_depth: int = 100
     #: a request body (413 Content Too Large)
     max_body_bytes: int = 5 * 1024 * 1024
-    #: a warning document (CAP XML or GeoJSON, POST /warnings and every ingest): 413 past it
-    max_warning_bytes: int = 1024 * 1024
     #: nesting of a JSON body (400); a GeoJSON MultiPolygon Feature needs 6
     max_json_depth: int = 32
     #: vertices of one geometry written through the API (413)

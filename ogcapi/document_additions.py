@@ -10,7 +10,7 @@ responses on the way out:
   ``map`` link (text/html) to the map viewer ``/viewer``;
 - each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
-- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py).
+- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py) and the warnings' (ogcapi/warnings_openapi.py).
 
 Only complete, uncompressed JSON bodies of successful GETs are touched.
 """
@@ -23,6 +23,7 @@ from typing import Any, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ogcapi.tiles_openapi import add_tiles_paths
+from ogcapi.warnings_openapi import add_warnings_paths
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
 
 Rewriter = Callable[[Any], Any]
@@ -57,7 +58,7 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_tiles_paths(doc, self.vector_collections(), rasters)
+            return lambda doc: add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

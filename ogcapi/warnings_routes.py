@@ -19,8 +19,9 @@ from starlette.routing import Route
 
 from cim.crs import CRS84_URI
 from cim.errors import CIMError
-from cim.limits import limits
+from cim.warnings.errors import WarningTooLarge
 from cim.warnings.versions import LAYER
+from cim.warnings.xml_guard import warning_byte_limit
 from ogcapi import auth as auth_module
 from ogcapi.auth import AuthError, JWTAuth
 from ogcapi.edit_routes import UnsupportedMediaType
@@ -28,11 +29,6 @@ from ogcapi.errors import ogc_exception
 
 #: what a warning may be sent as (CAP XML; GeoJSON)
 WARNING_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/geo+json", "application/json")
-
-
-class WarningTooLarge(CIMError):
-    status = 413
-    code = "PayloadTooLarge"
 
 
 def warnings_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
@@ -82,14 +78,9 @@ def _media_type(request: Request) -> str:
     return media_type
 
 
-def warning_bytes() -> int:
-    """The largest warning document accepted (``CIM_LIMIT_WARNING_BYTES``, cim.limits)."""
-    return limits().max_warning_bytes
-
-
 async def _read_body(request: Request) -> bytes:
     """The body, read no further than the warning size limit (413 past it)."""
-    most = warning_bytes()
+    most = warning_byte_limit()
     too_large = WarningTooLarge(f"the warning is larger than {most} bytes, the limit (CIM_LIMIT_WARNING_BYTES)")
     declared = request.headers.get("content-length", "").strip()
     if declared.isascii() and declared.isdigit() and int(declared) > most:

@@ -128,11 +128,19 @@ def test_geocodes_resolve_to_the_divisions_of_the_current_release(store) -> None
 def test_several_infos_and_areas_make_one_multipolygon(store) -> None:
     result = ingest(store, fixture("multi.xml"))
     got = shape(store.get_feature("warnings", result.fid)["geometry"])
-    squares = shapely.union_all([shapely.box(117.25, 39.10, 117.30, 39.15), shapely.box(117.10, 39.15, 117.15, 39.20),
-                                 shapely.box(*DISTRICTS["120106"])])  # fmt: skip
-    assert got.geom_type == "MultiPolygon"
+    squares = shapely.union_all([shapely.box(117.25, 39.10, 117.30, 39.15), shapely.box(117.10, 39.15, 117.15, 39.20)])
+    assert got.geom_type == "MultiPolygon" and len(got.geoms) == 3  # two squares and the circle
     assert got.contains(shapely.Point(117.35, 39.25))  # the circle's centre
-    assert got.covers(squares.buffer(-1e-9))
+    assert got.symmetric_difference(squares).area == pytest.approx(shape(_circle_of(got)).area, rel=1e-9)
+    # an area with a polygon is that polygon: its geocode (120106) is kept as information, not added
+    assert not got.contains(shapely.Point(117.28, 39.18))
+    assert "GB/T 2260=120106" in store.get_feature("warnings", result.fid)["properties"]["geocodes"]
+
+
+def _circle_of(multi: shapely.MultiPolygon) -> dict:
+    """The part of ``multi`` around the circle's centre (117.35, 39.25), as GeoJSON."""
+    part = next(g for g in multi.geoms if g.contains(shapely.Point(117.35, 39.25)))
+    return shapely.geometry.mapping(part)
 
 
 def test_gbt35965_identifier_and_colour(store) -> None:

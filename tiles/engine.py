@@ -188,6 +188,7 @@ class TileEngine:
             info.name
             for info in ts.layers
             if info.spec.editable
+            or info.spec.live  # the live layer's extent changes with every write
             or (
                 info.bbox is not None
                 and info.bbox[0] <= east + pad_x and info.bbox[2] >= west - pad_x

@@ -50,8 +50,10 @@ class Tileset:
 
     @property
     def editable(self) -> bool:
-        """Whether a layer of the tileset takes edits (its tiles then change within a release)."""
-        return any(info.spec.editable for info in self.layers)
+        """Whether a layer of the tileset changes within a release: it takes edits, or it is a live
+        layer (warnings: written at run time, and its tiles show what is in force now). Its tiles
+        are then keyed by the store's edit generation too (``Store.edit_generation``)."""
+        return any(info.spec.editable or info.spec.live for info in self.layers)
 
     @property
     def key(self) -> str:

@@ -85,7 +85,7 @@ def _interval(text: str):
         if part in ("", ".."):
             return None
         try:
-            return datetime.fromisoformat(part.replace("Z", "+00:00")) if "T" in part else date.fromisoformat(part)
+            return datetime.fromisoformat(part) if "T" in part else date.fromisoformat(part)
         except ValueError:
             raise BadInput(f"--datetime: {part!r} is not an ISO 8601 date or date-time") from None
 

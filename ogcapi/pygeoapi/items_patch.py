@@ -6,6 +6,9 @@ function pygeoapi's items module calls by one returning the filter already parse
 (carried in :data:`ogcapi.pygeoapi.request.CURRENT`; see :mod:`cim.store.cql2_parse`), so pygeoapi
 keeps its own handling of every other parameter and link.
 
+``datetime`` outside a collection's temporal extent selects nothing rather than a 400 (see
+:func:`_datetime_as_parsed`).
+
 Paging: a ``cursor`` stands for the page that starts after the row it names; pygeoapi is told the
 page's position as ``offset`` (:mod:`ogcapi.pygeoapi.mount`), so its own ``prev`` link (an offset
 without the cursor's position) and numbering stay right. An explicit ``offset`` that differs from
@@ -51,6 +54,15 @@ def _parse_for_pygeoapi(text: str) -> ast.Node:
     raise InvalidQuery("the filter was not read from the request's filter parameter")
 
 
+def _datetime_as_parsed(extents: Any, datetime_: str) -> str:
+    """pygeoapi's ``validate_datetime``, replaced: ``datetime`` was parsed by ogcapi.parameters (a
+    400 for what is not a date, time or interval); a time outside the collection's temporal extent
+    selects nothing (an empty page), where pygeoapi answered 400 "out of range" — wrong for a
+    collection whose extent grows, as the warnings' does, and not what OGC API - Features asks."""
+    return datetime_
+
+
 def install() -> None:
     """Make pygeoapi's items endpoint take filters parsed by ogcapi.parameters (idempotent)."""
     itemtypes_api.parse_cql2_text = _parse_for_pygeoapi
+    itemtypes_api.validate_datetime = _datetime_as_parsed

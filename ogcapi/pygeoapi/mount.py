@@ -67,7 +67,7 @@ class PygeoapiService:
 
     def api(self) -> API:
         layers = self.store.layers()
-        key = tuple((i.name, i.count, i.bbox, i.srid) for i in layers), self.store.current_number()
+        key = tuple((i.name, i.count, i.bbox, i.srid, i.interval) for i in layers), self.store.current_number()
         if key != self._key or self._api is None:
             with self._lock:
                 if key != self._key or self._api is None:
