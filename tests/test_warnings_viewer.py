@@ -237,3 +237,17 @@ def test_an_expired_warning_goes(warning_server, browser: Chromium, tmp_path: Pa
     gone = screenshot(browser, tmp_path / "6-yellow-expired.png")
     assert count(gone, COLOURS["yellow"], yellow_box) < 20, tmp_path / "6-yellow-expired.png"
     assert browser.page_errors() == []
+
+
+def test_viewer_page_configures_the_warnings(api_client) -> None:
+    page = api_client.get("/viewer").text
+    config = json.loads(page.split('<script id="cim-viewer-config" type="application/json">')[1].split("</script>")[0])
+    assert config["warnings"] == {
+        "items": "http://testserver/collections/warnings/items?f=json&limit=1000",
+        "stream": "http://testserver/warnings/stream",
+    }
+    script = api_client.get("/viewer/warnings.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "EventSource" in script.text
+    if maplibre_version() is not None:  # the page loads it before its own script
+        assert page.index("/viewer/warnings.js?v=") < page.index("/viewer/viewer.js?v=")
