@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from shapely.geometry import Point, box
 
-from cim.store import ReleaseDraft, open_store
+from cim.store import FeatureQuery, ReleaseDraft, open_store
 from layers.demo_warnings import (
     CAP_NS,
     CST,
@@ -112,7 +112,6 @@ def test_town_extents_from_the_demo_release(store_url: str, demo_layers) -> None
 def test_cim_demo_ingests_the_alerts_once(store_url: str, demo_layers) -> None:
     from shapely.geometry import shape
 
-    from cim.store import FeatureQuery
     from cim.warnings.ingest import expire_due
     from layers.demo_warnings import ingest_demo_warnings
 
@@ -137,3 +136,21 @@ def test_cim_demo_ingests_the_alerts_once(store_url: str, demo_layers) -> None:
     assert leak.centroid.distance(centre).iloc[0] < 2
     # the gale expires 5 minutes after the demo started
     assert [e.fid for e in expired] == [by_event["大风"]["id"]]
+
+
+def test_the_demo_command_adds_them(store_url: str) -> None:
+    from click.testing import CliRunner
+
+    from cim.cli import cli
+
+    first = CliRunner().invoke(cli, ["demo", "--build-only", "--store", store_url])
+    assert first.exit_code == 0, first.output
+    added = [line for line in first.output.splitlines() if "-> /collections/warnings/items/" in line]
+    assert len(added) == 3, first.output
+    again = CliRunner().invoke(cli, ["demo", "--build-only", "--store", store_url])  # builds release 2
+    assert again.exit_code == 0, again.output
+    assert again.output.count("already in force") == 3, again.output
+    skipped = CliRunner().invoke(cli, ["demo", "--build-only", "--no-warnings", "--store", store_url])
+    assert skipped.exit_code == 0 and "demo warnings" not in skipped.output, skipped.output
+    with open_store(store_url) as store:
+        assert len(store.query(FeatureQuery(layer="warnings", limit=100)).features) == 3
