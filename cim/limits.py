@@ -40,6 +40,10 @@ class Limits:
     request_seconds: float = 20.0
     #: PostgreSQL statement_timeout of the server's connections, in milliseconds (0 = none)
     statement_timeout_ms: int = 15_000
+    #: concurrent subscribers of ``/warnings/stream`` per process (503 + Retry-After beyond it)
+    sse_clients: int = 1_000
+    #: events waiting for one stream subscriber; a subscriber that falls further behind is disconnected
+    sse_queue: int = 1_000
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Limits:

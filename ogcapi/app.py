@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from cim.store import resolve_url, shared_store
 from ogcapi.access import LayerAccess
 from ogcapi.admin_routes import admin_routes
+from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
 from ogcapi.edit_routes import edit_routes
@@ -26,6 +27,7 @@ from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.viewer import viewer_routes
+from ogcapi import warnings_stream
 from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
@@ -67,6 +69,7 @@ def create_app(
         docs_url=None,  # the OpenAPI document of the OGC API is pygeoapi's, at /openapi
         redoc_url=None,
         openapi_url=None,
+        lifespan=warnings_stream.lifespan,  # the warnings watcher: SSE, MQTT, expiry (ogcapi/warnings_stream.py)
     )
     app.state.store = store
     app.state.pygeoapi = service
@@ -86,6 +89,9 @@ def create_app(
     app.router.routes.extend(edit_routes(service, app.state.auth))
     app.router.routes.extend(warnings_routes(service, app.state.auth))  # POST /warnings (ogcapi/warnings_routes.py)
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
+    # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
+    warnings_stream.install(app, store, service.server_url)
+    app.router.routes.extend(asyncapi_routes(service.server_url))  # /asyncapi (ogcapi/asyncapi.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(
         DocumentAdditions,

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ogcapi.asyncapi import add_push_paths, landing_links
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
@@ -58,7 +59,7 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))
+            return lambda doc: add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters)))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,6 +121,8 @@ class DocumentAdditions:
         )
         # OGC rel "map" ("a map that renders the contextual resource"); text/html: an interactive page
         links.append({"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": f"{self.base}/viewer"})
+        # the AsyncAPI document (rel service-desc, application/asyncapi+json, as pygeoapi) and the push channels (hub)
+        links.extend(landing_links(self.base))
         doc["links"] = links
         return doc
 

@@ -5,8 +5,13 @@
   (titles and colours from the catalog, with show/hide), a popup listing the properties of the
   clicked features, and fills ``<pre id="status">`` with JSON at every ``idle`` of the map (rendered
   features per source layer, map errors) — what tests/test_viewer_maplibre.py reads in headless Chromium.
+- Event warnings (``ogcapi/static/warnings.js``): when the style has warnings layers, the page draws
+  them from a GeoJSON copy of ``/collections/warnings/items`` kept current from ``GET /warnings/stream``
+  (Server-Sent Events: created, updated, cancelled, expired) — redrawn without a reload; a legend
+  entry with the four warning colours (红/橙/黄/蓝) and a popup with the warning's headline, event,
+  severity/colour, effective/expires and areas (docs/warnings/viewer.md).
   The map starts at the style's ``center``/``zoom``; ``#zoom/lat/lon`` in the URL overrides them.
-- ``/viewer/viewer.js``, ``/viewer/viewer.css``: the page's own files.
+- ``/viewer/viewer.js``, ``/viewer/warnings.js``, ``/viewer/viewer.css``: the page's own files.
 - ``/viewer/vendor/maplibre-gl.js`` (``.css``, ``LICENSE.txt``): MapLibre GL JS, installed from the
   npm registry by scripts/demo and scripts/test (``ensure_maplibre`` in scripts/lib.sh) into the
   git-ignored ``ogcapi/static/vendor/maplibre/``. Nothing is loaded from a CDN: the page works
@@ -38,7 +43,7 @@ TEMPLATE = PACKAGE_DIR / "templates" / "viewer.html"
 #: where ``ensure_maplibre`` (scripts/lib.sh) puts MapLibre GL JS
 VENDOR_DIR = STATIC_DIR / "vendor" / "maplibre"
 VENDOR_FILES = {"maplibre-gl.js": "text/javascript", "maplibre-gl.css": "text/css", "LICENSE.txt": "text/plain"}
-OWN_FILES = {"viewer.js": "text/javascript", "viewer.css": "text/css"}
+OWN_FILES = {"viewer.js": "text/javascript", "warnings.js": "text/javascript", "viewer.css": "text/css"}
 ASSET_CACHE = "public, max-age=3600"
 INSTALL_HINT = (
     "MapLibre GL JS is not installed. Run ./scripts/demo or ./scripts/test, which install it from the "
@@ -96,11 +101,17 @@ class Viewer:
             head = f'<link rel="stylesheet" href="{vendor}/maplibre-gl.css{tag}">'
             scripts = (
                 f'<script src="{vendor}/maplibre-gl.js{tag}"></script>\n'
+                f'<script src="{html.escape(own["warnings.js"])}"></script>\n'
                 f'<script src="{html.escape(own["viewer.js"])}"></script>'
             )
             state, message = "loading", ""
             status = json.dumps({"state": "loading", "errors": []})
-        config = {"style": style_url, "maplibre": f"{self.base}/viewer/vendor/maplibre-gl.js", "maplibreVersion": version}
+        config = {
+            "style": style_url,
+            "maplibre": f"{self.base}/viewer/vendor/maplibre-gl.js",
+            "maplibreVersion": version,
+            "warnings": {"items": f"{self.base}/collections/warnings/items?f=json&limit=1000", "stream": f"{self.base}/warnings/stream"},
+        }
         return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
             title=html.escape(TITLE),
             base=html.escape(self.base),

@@ -206,7 +206,11 @@ def test_maplibre_style_references_existing_source_layers(api_client) -> None:
     ids = [layer["id"] for layer in style["layers"]]
     assert len(ids) == len(set(ids)) and ids[0] == "background"
     drawn = [layer for layer in style["layers"] if layer["type"] != "background"]
-    assert [l["source-layer"] for l in drawn] == sorted(DEMO_VECTOR, key=lambda n: CATALOG[n].order)
+    # the live warnings layer last, as fill, outline and label (tests/test_warnings_style.py)
+    assert [l["id"] for l in drawn[-3:]] == ["warnings", "warnings-outline", "warnings-label"]
+    assert all(l["source-layer"] in source_layers for l in drawn[-3:])
+    drawn = drawn[:-3]
+    assert [l["source-layer"] for l in drawn] == sorted(set(DEMO_VECTOR) - {"warnings"}, key=lambda n: CATALOG[n].order)
     for layer in drawn:
         assert layer["source"] in style["sources"] and layer["source-layer"] in source_layers
         spec = CATALOG[layer["source-layer"]]

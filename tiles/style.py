@@ -6,6 +6,9 @@ and zoom range: polygons as fills with a darker outline, lines as lines, points 
 growing with the zoom). Lines whose tiles carry ``road_class`` (roads) get widths by class — major
 roads widest and drawn on top, footways and paths thinnest — so a city map reads at street level.
 The map opens on the centre of the data's extent at the zoom that fits it (a 1024 x 768 view).
+Event warnings (a polygon layer with CAP ``severity``, the live ``warnings`` layer) come last, over
+everything: a translucent fill, an outline and a label, coloured by warning colour
+(tiles/warning_style.py).
 
 When the release has raster layers, they come first (under the vector layers): imagery as a
 ``raster`` source and layer (PNG map tiles), a DEM as a ``raster-dem`` source of terrain-RGB tiles
@@ -24,6 +27,7 @@ from tiles.map_documents import map_tile_url
 from tiles.map_tilesets import MapTileset
 from tiles.raster_render import IMAGE, TERRAIN_RGB
 from tiles.tilesets import COMPOSITE, Tileset
+from tiles.warning_style import is_warning_layer, warning_layers
 
 BACKGROUND = "#f8f6f2"
 #: MapLibre hides a layer from ``maxzoom`` on (exclusive); the catalog's maxzoom is inclusive
@@ -95,8 +99,12 @@ def _fit_zoom(bbox: tuple[float, float, float, float], low: int, high: int) -> f
 
 def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
     layers: list[dict[str, Any]] = [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]
+    on_top: list[dict[str, Any]] = []  # event warnings: over everything (tiles/warning_style.py)
     for info in ts.layers:  # already in drawing order
         spec = info.spec
+        if is_warning_layer(spec):
+            on_top += warning_layers(spec, COMPOSITE, info.name, min(spec.maxzoom + 1, STYLE_MAX_ZOOM))
+            continue
         common = {
             "source": COMPOSITE,
             "source-layer": info.name,
@@ -121,7 +129,7 @@ def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
                            "circle-stroke-color": "#ffffff",
                            "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 12, 0.5, 16, 1]}}
             )
-    return layers
+    return layers + on_top
 
 
 def _raster_sources(rasters: tuple[LayerInfo, ...], base: str, release: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

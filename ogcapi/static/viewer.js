@@ -2,7 +2,9 @@
 // Status for people and tests: <pre id="status"> holds JSON, rewritten at every "idle" of the map:
 //   {"state": "loading" | "idle" | "error", "errors": [...], "zoom", "center",
 //    "sourceLayers": {name: rendered features}, "layers": {style layer id: rendered features},
-//    "sources": {id: loaded?}, "webgl": "webgl2" | "webgl" | null}
+//    "sources": {id: loaded?}, "webgl": "webgl2" | "webgl" | null,
+//    "warnings": the live warnings overlay (ogcapi/static/warnings.js)}
+// The live warnings' rendered features count under sourceLayers.warnings, like the tiles' would.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("cim-viewer-config").textContent);
@@ -64,15 +66,20 @@
     addError("map: " + message);
   });
 
+  var LIVE_SOURCES = { "warnings-live": "warnings", "warnings-live-labels": "warnings" };
+  var warnings = null;
+
   map.on("idle", function () {
     var byLayer = {}, bySourceLayer = {}, sources = {};
     map.queryRenderedFeatures().forEach(function (f) {
       var id = f.layer && f.layer.id;
-      var sl = f.sourceLayer || f.source;
+      var sl = f.sourceLayer || LIVE_SOURCES[f.source] || f.source;
       byLayer[id] = (byLayer[id] || 0) + 1;
       bySourceLayer[sl] = (bySourceLayer[sl] || 0) + 1;
     });
-    Object.keys(map.getStyle().sources).forEach(function (id) { sources[id] = map.isSourceLoaded(id); });
+    Object.keys(map.getStyle().sources).forEach(function (id) {
+      if (!LIVE_SOURCES[id]) sources[id] = map.isSourceLoaded(id);
+    });
     var c = map.getCenter();
     status.state = "idle";
     status.zoom = Math.round(map.getZoom() * 100) / 100;
@@ -83,7 +90,15 @@
     writeStatus();
   });
 
-  map.once("load", buildLegend);
+  map.once("load", function () {
+    try {
+      warnings = window.cimWarnings ? window.cimWarnings(map, config, status, writeStatus, addError) : null;
+    } catch (e) {
+      addError("warnings: " + (e && e.message ? e.message : e));
+    }
+    window.cimViewer.warnings = warnings;
+    buildLegend();
+  });
 
   function swatchColor(layer) {
     var prop = { fill: "fill-color", line: "line-color", circle: "circle-color" }[layer.type];
@@ -94,9 +109,15 @@
 
   function buildLegend() {
     var list = document.getElementById("legend");
+    var warningsMeta = null;
     map.getStyle().layers.forEach(function (layer) {
       var meta = layer.metadata || {};
       if (!meta["cim:title"]) return;
+      if (meta["cim:warnings"]) {  // one entry for the warnings, after the others
+        if (!meta["cim:part"] && !meta["cim:live"]) warningsMeta = meta;
+        if (warnings) return;
+        if (meta["cim:part"]) return;
+      }
       var item = document.createElement("li");
       var box = document.createElement("input");
       box.type = "checkbox";
@@ -116,6 +137,7 @@
       item.append(box, swatch, label, range);
       list.append(item);
     });
+    if (warnings && warningsMeta) window.cimWarnings.legend(list, warnings, warningsMeta["cim:legend"], warningsMeta["cim:title"]);
   }
 
   // click to inspect: the features under the pointer (a few pixels around it), topmost first
@@ -123,6 +145,12 @@
     var p = e.point, r = 4;
     var features = map.queryRenderedFeatures([[p.x - r, p.y - r], [p.x + r, p.y + r]]);
     if (!features.length) return;
+    var popup = new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat);
+    var top = features[0], meta = top.layer.metadata || {};
+    if (meta["cim:warnings"] && window.cimWarnings) {  // a warning: what it says, not every field
+      popup.setDOMContent(window.cimWarnings.popup(top, meta["cim:title"])).addTo(map);
+      return;
+    }
     var root = document.createElement("div");
     root.className = "cim-popup";
     features.slice(0, 3).forEach(function (f) {
@@ -138,7 +166,7 @@
       });
       root.append(title, table);
     });
-    new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setDOMContent(root).addTo(map);
+    popup.setDOMContent(root).addTo(map);
   });
   writeStatus();
 })();

@@ -1,0 +1,304 @@
+"""The watcher: turns a store's warning event log into pushes, and emits expiry on time.
+
+Every server process runs one :class:`Watcher` (a daemon thread; store calls are blocking and never
+run on an event loop). It
+
+- starts at the store's latest event (history is not replayed; SSE clients that want it resume
+  with ``Last-Event-ID`` from the store itself),
+- polls ``store.live_version("warnings")`` every ``poll_seconds`` (0.25 s) and, when it changed,
+  reads the new events with ``store.live_events("warnings", after=last)``; :meth:`Watcher.poke` wakes
+  it at once (``POST /warnings`` in the same process pokes after its write),
+- hands each public event (CAP status Actual: Exercise, Test, System and Draft are kept off public
+  views) to the subscribers' callbacks (the SSE hub) and, when this process is the MQTT leader, to
+  the MQTT publisher,
+- runs the expiry scheduler: sleeps until ``next_expiry(store)`` (read again after every write),
+  then calls ``expire_due(store)``, whose ``expired`` events come back through the log like any
+  other. ``expire_due`` is idempotent: every process may call it.
+
+The MQTT leader rule: with several server processes on one host, each runs a watcher but only the
+one holding an exclusive ``flock`` on ``$CIM_LOCK_DIR`` (default: the temp directory)
+``/cim-warnings-<hash of the store URL>.lock`` publishes to MQTT; the others retry the lock every
+few seconds and take over when the leader exits (the kernel frees the lock with its process).
+Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol
+
+from cim.store.live import LiveEvent
+
+LOGGER = logging.getLogger(__name__)
+
+LAYER = "warnings"
+POLL_SECONDS = 0.25
+#: page size of ``live_events`` reads
+PAGE = 1000
+#: seconds between attempts to become the MQTT leader, and the back-off after a failed store call
+RETRY_SECONDS = 2.0
+
+Subscriber = Callable[[LiveEvent], None]
+
+
+class Publisher(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def publish(self, event: LiveEvent) -> bool: ...
+
+
+def is_public(event: LiveEvent) -> bool:
+    """Whether an event may be pushed to public subscribers: CAP status Actual (or none given)."""
+    status = (event.feature.get("properties") or {}).get("status")
+    return status in (None, "", "Actual")
+
+
+def latest_seq(store: Any, layer: str = LAYER) -> int:
+    """The seq of the store's latest event of ``layer`` (0: none)."""
+    last = 0
+    while True:
+        page = store.live_events(layer, after=last, limit=PAGE)
+        if not page:
+            return last
+        last = page[-1].seq
+        if len(page) < PAGE:
+            return last
+
+
+def lock_path(store_url: str) -> str:
+    digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    return os.path.join(os.environ.get("CIM_LOCK_DIR") or tempfile.gettempdir(), f"cim-warnings-{digest}.lock")
+
+
+class Leadership:
+    """An exclusive, non-blocking ``flock`` on a file named after the store URL."""
+
+    def __init__(self, store_url: str) -> None:
+        self.path = lock_path(store_url)
+        self._file: IO[bytes] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def try_acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        handle = open(self.path, "ab")  # noqa: SIM115 (kept open while the lock is held)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            finally:
+                self._file.close()
+                self._file = None
+
+
+def _default_scheduler() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    try:
+        from cim.warnings.ingest import expire_due, next_expiry
+    except ImportError:  # pragma: no cover - only before the ingest module exists
+        LOGGER.warning("cim.warnings.ingest is missing: no expiry scheduler")
+        return None
+    return expire_due, next_expiry
+
+
+class Watcher:
+    """See the module's doc. ``start()``/``stop()``; thread-safe ``subscribe``/``poke``."""
+
+    def __init__(
+        self,
+        store: Any,
+        publisher: Publisher | None = None,
+        *,
+        layer: str = LAYER,
+        poll_seconds: float = POLL_SECONDS,
+        leadership: Leadership | None = None,
+        scheduler: tuple[Callable[..., Any], Callable[..., Any]] | None | bool = True,
+    ) -> None:
+        self.store = store
+        self.layer = layer
+        self.publisher = publisher
+        self.poll_seconds = poll_seconds
+        self.leadership = leadership if leadership is not None else (
+            Leadership(getattr(store, "url", repr(store))) if publisher is not None else None
+        )
+        self._scheduler = _default_scheduler() if scheduler is True else (scheduler or None)
+        self._subscribers: dict[int, Subscriber] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: seq of the last event handed on
+        self.last_seq = 0
+        self._version: Any = object()
+        self._next_expiry: datetime | None = None
+        self._expiry_known = False
+        self._next_leader_try = 0.0
+        self.ready = threading.Event()
+        self.errors = 0
+
+    # -- subscribers -----------------------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` (on the watcher's thread; it must not block) for each public
+        event from now on; returns the function that unsubscribes."""
+        with self._lock:
+            key = self._next_id
+            self._next_id += 1
+            self._subscribers[key] = callback
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers.pop(key, None)
+
+        return unsubscribe
+
+    def poke(self) -> None:
+        """Look at the store now (after a write in this process)."""
+        self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        if not callable(getattr(self.store, "live_events", None)):
+            LOGGER.warning("warnings watcher: %s has no live layers (no live_events): nothing to push", type(self.store).__name__)
+            return
+        self._stop.clear()
+        if self.publisher is not None:
+            self.publisher.start()
+        # where to start, before the server takes requests (lifespan): no event between the start
+        # and a first subscriber is taken for history
+        try:
+            self.last_seq = latest_seq(self.store, self.layer)
+            self.ready.set()
+        except Exception:  # the store is away: the thread tries again
+            LOGGER.exception("warnings watcher: cannot read the event log; retrying")
+        self._thread = threading.Thread(target=self._run, name="cim-warnings-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.leadership is not None:
+            self.leadership.release()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership is not None and self.leadership.held
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self.ready.is_set() and not self._stop.is_set():
+            try:
+                self.last_seq = latest_seq(self.store, self.layer)
+                break
+            except Exception:  # the store is away: try again, never die
+                self.errors += 1
+                LOGGER.exception("warnings watcher: cannot read the event log; retrying")
+                self._stop.wait(RETRY_SECONDS)
+        self.ready.set()
+        while not self._stop.is_set():
+            try:
+                self.step()
+                timeout = self._timeout()
+            except Exception:
+                self.errors += 1
+                LOGGER.exception("warnings watcher: a step failed; retrying in %.0f s", RETRY_SECONDS)
+                self._version = object()  # read everything again next time
+                self._expiry_known = False
+                timeout = RETRY_SECONDS
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _timeout(self) -> float:
+        timeout = self.poll_seconds
+        if self._next_expiry is not None:
+            until = (self._next_expiry - datetime.now(UTC)).total_seconds()
+            timeout = min(timeout, max(until, 0.0))
+        return timeout
+
+    def step(self) -> list[LiveEvent]:
+        """One round: the MQTT lock, the log, the expiry scheduler; the events handed on."""
+        self._try_leadership()
+        events = self._read_log()
+        if self._scheduler is not None:
+            expire_due, next_expiry = self._scheduler
+            if not self._expiry_known:
+                self._next_expiry = _utc(next_expiry(self.store))
+                self._expiry_known = True
+            if self._next_expiry is not None and self._next_expiry <= datetime.now(UTC):
+                expire_due(self.store)
+                self._expiry_known = False
+                events += self._read_log()  # the expired events, at once
+                self._next_expiry = _utc(next_expiry(self.store))
+                self._expiry_known = True
+        return events
+
+    def _try_leadership(self) -> None:
+        if self.publisher is None or self.leadership is None or self.leadership.held:
+            return
+        now = time.monotonic()
+        if now < self._next_leader_try:
+            return
+        self._next_leader_try = now + RETRY_SECONDS
+        if self.leadership.try_acquire():
+            LOGGER.info("warnings watcher: this process publishes to MQTT (lock %s)", self.leadership.path)
+
+    def _read_log(self) -> list[LiveEvent]:
+        version = self.store.live_version(self.layer)
+        if version == self._version:
+            return []
+        handed: list[LiveEvent] = []
+        while True:
+            page = self.store.live_events(self.layer, after=self.last_seq, limit=PAGE)
+            for event in page:
+                self._hand_on(event)
+                self.last_seq = event.seq
+                handed.append(event)
+            if len(page) < PAGE:
+                break
+        self._version = version
+        self._expiry_known = False  # a write may have changed the next expiry
+        return handed
+
+    def _hand_on(self, event: LiveEvent) -> None:
+        if not is_public(event):
+            return
+        with self._lock:
+            subscribers = list(self._subscribers.values())
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:
+                LOGGER.exception("warnings watcher: a subscriber failed on event %s", event.seq)
+        if self.publisher is not None and self.is_leader:
+            self.publisher.publish(event)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
