@@ -55,6 +55,9 @@ _COLLECTION_DATA = re.compile(
     r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+)/?$"
 )
 _COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
+#: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)
+_IMPACT = re.compile(r"^(?:/impact|/collections/[^/]+/items/[^/]+/impact)/?$")
+_WARNINGS_STREAM = re.compile(r"^/warnings/stream/?$")
 _ITEMS = re.compile(r"^/collections/[^/]+/items(?:/[^/]+)?/?$")
 PRIVATE = b"private, no-cache"
 
@@ -73,8 +76,10 @@ def target(path: str) -> Target | None:
     match = _COLLECTION_DATA.match(path)
     if match is not None:
         return Target(match["layer"], match["feature"])
-    if _COMPOSITE_TILE.match(path):
+    if _COMPOSITE_TILE.match(path) or _IMPACT.match(path):
         return Target(None, None)
+    if _WARNINGS_STREAM.match(path):
+        return Target("warnings", None)
     return None
 
 

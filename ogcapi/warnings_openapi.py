@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ogcapi.openapi_local import impact_paths
+
 TAG = "warnings"
 
 
@@ -59,10 +61,11 @@ def warnings_paths() -> dict[str, Any]:
 
 
 def add_warnings_paths(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with the warnings' paths (and the bearer scheme they use)."""
+    """``doc`` with the warnings' paths, the impact paths (and the bearer scheme they use)."""
     if not isinstance(doc.get("paths"), dict):
         return doc
     doc["paths"].update(warnings_paths())
+    doc["paths"].update(impact_paths())  # the warning's impact and POST /impact (ogcapi/impact_routes.py)
     components = doc.setdefault("components", {})
     components.setdefault("securitySchemes", {}).setdefault("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     tags = doc.setdefault("tags", [])
