@@ -19,14 +19,12 @@ import bisect
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 
-from cim.errors import LayerNotFound
 from cim.store.base import LayerInfo
 from cim.store.budget import interrupting
 from cim.store.duckdb.dialect import SQL_TYPES, DuckDBDialect, LiveView
@@ -59,13 +57,6 @@ class LiveLayerFiles(LiveFiles):
                 old.unlink(missing_ok=True)
 
 
-class _Unchanged(Exception):
-    """A write that changed nothing: no new version is linked."""
-
-    def __init__(self, result: Any) -> None:
-        self.result = result
-
-
 class _WritingDialect(DuckDBDialect):
     """The dialect inside a write: the live tables are the file being written (the current database)."""
 
@@ -84,12 +75,6 @@ class DuckDBLiveLayers:
     #: (version file, its LayerInfos, its validity boundaries), the last read
     _live_cache: tuple[Path, list[LayerInfo], list[datetime]] | None = None
     _live_cache_lock = threading.Lock()
-
-    def _live_base(self, layer: str) -> LayerInfo:
-        for spec in live_specs():
-            if spec.name == layer:
-                return LayerInfo(spec, live_sql.LIVE_SRID, 0, None)
-        raise LayerNotFound(f"no live layer {layer!r} (live layers: {', '.join(s.name for s in live_specs()) or 'none'})")
 
     def _live_view(self, reader: Any) -> LiveView | None:
         return self._live_layers.view(reader.live_layers, 0)
@@ -113,7 +98,7 @@ class DuckDBLiveLayers:
                 row = cur.execute(live_sql.stats_sql(base, table)).fetchone()
                 times_sql = live_sql.boundaries_sql(base, table)
                 times = [r[0] for r in cur.execute(times_sql).fetchall()] if times_sql else []
-            infos.append(_with_stats(base, row))
+            infos.append(live_sql.with_stats(base, row))
             boundaries.extend(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times if t is not None)
         boundaries.sort()
         if view is not None:
@@ -135,7 +120,7 @@ class DuckDBLiveLayers:
         return _version(path) + bisect.bisect_right(boundaries, datetime.now(UTC))
 
     def live_events(self, layer: str, after: int = 0, limit: int = 1000) -> list[LiveEvent]:
-        self._live_base(layer)
+        live_sql.base_info(layer)
         reader = self._read()  # type: ignore[attr-defined]
         view = self._live_view(reader)
         if view is None or EVENTS not in view.columns:
@@ -147,7 +132,7 @@ class DuckDBLiveLayers:
         return [live_sql.event_from_row(r) for r in rows]
 
     def live_write(self, layer: str, change: Callable[[LiveTransaction], T]) -> tuple[T, list[LiveEvent]]:
-        info = self._live_base(layer)
+        info = live_sql.base_info(layer)
         files = self._live_layers
 
         def apply(con: duckdb.DuckDBPyConnection) -> tuple[T, list[LiveEvent]]:
@@ -164,7 +149,7 @@ class DuckDBLiveLayers:
             tx = live_sql.SqlLiveTransaction(run, "?", info, table, EVENTS, "ST_GeomFromWKB(?)", lambda g: f"ST_AsWKB({g})")
             result = change(tx)
             if not tx.changed:
-                raise _Unchanged(result)
+                raise live_sql.Unchanged(result)
             statement = select_one(info, None, False, _WritingDialect())
             events = tx.finish(lambda fid: feature_from_rows(run(statement.sql, (fid,)), info, fid))
             return result, events
@@ -172,14 +157,6 @@ class DuckDBLiveLayers:
         try:
             with files.locked():
                 return files.write(0, apply)
-        except _Unchanged as unchanged:
+        except live_sql.Unchanged as unchanged:
             return unchanged.result, []
 
-
-def _with_stats(base: LayerInfo, row: tuple[Any, ...] | None) -> LayerInfo:
-    if row is None or not row[0]:
-        return base
-    count, minx, miny, maxx, maxy, first, last, open_end = row
-    bbox = (minx, miny, maxx, maxy) if minx is not None else None
-    iso = lambda t: None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()  # noqa: E731
-    return replace(base, count=int(count), bbox=bbox, interval=(iso(first), None if open_end else iso(last)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -20,7 +19,6 @@ import psycopg
 import sqlalchemy
 from sqlalchemy import text
 
-from cim.errors import LayerNotFound
 from cim.store.base import GEOM, LayerInfo
 from cim.store.live import LiveEvent, LiveTransaction, live_specs
 from cim.store.postgis.dialect import LIVE_LAYERS_SCHEMA, SQL_TYPES, PostgisDialect, live_layer_table
@@ -64,11 +62,6 @@ def ensure_tables(conn: sqlalchemy.Connection) -> None:
         conn.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gist ({quote_ident(GEOM)})"))
 
 
-class _Unchanged(Exception):
-    def __init__(self, result: Any) -> None:
-        self.result = result
-
-
 def version_sql() -> str:
     return f"SELECT version FROM {STATE}"
 
@@ -84,7 +77,7 @@ def live_state(conn: psycopg.Connection) -> tuple[list[LayerInfo], list[datetime
         times_sql = live_sql.boundaries_sql(base, table)
         if times_sql:
             boundaries.extend(r[0] for r in conn.execute(times_sql).fetchall() if r[0] is not None)
-        infos.append(with_stats(base, row))
+        infos.append(live_sql.with_stats(base, row))
     boundaries.sort()
     return infos, boundaries
 
@@ -94,25 +87,9 @@ def passed(boundaries: list[datetime]) -> int:
     return bisect.bisect_right(boundaries, datetime.now(UTC))
 
 
-def with_stats(base: LayerInfo, row: tuple[Any, ...] | None) -> LayerInfo:
-    if row is None or not row[0]:
-        return base
-    count, minx, miny, maxx, maxy, first, last, open_end = row
-    bbox = (minx, miny, maxx, maxy) if minx is not None else None
-    iso = lambda t: None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()  # noqa: E731
-    return replace(base, count=int(count), bbox=bbox, interval=(iso(first), None if open_end else iso(last)))
-
-
-def live_base(layer: str) -> LayerInfo:
-    for spec in live_specs():
-        if spec.name == layer:
-            return LayerInfo(spec, live_sql.LIVE_SRID, 0, None)
-    raise LayerNotFound(f"no live layer {layer!r} (live layers: {', '.join(s.name for s in live_specs()) or 'none'})")
-
-
 def write(conn: psycopg.Connection, layer: str, change: Callable[[LiveTransaction], T]) -> tuple[T, list[LiveEvent]]:
     """One write to a live layer, in one transaction under :data:`LIVE_LOCK`."""
-    info = live_base(layer)
+    info = live_sql.base_info(layer)
     run = lambda sql, params: _rows(conn.execute(sql, tuple(params)))  # noqa: E731
     try:
         with conn.transaction():
@@ -123,12 +100,12 @@ def write(conn: psycopg.Connection, layer: str, change: Callable[[LiveTransactio
             )  # fmt: skip
             result = change(tx)
             if not tx.changed:
-                raise _Unchanged(result)
+                raise live_sql.Unchanged(result)
             statement = select_one(info, None, False, PostgisDialect("cim"))
             events = tx.finish(lambda fid: feature_from_rows(run(statement.sql, (fid,)), info, fid))
             conn.execute(f"UPDATE {STATE} SET version = version + 1")
             return result, events
-    except _Unchanged as unchanged:
+    except live_sql.Unchanged as unchanged:
         return unchanged.result, []
 
 
@@ -137,6 +114,6 @@ def _rows(cursor: psycopg.Cursor) -> list[tuple[Any, ...]]:
 
 
 def read_events(conn: psycopg.Connection, layer: str, after: int, limit: int) -> list[LiveEvent]:
-    live_base(layer)
+    live_sql.base_info(layer)
     rows = conn.execute(live_sql.events_sql(EVENTS, "%s"), (layer, after, limit)).fetchall()
     return [live_sql.event_from_row(r) for r in rows]

@@ -11,13 +11,15 @@ that logged the event left it. :class:`SqlLiveTransaction` is the one implementa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from cim.errors import LayerNotFound
 from cim.store.base import FID, GEOM, LayerInfo
-from cim.store.live import LiveEvent, LiveRow
+from cim.store.live import LiveEvent, LiveRow, live_specs
 from cim.store.sql import quote_ident
 from cim.store.sql.temporal import TimeInterval
 
@@ -100,6 +102,36 @@ def boundaries_sql(info: LayerInfo, table: str) -> str | None:
     if end is not None:
         parts.append(f"SELECT {quote_ident(end)} FROM {table} WHERE {quote_ident(PUBLIC)} AND {quote_ident(end)} IS NOT NULL")
     return f"SELECT DISTINCT t FROM ({' UNION ALL '.join(parts)}) AS b ORDER BY t"
+
+
+def base_info(layer: str) -> LayerInfo:
+    """The LayerInfo of live layer ``layer`` before its content is counted; LayerNotFound."""
+    for spec in live_specs():
+        if spec.name == layer:
+            return LayerInfo(spec, LIVE_SRID, 0, None)
+    raise LayerNotFound(f"no live layer {layer!r} (live layers: {', '.join(s.name for s in live_specs()) or 'none'})")
+
+
+def with_stats(base: LayerInfo, row: Sequence[Any] | None) -> LayerInfo:
+    """``base`` with the count and extents of a :func:`stats_sql` row."""
+    if row is None or not row[0]:
+        return base
+    count, minx, miny, maxx, maxy, first, last, open_end = row
+    bbox = (minx, miny, maxx, maxy) if minx is not None else None
+    return replace(base, count=int(count), bbox=bbox, interval=(_iso(first), None if open_end else _iso(last)))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+class Unchanged(Exception):
+    """Raised inside a back-end's write when the change wrote nothing: nothing is committed or linked."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
 
 
 def event_from_row(row: Sequence[Any]) -> LiveEvent:
