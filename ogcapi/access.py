@@ -46,7 +46,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cim.errors import CIMError
 from cim.store import WRITE_METHODS, AuditRecord, LayerInfo, Store
 from ogcapi.auth import AuthError, JWTAuth, configured
-from ogcapi.errors import ogc_exception
 from ogcapi.tiles_fastpath import mark_private
 
 log = logging.getLogger(__name__)
@@ -127,9 +126,7 @@ class LayerAccess:
             try:
                 who = await self._require(authorization, roles, wanted.layer if wanted else None)
             except AuthError as exc:
-                response = ogc_exception(exc.status, str(exc))
-                response.headers["WWW-Authenticate"] = exc.challenge
-                await response(scope, receive, send)
+                await exc.response()(scope, receive, send)
                 await self._record(who or await self._subject(authorization), method, path, wanted, exc.status)
                 return
             mark_private(scope)

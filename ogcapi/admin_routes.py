@@ -35,9 +35,7 @@ def admin_routes(store: Store, auth: JWTAuth | None) -> list[Route]:
             query = parameters.audit_parameters(request.query_params)
             records = await run_in_threadpool(store.audit_log().query, query.who, query.layer, query.since, query.limit)
         except AuthError as exc:
-            response = ogc_exception(exc.status, str(exc))
-            response.headers["WWW-Authenticate"] = exc.challenge
-            return response
+            return exc.response()
         except CIMError as exc:
             return ogc_exception(exc.status, str(exc), exc.code)
         body = {"records": [r.to_dict() for r in records], "numberReturned": len(records)}

@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from starlette.responses import Response
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from cim.errors import ConfigError
+from ogcapi.errors import ogc_exception
 
 ALGORITHMS = ("RS256", "ES256")
 REALM = "cim-basemap"
@@ -49,6 +51,12 @@ class AuthError(Exception):
         self.status = status
         detail = message.replace('"', "'")
         self.challenge = f'Bearer realm="{REALM}", error="{error}", error_description="{detail}"'
+
+    def response(self) -> Response:
+        """The refusal: an OGC exception document with the ``WWW-Authenticate`` challenge."""
+        response = ogc_exception(self.status, str(self))
+        response.headers["WWW-Authenticate"] = self.challenge
+        return response
 
 
 @dataclass

@@ -30,17 +30,11 @@ from cim.store import Edit, InvalidFeature, NotEditable, TooLarge, check_depth
 from ogcapi import auth as auth_module
 from ogcapi import parameters
 from ogcapi.auth import AuthError, JWTAuth
+from ogcapi.bodies import media_type, read_at_most
 from ogcapi.errors import ogc_exception
 
 #: what a write request may be sent as
 JSON_TYPES = ("application/geo+json", "application/json")
-
-
-class UnsupportedMediaType(CIMError):
-    """The body is not sent as GeoJSON or JSON: 415."""
-
-    status = 415
-    code = "UnsupportedMediaType"
 
 
 def edit_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
@@ -74,9 +68,7 @@ def _endpoint(service: Any, auth: JWTAuth | None, collection_level: bool) -> Cal
                 return Response(status_code=204)
             feature = await loop.run_in_executor(None, lambda: service.store.get_feature(collection_id, fid, out_srid=4326))
         except AuthError as exc:
-            response = ogc_exception(exc.status, str(exc))
-            response.headers["WWW-Authenticate"] = exc.challenge
-            return response
+            return exc.response()
         except NotEditable as exc:
             response = ogc_exception(405, str(exc), exc.code)
             response.headers["Allow"] = "GET, HEAD"
@@ -111,31 +103,11 @@ def _editor(who: str) -> str:
     return who
 
 
-def _media_type(request: Request) -> None:
-    """Refuse a body not sent as GeoJSON or JSON (parameters such as ``charset`` allowed): 415."""
-    header = request.headers.get("content-type", "")
-    if header.split(";", 1)[0].strip().lower() not in JSON_TYPES:
-        shown = repr(header[:80]) if header else "none"
-        raise UnsupportedMediaType(f"send the feature as {' or '.join(JSON_TYPES)}; the Content-Type was {shown}")
-
-
 async def _read_body(request: Request) -> bytes:
-    """The body, read no further than ``max_body_bytes`` (413 past it, refused up front when the
-    ``Content-Length`` says so)."""
-    _media_type(request)
+    """The body of a GeoJSON or JSON media type (415), read no further than ``max_body_bytes`` (413)."""
+    media_type(request, JSON_TYPES, "the feature")
     most = limits().max_body_bytes
-    too_large = TooLarge(f"the body is larger than {most} bytes, the limit of a write")
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > most:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > most:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_at_most(request, most, TooLarge(f"the body is larger than {most} bytes, the limit of a write"))
 
 
 def _json_body(raw: bytes) -> Any:

@@ -24,15 +24,11 @@ from cim.impact import LISTS, Impact, impact
 from cim.limits import limits
 from cim.store import Store, TooLarge, check_depth
 from ogcapi import parameters
+from ogcapi.bodies import media_type, read_at_most
 from ogcapi.errors import ogc_exception
 
 JSON_TYPES = ("application/geo+json", "application/json")
 KNOWN_PARAMETERS = {"lists", "f"}
-
-
-class UnsupportedMediaType(CIMError):
-    status = 415
-    code = "UnsupportedMediaType"
 
 
 def impact_routes(store: Store) -> list[Route]:
@@ -137,22 +133,9 @@ def _cell(value: Any) -> str:
 
 
 async def _read_body(request: Request) -> bytes:
-    header = request.headers.get("content-type", "")
-    if header.split(";", 1)[0].strip().lower() not in JSON_TYPES:
-        raise UnsupportedMediaType(f"send the polygon as {' or '.join(JSON_TYPES)}; the Content-Type was {header[:80]!r}")
+    media_type(request, JSON_TYPES, "the polygon")
     most = limits().max_body_bytes
-    too_large = TooLarge(f"the body is larger than {most} bytes")
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > most:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > most:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_at_most(request, most, TooLarge(f"the body is larger than {most} bytes"))
 
 
 def _json_body(raw: bytes) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,7 +25,7 @@ from cim.warnings.versions import LAYER
 from cim.warnings.xml_guard import warning_byte_limit
 from ogcapi import auth as auth_module
 from ogcapi.auth import AuthError, JWTAuth
-from ogcapi.edit_routes import UnsupportedMediaType
+from ogcapi.bodies import media_type, read_at_most
 from ogcapi.errors import ogc_exception
 
 #: what a warning may be sent as (CAP XML; GeoJSON)
@@ -34,21 +35,21 @@ WARNING_TYPES = ("application/cap+xml", "application/xml", "text/xml", "applicat
 def warnings_routes(service: Any, auth: JWTAuth | None) -> list[Route]:
     async def publish(request: Request) -> Response:
         try:
-            who = auth_module.configured(auth, "publishing warnings").require(
-                request.headers.get("authorization"), auth.warning_role if auth else "", "publish warnings"
+            publisher = auth_module.configured(auth, "publishing warnings")
+            # a JWKS may be fetched to verify the token: never on the event loop
+            who = await run_in_threadpool(
+                publisher.require, request.headers.get("authorization"), publisher.warning_role, "publish warnings"
             )
-            media_type = _media_type(request)
+            kind = media_type(request, WARNING_TYPES, "the warning")
             body = await _read_body(request)
             loop = asyncio.get_running_loop()
             from cim.warnings.ingest import ingest
 
-            result = await loop.run_in_executor(None, ingest, service.store, body, media_type, who)
+            result = await loop.run_in_executor(None, ingest, service.store, body, kind, who)
             _poke(request)
             feature = await loop.run_in_executor(None, lambda: service.store.get_feature(LAYER, result.fid, out_srid=4326))
         except AuthError as exc:
-            response = ogc_exception(exc.status, str(exc))
-            response.headers["WWW-Authenticate"] = exc.challenge
-            return response
+            return exc.response()
         except CIMError as exc:
             return ogc_exception(exc.status, str(exc), exc.code)
         location = f"{service.collections_url()}/{LAYER}/items/{result.fid}"
@@ -69,27 +70,7 @@ def _poke(request: Request) -> None:
         watcher.poke()
 
 
-def _media_type(request: Request) -> str:
-    header = request.headers.get("content-type", "")
-    media_type = header.split(";", 1)[0].strip().lower()
-    if media_type not in WARNING_TYPES:
-        shown = repr(header[:80]) if header else "none"
-        raise UnsupportedMediaType(f"send the warning as {' or '.join(WARNING_TYPES)}; the Content-Type was {shown}")
-    return media_type
-
-
 async def _read_body(request: Request) -> bytes:
     """The body, read no further than the warning size limit (413 past it)."""
     most = warning_byte_limit()
-    too_large = WarningTooLarge(f"the warning is larger than {most} bytes, the limit (CIM_LIMIT_WARNING_BYTES)")
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > most:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > most:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_at_most(request, most, WarningTooLarge(f"the warning is larger than {most} bytes, the limit (CIM_LIMIT_WARNING_BYTES)"))
