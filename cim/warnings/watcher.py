@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 from cim.store.live import LiveEvent
+from cim.warnings.ingest import expire_due, next_expiry
 
 LOGGER = logging.getLogger(__name__)
 
@@ -110,12 +111,7 @@ class Leadership:
                 self._file = None
 
 
-def _default_scheduler() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    try:
-        from cim.warnings.ingest import expire_due, next_expiry
-    except ImportError:  # pragma: no cover - only before the ingest module exists
-        LOGGER.warning("cim.warnings.ingest is missing: no expiry scheduler")
-        return None
+def _default_scheduler() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return expire_due, next_expiry
 
 
@@ -177,9 +173,6 @@ class Watcher:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
-            return
-        if not callable(getattr(self.store, "live_events", None)):
-            LOGGER.warning("warnings watcher: %s has no live layers (no live_events): nothing to push", type(self.store).__name__)
             return
         self._stop.clear()
         if self.publisher is not None:
