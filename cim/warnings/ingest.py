@@ -22,6 +22,7 @@ from cim.errors import BadInput, LayerNotFound
 from cim.store import FeatureQuery, Store
 from cim.store.live import LiveEvent
 from cim.warnings import versions
+from cim.warnings.geojson_input import parse_warning
 from cim.warnings.versions import LAYER, Applied, Version
 
 #: a GB/T 2260 administrative division code
@@ -41,13 +42,11 @@ class IngestResult:
 def ingest(store: Store, document: bytes, media_type: str | None = None, who: str = "cli") -> IngestResult:
     """Parse ``document`` and store it as a version of the warnings layer (see the module doc).
     Raises a ``cim.errors`` 4xx for anything wrong with it; nothing is stored then."""
-    from cim.warnings.geojson_input import parse_warning
-
     alert = parse_warning(document, media_type)
     version = to_version(store, alert, who)
     now = datetime.now(UTC)
+    applied: Applied
     applied, events = store.live_write(LAYER, lambda tx: versions.apply(tx, version, now))
-    assert isinstance(applied, Applied)
     return IngestResult(applied.fid, applied.created, events, alert.identifier)
 
 
