@@ -215,3 +215,16 @@ def test_sender_is_part_of_identity(store) -> None:
     first = ingest(store, doc)
     other = ingest(store, doc.replace(SENDER.encode(), b"beijing@example.cn"))
     assert other.created and other.fid != first.fid
+
+
+def test_a_circle_is_stored_as_its_geodesic_polygon(store) -> None:
+    from pyproj import Geod
+
+    result = ingest(store, fixture("circle.xml"))
+    got = shape(store.get_feature("warnings", result.fid)["geometry"])
+    ring = list(got.geoms[0].exterior.coords)[:-1]
+    assert len(ring) == 64
+    _, _, distances = Geod(ellps="WGS84").inv([117.20] * 64, [39.12] * 64, [x for x, _ in ring], [y for _, y in ring])
+    # circumscribed about the 2 km circle: each vertex 2 km / cos(π/64) = 2002.41 m from (117.20, 39.12)
+    assert all(abs(d - 2002.41) < 0.05 for d in distances)
+    assert got.contains(shapely.Point(117.20, 39.12))
