@@ -40,6 +40,8 @@ class Limits:
     request_seconds: float = 20.0
     #: PostgreSQL statement_timeout of the server's connections, in milliseconds (0 = none)
     statement_timeout_ms: int = 15_000
+    #: a warning document, CAP XML or GeoJSON (413 past it; must be positive: cim/warnings/xml_guard.py)
+    warning_bytes: int = 1024 * 1024
     #: concurrent subscribers of ``/warnings/stream`` per process (503 + Retry-After beyond it)
     sse_clients: int = 1_000
     #: events waiting for one stream subscriber; a subscriber that falls further behind is disconnected

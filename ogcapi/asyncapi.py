@@ -21,23 +21,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cim.catalog import load_catalog
 from cim.errors import ConfigError
 from cim.store.live import EVENT_KINDS
 from cim.warnings.cloudevents import DATA_MEDIA_TYPE, EVENT_TYPES, MEDIA_TYPE
 from cim.warnings.mqtt import URL_ENV, parse_url
-from layers.catalog.warnings import LAYER, SEVERITIES
+from cim.warnings.versions import LAYER, SEVERITIES
+from ogcapi.openapi_features import JSON_TYPES
 
 PATH = "/asyncapi"
 MEDIA = "application/asyncapi+json"
 STREAM_PATH = "/warnings/stream"
-_JSON_TYPES = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-}
 _DESCRIPTIONS = {
     "created": "A warning was issued (CAP msgType Alert): the feature of its first version.",
     "updated": "A warning was updated (CAP msgType Update): the feature of the new version; the one it "
@@ -57,8 +51,8 @@ def _package_version() -> str:
 def warning_feature_schema() -> dict[str, Any]:
     """JSON Schema of a feature of the warnings collection (GeoJSON, CRS84)."""
     properties: dict[str, Any] = {}
-    for spec in LAYER.fields:
-        schema = dict(_JSON_TYPES.get(spec.type, {}))
+    for spec in load_catalog()[LAYER].fields:
+        schema = dict(JSON_TYPES.get(spec.type, {}))
         kinds = schema.get("type", "string")
         schema["type"] = [kinds, "null"] if not spec.required else kinds
         if spec.enum:

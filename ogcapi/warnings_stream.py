@@ -36,6 +36,7 @@ from cim.limits import limits
 from cim.store.live import LiveEvent
 from cim.warnings.cloudevents import to_json
 from cim.warnings.mqtt import MqttPublisher
+from cim.warnings.versions import SEVERITIES
 from cim.warnings.watcher import PAGE, Watcher, is_public
 from ogcapi.errors import ogc_exception
 from ogcapi.retry_after import RETRY_AFTER_SECONDS
@@ -43,7 +44,6 @@ from ogcapi.retry_after import RETRY_AFTER_SECONDS
 LOGGER = logging.getLogger(__name__)
 
 PATH = "/warnings/stream"
-SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 PARAMETERS = ("severity", "division", "lastEventId", "f")
 #: seconds between keep-alive comments
 PING_SECONDS = 15

@@ -15,6 +15,7 @@ import yaml
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from cim.limits import limits
 from cim.warnings import gbt35965
 from cim.warnings.areas import CIRCLE_VERTICES, circle_polygon, circumscribed_factor
 from cim.warnings.cap import parse_cap, schema
@@ -292,8 +293,13 @@ def test_ten_megabytes_is_413_before_parsing() -> None:
 def test_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = (FIXTURES / "polygon.xml").read_bytes()
     monkeypatch.setenv("CIM_LIMIT_WARNING_BYTES", "100")
-    with pytest.raises(WarningTooLarge, match="limit of 100 bytes"):
-        parse_warning(raw, "application/cap+xml")
+    limits.cache_clear()  # cim.limits reads the environment once per process
+    try:
+        with pytest.raises(WarningTooLarge, match="limit of 100 bytes"):
+            parse_warning(raw, "application/cap+xml")
+    finally:
+        monkeypatch.delenv("CIM_LIMIT_WARNING_BYTES")
+        limits.cache_clear()
 
 
 def test_media_types() -> None:

@@ -39,6 +39,7 @@ from cim.warnings.cap import (
 )
 from cim.warnings.errors import InvalidWarning, UnsupportedWarningFormat
 from cim.warnings.model import Alert, Area, Info
+from cim.warnings.versions import SEVERITIES
 from cim.warnings.xml_guard import check_size
 
 CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
@@ -48,7 +49,7 @@ ENUMS = {
     "msgType": ("Alert", "Update", "Cancel", "Ack", "Error"),
     "scope": ("Public", "Restricted", "Private"),
     "urgency": ("Immediate", "Expected", "Future", "Past", "Unknown"),
-    "severity": ("Extreme", "Severe", "Moderate", "Minor", "Unknown"),
+    "severity": SEVERITIES,
     "certainty": ("Observed", "Likely", "Possible", "Unlikely", "Unknown"),
     "category": (
         "Geo",

@@ -21,7 +21,9 @@ from cim.errors import CIMError
 from cim.store.live import LiveRow, LiveTransaction
 
 LAYER = "warnings"
-SEVERITY_RANK = {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3, "Unknown": 4}
+#: CAP severities, the highest first
+SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 COLOUR_OF_SEVERITY = {"Extreme": "red", "Severe": "orange", "Moderate": "yellow", "Minor": "blue", "Unknown": "none"}
 COLOUR_RANK = {"red": 0, "orange": 1, "yellow": 2, "blue": 3, "none": 4}
 

@@ -13,15 +13,13 @@ and the parser is given the very text that was scanned, re-encoded as UTF-8.
 from __future__ import annotations
 
 import codecs
-import os
 import re
 
 from lxml import etree
 
+from cim.limits import limits
 from cim.warnings.errors import InvalidWarning, WarningTooLarge
 
-#: default of CIM_LIMIT_WARNING_BYTES: the largest warning document accepted
-DEFAULT_WARNING_BYTES = 1024 * 1024
 #: nesting of elements accepted (a CAP alert needs 4: alert/info/area/geocode/value is 5)
 MAX_DEPTH = 32
 #: encodings a document may declare (all ASCII-compatible for markup, decoded before the scan)
@@ -44,16 +42,11 @@ _DTD = re.compile(r"<!\s*(?!--)(?!\[CDATA\[)([A-Za-z\[]*)", re.IGNORECASE)
 
 
 def warning_byte_limit() -> int:
-    """The size limit in bytes: ``CIM_LIMIT_WARNING_BYTES`` (a positive integer), else 1 MiB."""
-    raw = os.environ.get("CIM_LIMIT_WARNING_BYTES", "").strip()
-    if not raw:
-        return DEFAULT_WARNING_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"CIM_LIMIT_WARNING_BYTES={raw!r} is not a whole number") from None
+    """The size limit in bytes: ``cim.limits`` ``warning_bytes`` (``CIM_LIMIT_WARNING_BYTES``, default
+    1 MiB), which must be positive."""
+    value = limits().warning_bytes
     if value <= 0:
-        raise ValueError(f"CIM_LIMIT_WARNING_BYTES={raw!r} must be positive")
+        raise ValueError(f"CIM_LIMIT_WARNING_BYTES={value!r} must be positive")
     return value
 
 

@@ -9,8 +9,8 @@ or the moment a later version superseded it; empty while open). docs/warnings.md
 from __future__ import annotations
 
 from cim.layerspec import FieldSpec, LayerSpec
+from cim.warnings.versions import SEVERITIES
 
-SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 #: GB/T 35965.1 warning colours (预警颜色), ordered like SEVERITIES (docs/warnings.md: the mapping)
 COLOURS = ("red", "orange", "yellow", "blue", "none")
 
