@@ -170,11 +170,12 @@ def parse_parameters(request: Request) -> tuple[StreamFilter, int | None]:
     if params.get("lastEventId") is not None:
         raw_last, source = params["lastEventId"], "lastEventId"
     if raw_last is not None and raw_last.strip() != "":
-        try:
-            last = int(raw_last.strip())
-        except ValueError:
-            raise BadInput(f"{source} {raw_last[:40]!r} is not an event id (a non-negative integer)") from None
-        if last < 0 or last > 2**63 - 1:
+        text = raw_last.strip()
+        # ASCII digits only: int() would also take "١٢" or "1_000"
+        if not (text.isascii() and text.isdigit()):
+            raise BadInput(f"{source} {raw_last[:40]!r} is not an event id (a non-negative integer)")
+        last = int(text)
+        if last > 2**63 - 1:
             raise BadInput(f"{source} {raw_last[:40]!r} is not an event id (a non-negative integer)")
     return StreamFilter(frozenset(severities), division), last
 

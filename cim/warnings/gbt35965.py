@@ -43,7 +43,7 @@ _TEXT = re.compile(
     re.IGNORECASE,
 )
 _TEXT_COLOUR = {"红": "red", "橙": "orange", "黄": "yellow", "蓝": "blue"}
-_IDENTIFIER = re.compile(r"^(\d{6})(\d{3})(\d{3})(\d{2})_(\d{14})_(\d+)$")
+_IDENTIFIER = re.compile(r"^([0-9]{6})([0-9]{3})([0-9]{3})([0-9]{2})_([0-9]{14})_([0-9]+)$")  # ASCII digits (\d takes any Unicode digit)
 
 
 def severity_of(colour: str | None) -> str:

@@ -26,7 +26,7 @@ from cim.warnings.geojson_input import parse_warning
 from cim.warnings.versions import LAYER, Applied, Version
 
 #: a GB/T 2260 administrative division code
-DIVISION_CODE = re.compile(r"^\d{6}$")
+DIVISION_CODE = re.compile(r"^[0-9]{6}$")  # ASCII digits (\d takes any Unicode digit)
 DIVISIONS_LAYER = "admin_divisions"
 
 
