@@ -65,6 +65,61 @@ class City:
 
         return impact(self.store, area, **kw)
 
+    # -- CIM+ analyses (cim/analysis; each is also an OGC API process: docs/processes.md) ----------
+    def building_at_point(self, point: Any, **kw: Any) -> Any:
+        """The building at ``point`` with its parcel and district: :func:`cim.analysis.housing.building_at_point`."""
+        from cim.analysis.housing import building_at_point
+
+        return building_at_point(self.store, point, **kw)
+
+    def buildings_in_area(self, area: Any, **kw: Any) -> Any:
+        """Buildings in ``area``, counts and floor area by use: :func:`cim.analysis.housing.buildings_in_area`."""
+        from cim.analysis.housing import buildings_in_area
+
+        return buildings_in_area(self.store, area, **kw)
+
+    def building_history(self, building: Any, **kw: Any) -> Any:
+        """One building across releases: :func:`cim.analysis.history.building_history`."""
+        from cim.analysis.history import building_history
+
+        return building_history(self.store, building, **kw)
+
+    def parcel_at_point(self, point: Any, **kw: Any) -> Any:
+        """The parcel at ``point`` with its zoning: :func:`cim.analysis.planning.parcel_at_point`."""
+        from cim.analysis.planning import parcel_at_point
+
+        return parcel_at_point(self.store, point, **kw)
+
+    def zoning_compliance(self, area: Any = None, **kw: Any) -> Any:
+        """Buildings and parcels breaking their zone's limits: :func:`cim.analysis.planning.zoning_compliance`."""
+        from cim.analysis.planning import zoning_compliance
+
+        return zoning_compliance(self.store, area, **kw)
+
+    def landuse_by_district(self, **kw: Any) -> Any:
+        """Land use per district: :func:`cim.analysis.planning.landuse_by_district`."""
+        from cim.analysis.planning import landuse_by_district
+
+        return landuse_by_district(self.store, **kw)
+
+    def release_diff(self, from_release: int, to_release: int, **kw: Any) -> Any:
+        """Features added, removed and changed between two releases: :func:`cim.analysis.history.release_diff`."""
+        from cim.analysis.history import release_diff
+
+        return release_diff(self.store, from_release, to_release, **kw)
+
+    def district_statistics(self, **kw: Any) -> Any:
+        """Counts, areas and lengths per district: :func:`cim.analysis.statistics.district_statistics`."""
+        from cim.analysis.statistics import district_statistics
+
+        return district_statistics(self.store, **kw)
+
+    def measure(self, geometry: Any, **kw: Any) -> Any:
+        """Area, length or distance in metres, geodesic on CGCS2000: :func:`cim.analysis.measure.measure`."""
+        from cim.analysis.measure import measure
+
+        return measure(geometry, **kw)
+
     def close(self) -> None:
         self.store.close()
 

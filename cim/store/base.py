@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import geopandas as gpd
 
@@ -22,6 +22,9 @@ from cim.errors import FeatureNotFound, LayerNotFound
 from cim.layerspec import FieldSpec, LayerSpec
 from cim.store.audit import AuditLog
 from cim.store.tilequery import RenderedTile, TileQuery
+
+if TYPE_CHECKING:
+    from cim.processes.jobs import JobStore
 
 #: columns every vector layer table has besides its schema fields
 FID = "fid"
@@ -244,9 +247,12 @@ class Store(abc.ABC):
         out_srid: int | None = None,
         limit: int | None = None,
         columns: Sequence[str] | None = None,
+        release: int | None = None,
     ) -> gpd.GeoDataFrame:
         """A layer (or the part of it within ``bbox``, given in storage CRS) as a GeoDataFrame;
-        ``columns``: only these properties (default: all)."""
+        ``columns``: only these properties (default: all). ``release``: read that release's table as
+        it was published (no edits overlay) instead of the current release; an unknown or pruned
+        release is a NotFound naming the releases kept."""
 
     # -- tiles ---------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -304,6 +310,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def live_version(self, layer: str) -> int:
         """A number that changes with every write to the live layers (cheap)."""
+
+    # -- processes (cim/processes) --------------------------------------------------------------
+    def jobs(self) -> JobStore:
+        """Where this store keeps OGC API – Processes jobs (cim/processes/jobs.py)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no jobs")
 
     # -- releases ------------------------------------------------------------------------------
     @abc.abstractmethod
