@@ -5,6 +5,8 @@
 //    "sources": {id: loaded?}, "webgl": "webgl2" | "webgl" | null,
 //    "warnings": the live warnings overlay (ogcapi/static/warnings.js)}
 // The live warnings' rendered features count under sourceLayers.warnings, like the tiles' would.
+// Once the style has loaded, the planner's tools start (planner.js and the modules registering with it:
+// search.js, draw.js, processes_panel.js, inspector.js); their state is under "planner".
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("cim-viewer-config").textContent);
@@ -97,6 +99,13 @@
       addError("warnings: " + (e && e.message ? e.message : e));
     }
     window.cimViewer.warnings = warnings;
+    try {  // the planner's tools: feature details, search, 3D, processes, parcel inspector (planner.js)
+      if (window.cimPlanner) {
+        window.cimViewer.planner = window.cimPlanner.start({ map: map, config: config, status: status, writeStatus: writeStatus, addError: addError });
+      }
+    } catch (e) {
+      addError("planner: " + (e && e.message ? e.message : e));
+    }
     buildLegend();
   });
 
@@ -112,7 +121,7 @@
     var warningsMeta = null;
     map.getStyle().layers.forEach(function (layer) {
       var meta = layer.metadata || {};
-      if (!meta["cim:title"]) return;
+      if (!meta["cim:title"] || meta["cim:planner"]) return; // the planner's own layers (3D, results): not in the legend
       if (meta["cim:warnings"]) {  // one entry for the warnings, after the others
         if (!meta["cim:part"] && !meta["cim:live"]) warningsMeta = meta;
         if (warnings) return;
@@ -142,6 +151,7 @@
 
   // click to inspect: the features under the pointer (a few pixels around it), topmost first
   map.on("click", function (e) {
+    if (window.cimPlanner && window.cimPlanner.takeClick(e)) return; // a drawing tool or the parcel inspector
     var p = e.point, r = 4;
     var features = map.queryRenderedFeatures([[p.x - r, p.y - r], [p.x + r, p.y + r]]);
     if (!features.length) return;
@@ -153,7 +163,7 @@
     }
     var root = document.createElement("div");
     root.className = "cim-popup";
-    features.slice(0, 3).forEach(function (f) {
+    features.slice(0, 3).forEach(function (f, i) {
       var title = document.createElement("h2");
       title.textContent = ((f.layer.metadata || {})["cim:title"] || f.layer.id) + (f.id !== undefined ? " #" + f.id : "");
       var table = document.createElement("table");
@@ -165,6 +175,8 @@
         row.insertCell().textContent = String(f.properties[key]);
       });
       root.append(title, table);
+      // the topmost feature in full, from /collections/{layer}/items/{id} (planner.js)
+      if (i === 0 && window.cimPlanner) window.cimPlanner.complete(f, table);
     });
     popup.setDOMContent(root).addTo(map);
   });
