@@ -11,7 +11,11 @@
   entry with the four warning colours (红/橙/黄/蓝) and a popup with the warning's headline, event,
   severity/colour, effective/expires and areas (docs/warnings/viewer.md).
   The map starts at the style's ``center``/``zoom``; ``#zoom/lat/lon`` in the URL overrides them.
-- ``/viewer/viewer.js``, ``/viewer/warnings.js``, ``/viewer/viewer.css``: the page's own files.
+- The planner's tools (docs/viewer.md): ``planner.js`` (the feature popup completed from
+  ``/collections/{layer}/items/{id}``, buildings extruded in 3D, the result layer), ``search.js`` (name or
+  address through a CQL2 ``LIKE`` filter), ``draw.js``, ``processes_panel.js`` (forms from the process
+  descriptions, results drawn) and ``inspector.js`` (parcel-at-point + zoning-compliance at a click).
+- ``/viewer/<script>.js`` (:data:`SCRIPTS`), ``/viewer/viewer.css``: the page's own files.
 - ``/viewer/vendor/maplibre-gl.js`` (``.css``, ``LICENSE.txt``): MapLibre GL JS, installed from the
   npm registry by scripts/demo and scripts/test (``ensure_maplibre`` in scripts/lib.sh) into the
   git-ignored ``ogcapi/static/vendor/maplibre/``. Nothing is loaded from a CDN: the page works

@@ -25,7 +25,7 @@ from support.browser import Chromium, find_chromium
 from support.planning_city import lonlat, release_layers
 from support.postgis import BACKENDS, backend_store
 from support.server import LiveServer
-from test_viewer_maplibre import SKIP_BROWSER, open_viewer
+from test_viewer_maplibre import SKIP_BROWSER, open_viewer, raster_server  # noqa: F401  (a fixture: the raster city)
 from test_warnings_viewer import screenshot
 
 from cim.store import ReleaseDraft, open_store
@@ -167,4 +167,93 @@ def test_click_search_and_3d(planning_server, browser: Chromium, tmp_path: Path)
     js("document.getElementById('view-3d').click();", browser)
     browser.wait_for(f"{PLANNER}.view === '2d' && window.cimViewer.map.getPitch() === 0", timeout=30)
     assert browser.evaluate("window.cimViewer.map.getLayoutProperty('buildings-3d', 'visibility')") == "none"
+    assert browser.page_errors() == []
+
+
+def test_3d_raises_the_terrain_of_the_dem(raster_server, browser: Chromium, tmp_path: Path) -> None:  # noqa: F811
+    """The raster test city (DEM, orthophoto, buildings): its hillshade is drawn in 2D; in 3D the DEM's
+    terrain-RGB source raises the terrain under the extruded buildings."""
+    open_viewer(browser, f"{raster_server.url}/viewer#14/39.1427/117.1790")
+    assert browser.evaluate("window.cimViewer.map.getLayer('dem-hillshade').type") == "hillshade"
+    assert browser.evaluate("window.cimViewer.map.getTerrain()") is None
+    before = screenshot(browser, tmp_path / "1-2d.png")
+    js("document.getElementById('view-3d').click();", browser)
+    browser.wait_for(f"{PLANNER}.view === '3d' && {PLANNER}.terrain === true", timeout=30)
+    browser.wait_for(IDLE, timeout=120)
+    assert browser.evaluate("window.cimViewer.map.getTerrain().source") == "dem"
+    after = screenshot(browser, tmp_path / "2-3d-terrain.png")
+    assert float((before != after).mean()) > 0.2
+    js("document.getElementById('view-3d').click();", browser)
+    browser.wait_for(f"{PLANNER}.view === '2d' && {PLANNER}.terrain === false", timeout=30)
+    assert browser.evaluate("window.cimViewer.map.getTerrain()") is None
+    assert browser.page_errors() == []
+
+
+def test_processes_panel_and_parcel_inspector(planning_server, browser: Chromium, tmp_path: Path) -> None:
+    """zoning-compliance (role analyst) from the Processes panel, then the parcel inspector. Expected
+    values from planning_city's docstring: over the city, height B1 and B4, far P4, use B3; over P1, B1's height."""
+    whole = lonlat(750, 500)  # zoom 14.5: about 2.6 m a pixel, the city spans pixels 315..1075
+    open_viewer(browser, f"{planning_server.url}/viewer#14.5/{whole[1]:.6f}/{whole[0]:.6f}")
+    js("document.getElementById('processes').open = true;", browser)
+    browser.wait_for(f"{PLANNER}.processes.state !== 'loading'", timeout=60)
+    listed = planner(browser)["processes"]
+    assert listed["state"] == "ready", listed
+    assert {"parcel-at-point", "zoning-compliance", "measure"} <= set(listed["ids"]), listed
+
+    # the form of zoning-compliance: an area (drawn, or the view) and the optional inputs
+    js("var s = document.getElementById('process-select'); s.value = 'zoning-compliance';"
+       " s.dispatchEvent(new Event('change'));", browser)
+    browser.wait_for("document.querySelector('#process-form textarea[name=area]')", timeout=60)
+    assert browser.evaluate("Array.from(document.querySelectorAll('#process-form [data-draw]')).map(b => b.dataset.draw)") == [
+        "rectangle", "polygon", "view"]
+
+    def run() -> dict[str, Any]:
+        js("document.getElementById('process-form').requestSubmit();", browser)
+        browser.wait_for(f"{PLANNER}.processes.last && {PLANNER}.processes.last.state !== 'running'", timeout=120)
+        return planner(browser)["processes"]["last"]
+
+    # without a token: refused (401), said in the panel
+    refused = run()
+    assert refused["state"] == "failed" and refused["status"] == 401, refused
+    assert browser.evaluate("document.getElementById('process-result').textContent").startswith("HTTP 401")
+
+    # with the analyst's token, over the whole city (no area): four violations drawn in their colours
+    js(f"document.getElementById('token').value = {json.dumps(token('analyst'))};", browser)
+    report = run()
+    assert report["state"] == "successful" and report["status"] == 200, report
+    assert report["outputs"] == ["features", "summary"] and report["features"] == 4, report
+    assert report["kinds"] == {"height": 2, "far": 1, "use": 1}, report
+    browser.wait_for(IDLE + " && window.cimViewer.map.queryRenderedFeatures({layers: ['cim-result-line']}).length >= 4", timeout=60)
+    image = screenshot(browser, tmp_path / "1-compliance-city.png")
+    colours = json.loads(browser.evaluate("JSON.stringify(window.cimPlanner.colours)"))
+    for kind, least in (("height", 100), ("far", 300), ("use", 10)):
+        pixels = int((image == int(colours[kind].lstrip("#"), 16)).sum())
+        assert pixels >= least, (kind, pixels, tmp_path / "1-compliance-city.png")
+    assert "summary" in browser.evaluate("document.getElementById('process-result').textContent")
+
+    # a rectangle drawn around parcel P1 (two clicks): only B1's height
+    js("document.querySelector('#process-form [data-draw=rectangle]').click();", browser)
+    click_at(browser, *lonlat(0, 250))
+    click_at(browser, *lonlat(500, 750))
+    area = json.loads(browser.evaluate("document.querySelector('#process-form textarea[name=area]').value"))
+    assert area["type"] == "Polygon" and len(area["coordinates"][0]) == 5, area
+    assert not browser.evaluate("document.querySelector('.maplibregl-popup')")  # the clicks were the drawing's
+    p1 = run()
+    assert p1["state"] == "successful" and p1["kinds"] == {"height": 1}, p1
+    browser.screenshot(tmp_path / "2-compliance-p1.png")
+
+    # the parcel inspector: a click in P1, then in P4
+    js("document.getElementById('inspect').click();", browser)
+    assert planner(browser)["inspector"]["state"] == "ready"
+    for x, parcel, kinds in ((250, "P1", {"height": 1}), (1750, "P4", {"far": 1})):
+        click_at(browser, *lonlat(x, 500))
+        browser.wait_for(f"['done', 'none', 'error'].indexOf({PLANNER}.inspector.state) >= 0", timeout=120)
+        inspected = planner(browser)["inspector"]
+        assert inspected["state"] == "done", inspected
+        assert inspected["parcel"]["parcel_id"] == parcel and inspected["kinds"] == kinds, inspected
+        text = browser.evaluate("document.getElementById('inspector-result').textContent")
+        assert f"Parcel {parcel}" in text and "Compliance: 1 violation" in text, text
+        browser.wait_for(IDLE, timeout=60)
+        browser.screenshot(tmp_path / f"3-inspector-{parcel}.png")
+    assert not browser.evaluate("document.querySelector('.maplibregl-popup')")
     assert browser.page_errors() == []

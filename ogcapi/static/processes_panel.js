@@ -8,7 +8,8 @@
 // token (role-protected processes). ctx.execute(id, inputs) -> Promise of {ok, outputs, error, status}
 // is what the parcel inspector uses too.
 // Status: "planner.processes": {"state": "loading" | "ready" | "absent" | "error", "count", "selected",
-//   "last": {"id", "state": "running" | "successful" | "failed", "status", "features", "outputs", "error"}}.
+//   "last": {"id", "state": "running" | "successful" | "failed", "status", "features", "outputs",
+//   "kinds": {kind or change: n}, "error"}}.
 (function () {
   "use strict";
   var POLL_MS = 500, POLL_LIMIT = 600;
@@ -253,6 +254,14 @@
             last.state = "successful";
             last.outputs = Object.keys(r.outputs);
             last.features = showOutputs(resultEl, r.outputs, false);
+            last.kinds = {};
+            Object.keys(r.outputs).forEach(function (k) {
+              if (!isFeatures(r.outputs[k])) return;
+              asCollection(r.outputs[k]).features.forEach(function (f) {
+                var p = f.properties || {}, kind = p.kind || p.change;
+                if (kind) last.kinds[kind] = (last.kinds[kind] || 0) + 1;
+              });
+            });
           }
           ctx.writeStatus();
         });

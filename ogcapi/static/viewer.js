@@ -80,7 +80,7 @@
       bySourceLayer[sl] = (bySourceLayer[sl] || 0) + 1;
     });
     Object.keys(map.getStyle().sources).forEach(function (id) {
-      if (!LIVE_SOURCES[id]) sources[id] = map.isSourceLoaded(id);
+      if (!LIVE_SOURCES[id] && id.indexOf("cim-") !== 0) sources[id] = map.isSourceLoaded(id); // the style's own ("cim-*": the planner's)
     });
     var c = map.getCenter();
     status.state = "idle";
