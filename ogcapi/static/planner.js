@@ -16,6 +16,7 @@
   var DEFAULT_HEIGHT_M = 10;  // neither height nor floors: about three floors
   var PITCH_3D = 60, BEARING_3D = -20;
   var RESULT = "cim-result";
+  var TERRAIN = "cim-terrain";
   //: colours of result features by kind / change (the legend of the result layer)
   var COLOURS = {
     height: "#e03131", far: "#f08c00", use: "#9c36b5", parcel: "#1864ab",
@@ -141,9 +142,9 @@
     state.view = "2d";
     state.terrain = false;
     if (!button) return;
-    if (!flat && !demId) { button.disabled = true; button.title = "no buildings or terrain in this map"; return; }
+    if (!flat) { button.disabled = true; button.title = "no buildings in this map"; }
     var extruded = flat ? flat.id + "-3d" : null;
-    if (flat) {
+    if (flat) {  // the CIM2 frame model: footprints extruded by height
       var before = style.layers.filter(function (l) { return (l.metadata || {})["cim:warnings"]; })[0];
       map.addLayer({
         id: extruded, type: "fill-extrusion", source: flat.source, "source-layer": flat["source-layer"],
@@ -168,15 +169,25 @@
         map.setLayoutProperty(flat.id, "visibility", on ? "none" : flatVisible);
         map.setLayoutProperty(extruded, "visibility", on ? flatVisible : "none");
       }
-      if (demId) map.setTerrain(on ? { source: demId, exaggeration: 1 } : null);
       map.jumpTo({ pitch: on ? PITCH_3D : 0, bearing: on ? BEARING_3D : 0 });
       button.setAttribute("aria-pressed", on ? "true" : "false");
       button.textContent = on ? "2D" : "3D";
       state.view = on ? "3d" : "2d";
-      state.terrain = !!(on && demId);
       ctx.writeStatus();
     }
     button.addEventListener("click", function () { set(state.view !== "3d"); });
+    // terrain: opt-in (the "Terrain" box, shown when the release has a DEM), raised from a source of
+    // its own with the same terrain-RGB tiles (MapLibre advises against sharing the hillshade's)
+    var terrainBox = document.getElementById("terrain");
+    if (terrainBox) {
+      terrainBox.parentNode.hidden = !demId;
+      terrainBox.addEventListener("change", function () {
+        if (terrainBox.checked && !map.getSource(TERRAIN)) map.addSource(TERRAIN, style.sources[demId]);
+        map.setTerrain(terrainBox.checked ? { source: TERRAIN, exaggeration: 1 } : null);
+        state.terrain = terrainBox.checked;
+        ctx.writeStatus();
+      });
+    }
     return { set: set };
   }
 
