@@ -407,12 +407,10 @@ def audit_parameters(query: Mapping[str, str]) -> AuditParameters:
 #: the query parameters of the job list (Processes 1.0 job-list, and ``offset`` of its next/prev links)
 JOB_PARAMETERS = frozenset(("type", "processID", "status", "datetime", "minDuration", "maxDuration", "limit", "offset", "f"))
 #: the most jobs one page lists, and how many when ``limit`` is absent (Processes 1.0: default 10)
-MAX_JOB_LIMIT = 1_000
+MAX_JOB_LIMIT = 10_000
 DEFAULT_JOB_LIMIT = 10
 #: the statuses of a job (Processes 1.0 statusCode)
 JOB_STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
-#: digits of a duration in seconds (10^12 s: 30,000 years)
-DURATION_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -425,8 +423,8 @@ class JobParameters:
     statuses: tuple[str, ...]
     created_from: Datetime | None
     created_until: Datetime | None
-    min_duration: int | None
-    max_duration: int | None
+    min_duration: float | None
+    max_duration: float | None
     limit: int
     offset: int
 
@@ -441,10 +439,18 @@ def _listed(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def seconds(value: str, name: str) -> float:
+    """A duration in seconds: a finite number, not negative."""
+    result = number(value, name)
+    if result < 0:
+        raise InvalidQuery(f"{name} must not be negative; got {_show(value)}")
+    return result
+
+
 def job_parameters(items: Iterable[tuple[str, str]]) -> JobParameters:
     """The job list's query from the request's (name, value) pairs: unknown parameters, ``f`` other
-    than json/html, an unknown ``status``, a bad ``datetime``, a duration that is not a whole number
-    of seconds, or a ``limit`` outside 1..:data:`MAX_JOB_LIMIT` are 400s naming the parameter."""
+    than json/html, an unknown ``status``, a bad ``datetime``, a negative or non-numeric duration, or a
+    ``limit`` outside 1..:data:`MAX_JOB_LIMIT` are 400s naming the parameter."""
     pairs = list(items)
     names = {name for name, _ in pairs}
     unknown = sorted(names - JOB_PARAMETERS)
@@ -464,10 +470,7 @@ def job_parameters(items: Iterable[tuple[str, str]]) -> JobParameters:
         interval = datetime(single["datetime"])
         created_from = bound_moment(interval.start, end=False) if interval.start is not None else None
         created_until = bound_moment(interval.end, end=True) if interval.end is not None else None
-    durations = {
-        name: integer(single[name], name, DURATION_DIGITS) if name in single else None
-        for name in ("minDuration", "maxDuration")
-    }
+    durations = {name: seconds(single[name], name) if name in single else None for name in ("minDuration", "maxDuration")}
     return JobParameters(
         type_ok=all(v == "process" for v in _listed(v for n, v in pairs if n == "type")),
         process_ids=_listed(v for n, v in pairs if n == "processID"),

@@ -284,3 +284,20 @@ def test_a_pid_reused_by_another_process_is_no_owner(city: Any) -> None:
     # the owner pid is alive (this test's own parent shell… here: pid 1) but is no worker of the job
     city.jobs().create(replace(_stored("reused", "measure", "running", 0, ran=1), owner=f"{runner.host()}:1"))
     assert runner.fail_orphans(city) == ["reused"]
+
+
+def test_fail_orphans_asks_whether_each_owner_is_alive(city: Any) -> None:
+    jobs = city.jobs()
+    jobs.create(replace(_stored("a1", "measure", "accepted", 0), owner="h:1"))
+    jobs.create(replace(_stored("a2", "measure", "running", 1, ran=1), owner="h:2"))
+    jobs.create(replace(_stored("a3", "measure", "successful", 2, ran=1), owner="h:3"))
+    asked: list[str | None] = []
+
+    def alive(owner: str | None) -> bool:
+        asked.append(owner)
+        return owner == "h:2"
+
+    assert jobs.fail_orphans(alive) == ["a1"]
+    assert sorted(asked) == ["h:1", "h:2"]  # finished jobs are not asked about
+    assert [jobs.get(i).status for i in ("a1", "a2", "a3")] == ["failed", "running", "successful"]
+    assert jobs.get("a1").message == "the server running it stopped"

@@ -125,6 +125,7 @@ def test_job_list_pages(api: Any) -> None:
         ("minDuration=60", ["j5", "j3", "j1"]),
         ("maxDuration=60", ["j5", "j4", "j2"]),
         ("minDuration=100&maxDuration=200", ["j1"]),
+        ("minDuration=30.5&maxDuration=120", ["j5", "j1"]),
     ],
 )
 def test_job_list_filters(api: Any, query: str, expected: list[str]) -> None:
@@ -135,11 +136,12 @@ def test_job_list_filters(api: Any, query: str, expected: list[str]) -> None:
     ("query", "named"),
     [
         ("status=done", "status 'done' is no job status"),
-        ("limit=0", "limit must be between 1 and 1000"),
-        ("limit=1001", "limit must be between 1 and 1000"),
+        ("limit=0", "limit must be between 1 and 10000"),
+        ("limit=10001", "limit must be between 1 and 10000"),
         ("limit=ten", "limit must be an integer"),
-        ("minDuration=-5", "minDuration must be an integer"),
-        ("maxDuration=1.5", "maxDuration must be an integer"),
+        ("minDuration=-5", "minDuration must not be negative"),
+        ("maxDuration=soon", "maxDuration must be a decimal number"),
+        ("maxDuration=nan", "maxDuration must be a decimal number"),
         ("datetime=yesterday", "invalid datetime 'yesterday'"),
         ("datetime=2026-05-02/2026-05-01", "the start is after the end"),
         ("offset=-1", "offset must be an integer"),
