@@ -154,18 +154,30 @@ class Runner:
     def _start_waiting(self) -> None:
         cap = max(1, limits().jobs)
         while True:
+            # (a job stays in ``waiting`` until it is in ``children``: is_orphan never misses it; only this
+            # thread takes jobs out of ``waiting``)
             with self.lock:
                 if len(self.children) >= cap or not self.waiting:
                     return
-                job_id = self.waiting.popleft()
+                job_id = self.waiting[0]
             try:
-                if self.jobs.get(job_id).status != "accepted":
-                    continue  # dismissed while it waited
+                startable = self.jobs.get(job_id).status == "accepted"  # not dismissed while it waited
             except NoSuchJob:
-                continue
-            child = self._spawn(job_id)
+                startable = False
+            child = None
+            if startable:
+                try:
+                    child = self._spawn(job_id)
+                except OSError as exc:
+                    log.error("cannot start job %s: %s", job_id, exc)
+                    self.jobs.update(
+                        job_id, expect=("accepted",), status="failed", finished=_now(),
+                        message=f"the job's process could not start ({exc.strerror or type(exc).__name__})",
+                    )  # fmt: skip
             with self.lock:
-                self.children[job_id] = child
+                if child is not None:
+                    self.children[job_id] = child
+                self.waiting.remove(job_id)
 
     def _spawn(self, job_id: str) -> subprocess.Popen[bytes]:
         libc = self._libc
