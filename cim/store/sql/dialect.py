@@ -36,6 +36,10 @@ class Dialect(abc.ABC):
     def bbox_filter(self, srid: int) -> str:
         return f"ST_Intersects({quote_ident(GEOM)}, {self.envelope(srid)})"
 
+    def extents_intersect(self, a: str, b: str) -> str:
+        """Whether the bounding boxes of geometries ``a`` and ``b`` intersect (what a spatial index answers)."""
+        return f"{a} && {b}"
+
     def geojson(self, geom_sql: str) -> str:
         return f"ST_AsGeoJSON({geom_sql})"
 
