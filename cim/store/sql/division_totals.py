@@ -56,7 +56,7 @@ def division_totals_statement(
         total = f"sum(ST_Area({_metric(dialect, fg, info.srid, metric_srid)}))" if measure == "area" else "NULL"
     group = f"f.{quote_ident(group_by)}" if group_by is not None else "NULL"
     sql = (
-        f"SELECT d.code, {group}, count(*), {total} FROM {d} JOIN {dialect.source(info)} AS f ON {join}"
+        f"SELECT d.code, {group}, count(*), {total} FROM {d} JOIN (SELECT * FROM {dialect.source(info)}) AS f ON {join}"
         f" GROUP BY 1, 2 ORDER BY 1, 2"
     )
     return Statement(sql, tuple(params))
