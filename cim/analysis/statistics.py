@@ -5,7 +5,8 @@ layer its count, and for polygon layers their area (m²), for line layers their 
 by ``category`` and roads by ``road_class``. A point or polygon feature counts in the division holding
 its point-on-surface (once, even on a boundary; its whole area there); a line is cut at division
 boundaries, so its length is shared out and it counts in every division it crosses. Areas and lengths
-are measured in a metric CRS (:func:`metric_srid`). The totals are made in the database, one statement
+are in metres: lengths in a metric CRS (:func:`metric_srid`), areas on the ellipsoid of a geographic
+storage CRS (cim/store/sql/division_totals.py) or in a projected one. The totals are made in the database, one statement
 per layer (:meth:`cim.store.Store.division_totals`, SQL in cim/store/sql/division_totals.py).
 """
 
@@ -101,18 +102,19 @@ def district_statistics(
             if group_by is None:  # one row per division
                 entry["count"] = total.count
                 if key:
-                    entry[key] = round(total.measure or 0.0, 3)
+                    entry[key] = round(total.measure or 0.0, 2)
                 continue
             # per group: the division's count and measure are the sums over its groups
             entry["count"] += total.count
             group: dict[str, Any] = {"count": total.count}
             if key:
-                entry[key] = round(entry[key] + (total.measure or 0.0), 3)
-                group[key] = round(total.measure or 0.0, 3)
+                entry[key] = round(entry[key] + (total.measure or 0.0), 2)
+                group[key] = round(total.measure or 0.0, 2)
             entry[f"by_{group_by}"][_group_key(total.group)] = group
     return {
         "level": level,
         "release": release if release is not None else store.current_number(),
+        #: the CRS lengths are measured in (and areas, unless the storage CRS is geographic: on its ellipsoid)
         "metric_crs": f"EPSG:{srid}",
         "divisions": list(result.values()),
     }

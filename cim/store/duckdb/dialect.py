@@ -66,8 +66,8 @@ class DuckDBDialect(Dialect):
     def wkb(self, geom_sql: str) -> str:
         return f"ST_AsWKB({geom_sql})"
 
-    def extents_intersect(self, a: str, b: str) -> str:
-        return f"ST_Intersects_Extent({a}, {b})"
+    def index_join(self, a: str, b: str) -> str | None:
+        return None
 
 
 class AttachedReleaseDialect(DuckDBDialect):
