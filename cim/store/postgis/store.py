@@ -39,6 +39,7 @@ from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, r
 from cim.store.postgis.releases import PostgisReleases
 from cim.store.postgis.tls import connection_url
 from cim.store.rasters import postgis_raster_dir
+from cim.store.release_reads import Build, ReleaseReads
 from cim.store.sql.dialect import Statement
 from cim.store.sql.features import (
     count_features,
@@ -113,7 +114,7 @@ def _safe_url(url: str) -> str:
         return "the configured database"
 
 
-class PostgisStore(PostgisReleases, Store):
+class PostgisStore(ReleaseReads, PostgisReleases, Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         url = connection_url(url)  # TLS (sslmode ...) for every connection below: cim/store/postgis/tls.py
         self.url = _safe_url(url)
@@ -279,7 +280,9 @@ class PostgisStore(PostgisReleases, Store):
             rows = self._fetch(conn, statement.sql, (fid,))
         return feature_from_rows(rows, info, fid)
 
-    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None) -> gpd.GeoDataFrame:
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None, release=None) -> gpd.GeoDataFrame:
+        if release is not None:
+            return self._release_frame(layer, release, bbox, out_srid, limit, columns)
         current = self._read()
         info = current.layer(layer)
         statement = select_frame(info, current.dialect, bbox, out_srid, limit, columns)
@@ -287,6 +290,27 @@ class PostgisStore(PostgisReleases, Store):
             rows = self._fetch(conn, statement.sql, statement.params)
         names = [FID] + frame_fields(info, columns) + ["wkb"]
         return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
+
+    # -- past releases (cim/store/release_reads.py) ---------------------------------------------
+    def release_layers(self, number: int) -> list[LayerInfo]:
+        self._check_release(number)
+        with self._pool.connection() as conn:
+            return self._layer_infos(conn, number)
+
+    def _release_rows(self, releases, build: Build) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            dialects = []
+            for number in releases:
+                if number is None:
+                    dialects.append(self._read().dialect)
+                    continue
+                row = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (number,)).fetchone()
+                if row is None:
+                    self._check_release(number)  # NotFound naming the releases kept
+                    raise StoreError(f"release {number} went away while being read")
+                dialects.append(PostgisDialect(row[0]))  # its tables as published: no edits overlay
+            statement = build(dialects)
+            return self._fetch(conn, statement.sql, statement.params)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
         current = self._read()
