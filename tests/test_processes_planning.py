@@ -110,8 +110,8 @@ def violations(report) -> list[tuple]:
 def test_zoning_compliance_over_the_city(city: cim.City) -> None:
     seen: list[tuple[int, str]] = []
     report = city.zoning_compliance(progress=lambda percent, message="": seen.append((percent, message)))
-    assert violations(report) == [
-        ("height", "buildings", "B1"), ("height", "buildings", "B4"), ("far", "parcels", "P4"), ("use", "buildings", "B3"),
+    assert violations(report) == [  # by kind, the worst first: B4 90 / 60 m before B1 32 / 30 m
+        ("height", "buildings", "B4"), ("height", "buildings", "B1"), ("far", "parcels", "P4"), ("use", "buildings", "B3"),
     ]
     rows = {(row["kind"], row["name"]): row for row in report.violations.to_dict("records")}
     b1 = rows[("height", "B1")]
@@ -128,6 +128,7 @@ def test_zoning_compliance_over_the_city(city: cim.City) -> None:
     assert "industrial" not in b3["limit"] and "residential" in b3["limit"]
     summary = report.summary
     assert summary["violations"] == {"height": 2, "far": 1, "use": 1} and summary["total"] == 4
+    assert (summary["listed"], summary["truncated"]) == (4, False)
     assert (summary["buildings_checked"], summary["buildings_in_zone"], summary["buildings_without_height"]) == (7, 7, 1)  # B6
     assert (summary["parcels_checked"], summary["parcels_in_zone"], summary["zones"]) == (4, 4, 2)
     assert summary["area"] is False
@@ -157,6 +158,17 @@ def test_zoning_compliance_with_another_use_table(city: cim.City) -> None:
     assert strict.summary["allowed_uses"]["commercial"] == ["office"]
 
 
+def test_zoning_compliance_lists_at_most_limit_of_each_kind(city: cim.City) -> None:
+    report = city.zoning_compliance(limit=1)
+    assert violations(report) == [("height", "buildings", "B4"), ("far", "parcels", "P4"), ("use", "buildings", "B3")]
+    assert report.summary["violations"] == {"height": 2, "far": 1, "use": 1}  # counted all the same
+    assert (report.summary["total"], report.summary["listed"], report.summary["truncated"]) == (4, 3, True)
+    none = get_process("zoning-compliance").run(city.store, {"limit": 0}, no_progress)
+    assert none["features"]["features"] == [] and none["summary"]["total"] == 4
+    with pytest.raises(BadInput, match="limit"):
+        city.zoning_compliance(limit=-1)
+
+
 def test_zoning_compliance_process(city: cim.City) -> None:
     process = get_process("zoning-compliance")
     assert (process.role, process.sync, process.domain) == ("analyst", True, "planning")
@@ -164,7 +176,7 @@ def test_zoning_compliance_process(city: cim.City) -> None:
     outputs = process.run(city.store, {}, lambda percent, message="": seen.append(percent))
     check_outputs(process, outputs)
     features = outputs["features"]["features"]
-    assert [f["id"] for f in features] == ["height:buildings/1", "height:buildings/4", "far:parcels/4", "use:buildings/3"]
+    assert [f["id"] for f in features] == ["height:buildings/4", "height:buildings/1", "far:parcels/4", "use:buildings/3"]
     assert [f["properties"]["kind"] for f in features] == ["height", "height", "far", "use"]
     assert features[2]["properties"]["value"] == pytest.approx(5.000625, rel=1e-6)
     assert features[2]["geometry"]["type"] == "MultiPolygon"

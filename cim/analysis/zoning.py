@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from cim.analysis.lookup import areas_m2, first_match
+from cim.analysis.lookup import first_match, small_areas_m2
 from cim.errors import BadInput
 from cim.impact import _floors as floors_counted  # the impact analysis's rule, shared on purpose
 from cim.impact_people import use_class
@@ -88,28 +88,28 @@ def too_tall(height_m: np.ndarray, limit_m: np.ndarray) -> np.ndarray:
 
 def forbidden_uses(building_uses: np.ndarray, zone_uses: np.ndarray, table: Mapping[str, frozenset[str]]) -> np.ndarray:
     """Mask of buildings whose use (class or raw value) the table forbids in their zone's use."""
-    classes = use_class(building_uses)
-    raw = _lower(building_uses)
-    zones = _lower(zone_uses)
+    b_codes, b_values = pd.factorize(pd.Series(building_uses, dtype=object))  # missing: -1
+    z_codes, z_values = pd.factorize(pd.Series(zone_uses, dtype=object))
+    if not len(b_values) or not len(z_values):
+        return np.zeros(len(building_uses), dtype=bool)
+    raw = [v.strip().lower() if isinstance(v, str) else "" for v in b_values]
+    classes = use_class(np.asarray(b_values, dtype=object))
+    allowed = [table.get(v.strip().lower()) if isinstance(v, str) else None for v in z_values]
+    # forbidden[building use, zone use], computed once per pair of distinct values
+    forbidden = np.array(
+        [[rule is not None and cls != "other" and cls not in rule and name not in rule for rule in allowed]
+         for name, cls in zip(raw, classes)],
+        dtype=bool,
+    )
+    known = (b_codes >= 0) & (z_codes >= 0)
     out = np.zeros(len(building_uses), dtype=bool)
-    checked = classes != "other"
-    for zone in pd.unique(zones[checked]):
-        allowed = table.get(zone)
-        if allowed is None:
-            continue
-        names = list(allowed)
-        out |= checked & (zones == zone) & ~np.isin(classes, names) & ~np.isin(raw, names)
+    out[known] = forbidden[b_codes[known], z_codes[known]]
     return out
-
-
-def _lower(values: np.ndarray) -> np.ndarray:
-    """Strings stripped and lower-cased ("" for missing values)."""
-    return pd.Series(values, dtype=object).map(lambda v: v.strip().lower() if isinstance(v, str) else "").to_numpy(dtype=object)
 
 
 def floor_areas(geoms: np.ndarray, floors: np.ndarray, height_m: np.ndarray, srid: int, metric: CRS) -> tuple[np.ndarray, np.ndarray]:
     """Footprint areas (m²) and floor areas (footprint × floors counted) of buildings stored in ``srid``."""
-    footprint = areas_m2(geoms, srid, metric)
+    footprint = small_areas_m2(geoms, srid, metric)
     return footprint, footprint * floors_counted(np.asarray(floors), np.asarray(height_m))
 
 
