@@ -9,6 +9,7 @@ docs/benchmarks.md's figure, most of it reading."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +75,21 @@ def zoning_compliance(
         check_in_city(store, lonlat)
         region = in_storage(lonlat, b_info)
         shapely.prepare(region)
-    progress(2, "reading parcels")
-    parcels = read_layer(store, p_info, region.bounds if region is not None else None, ("parcel_id",), srid) if p_info else None
-    if parcels is not None and region is not None:
-        parcels = parcels[shapely.intersects(parcels.geometry.to_numpy(), region)]
-    bounds = None
-    if region is not None:
-        boxes = [region.bounds] + ([tuple(parcels.total_bounds)] if parcels is not None and len(parcels) else [])
-        bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-    progress(10, "reading buildings")
-    buildings = read_layer(store, b_info, bounds, ("name", "use", "height_m", "floors"), srid)
-    progress(45, "reading zones")
-    zones = read_layer(store, zones_info, bounds, ZONE_FIELDS, srid)
+    progress(2, "reading parcels, buildings and zones")
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="cim-compliance") as pool:  # each read waits on the database
+        parcels_read = pool.submit(read_layer, store, p_info, region.bounds if region is not None else None, ("parcel_id",), srid) if p_info else None
+        bounds = None
+        if region is not None:  # the parcels in the area first: their buildings count wherever they are
+            parcels = parcels_read.result() if parcels_read is not None else None
+            if parcels is not None:
+                parcels = parcels[shapely.intersects(parcels.geometry.to_numpy(), region)]
+            boxes = [region.bounds] + ([tuple(parcels.total_bounds)] if parcels is not None and len(parcels) else [])
+            bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        buildings_read = pool.submit(read_layer, store, b_info, bounds, ("name", "use", "height_m", "floors"), srid)
+        zones_read = pool.submit(read_layer, store, zones_info, bounds, ZONE_FIELDS, srid)
+        if region is None:
+            parcels = parcels_read.result() if parcels_read is not None else None
+        buildings, zones = buildings_read.result(), zones_read.result()
     metric = metric_for(b_info, bounds or _layer_bounds(buildings, zones))
     progress(50, "checking heights and uses")
     b_geoms = buildings.geometry.to_numpy()
@@ -100,7 +104,7 @@ def zoning_compliance(
     forbidden = zoned & zoning.forbidden_uses(buildings["use"].to_numpy(), np.where(zoned, zone_col["use"], None), table)
     parts = [
         _building_rows(buildings, tall, "height", zoning.numbers(buildings["height_m"].to_numpy()), zoning.numbers(zone_col["height_limit_m"]), zones, b_zone),
-        _building_rows(buildings, forbidden, "use", buildings["use"].to_numpy(), _allowed_lists(zone_col["use"], table), zones, b_zone),
+        _building_rows(buildings, forbidden, "use", buildings["use"].to_numpy(), _allowed_lists(zone_col["use"], forbidden, table), zones, b_zone),
     ]
     summary: dict[str, Any] = {
         "buildings_checked": int(in_scope.sum()), "buildings_in_zone": int(zoned.sum()),
@@ -109,7 +113,7 @@ def zoning_compliance(
     }
     if parcels is not None:
         progress(60, "floor-area ratios")
-        _, floor_area = zoning.floor_areas(b_geoms, buildings["floors"].to_numpy(), buildings["height_m"].to_numpy(), srid, metric)
+        _, floor_area = zoning.floor_areas(b_geoms, buildings["floors"].to_numpy(), buildings["height_m"].to_numpy(), srid, metric, centroids)
         p_geoms = parcels.geometry.to_numpy()
         p_floor, _ = zoning.parcel_floor_area(p_geoms, centroids, floor_area)
         p_area = small_areas_m2(p_geoms, srid, metric)
@@ -151,11 +155,16 @@ def _layer_bounds(*frames: gpd.GeoDataFrame) -> tuple[float, float, float, float
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _allowed_lists(zone_uses: np.ndarray, table: Mapping[str, frozenset[str]]) -> np.ndarray:
+def _allowed_lists(zone_uses: np.ndarray, mask: np.ndarray, table: Mapping[str, frozenset[str]]) -> np.ndarray:
+    """The sorted allowed uses of the zone use of each building of ``mask`` (elsewhere None)."""
     out = np.full(len(zone_uses), None, dtype=object)
-    for i, use in enumerate(zone_uses):
-        allowed = table.get(use.strip().lower()) if isinstance(use, str) else None
-        out[i] = sorted(allowed) if allowed is not None else None
+    lists: dict[str, list[str] | None] = {}
+    for i in np.flatnonzero(mask):
+        use = zone_uses[i]
+        if use not in lists:
+            allowed = table.get(use.strip().lower()) if isinstance(use, str) else None
+            lists[use] = sorted(allowed) if allowed is not None else None
+        out[i] = lists[use]
     return out
 
 

@@ -23,7 +23,8 @@ from pyproj import CRS
 
 from cim.analysis.inputs import check_in_city, to_crs, to_point
 from cim.analysis.lookup import (
-    bounds_of, covering, feature_collection, finest_division, first_match, read_divisions, records, require, to_srid, vector_layer,
+    bounds_of, covering, feature_collection, finest_division, first_match, lonlat_frame, pool, read_divisions, records, require, to_srid,
+    vector_layer,
 )
 from cim.impact import impact
 from cim.processes.process import Process, Progress
@@ -44,10 +45,14 @@ def building_at_point(store: Store, point: Any, crs: str | int | CRS | None = No
     check_in_city(store, lonlat)
     info = require(store, "buildings", "building-at-point")
     frame = covering(store, info, lonlat, None)
-    centroids = shapely.centroid(frame.geometry.to_numpy())
-    frame = frame.assign(**_parcels(store, centroids, info.srid))
-    codes, names = finest_division(read_divisions(store, bounds_of(centroids), info.srid), centroids)
-    return frame.assign(district_code=codes, district_name=names).to_crs(4326)
+    places = {name: np.full(len(frame), None, dtype=object) for name in PLACE_COLUMNS}
+    if len(frame):
+        centroids = shapely.centroid(frame.geometry.to_numpy())
+        parcels = pool().submit(_parcels, store, centroids, info.srid)
+        divisions = pool().submit(read_divisions, store, bounds_of(centroids), info.srid)
+        places.update(parcels.result())
+        places["district_code"], places["district_name"] = finest_division(divisions.result(), centroids)
+    return lonlat_frame(frame, info.srid, places)
 
 
 def _parcels(store: Store, points: np.ndarray, srid: int) -> dict[str, np.ndarray]:

@@ -4,12 +4,15 @@ frames as GeoJSON. Reads go through :meth:`cim.store.Store.read_frame` only (bot
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, time
+from functools import cache, lru_cache
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -59,6 +62,21 @@ def bounds_of(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
     return (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
 
 
+@cache
+def pool() -> ThreadPoolExecutor:
+    """Threads for reads run at once (each waits on the database): the lookups at a point read three layers."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="cim-analysis")
+
+
+def lonlat_frame(frame: gpd.GeoDataFrame, srid: int, columns: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
+    """``frame`` (stored in EPSG ``srid``) with ``columns`` added, in lon/lat (EPSG:4326, x/y), same index
+    (a cached transformer: GeoDataFrame.to_crs makes one per call)."""
+    data = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    for name, values in (columns or {}).items():
+        data[name] = values
+    return gpd.GeoDataFrame(data, geometry=to_srid(frame.geometry.to_numpy(), srid, 4326), crs=parse_crs(4326))
+
+
 def to_srid(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
     """Geometries from EPSG ``src`` to EPSG ``dst`` (x/y)."""
     if src == dst:
@@ -77,7 +95,7 @@ def areas_m2(geoms: np.ndarray, srid: int, metric: CRS) -> np.ndarray:
     return shapely.area(shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))))
 
 
-def small_areas_m2(geoms: np.ndarray, srid: int, metric: CRS) -> np.ndarray:
+def small_areas_m2(geoms: np.ndarray, srid: int, metric: CRS, centroids: np.ndarray | None = None) -> np.ndarray:
     """Areas (m²) of small geometries (buildings, parcels: up to a few km across): as :func:`areas_m2`,
     but in a geographic CRS each area in degrees² times the ellipsoid's area element at the
     geometry's centroid latitude, M(φ)·N(φ)·cos φ·(π/180)² — exact to the second order of the extent
@@ -88,7 +106,7 @@ def small_areas_m2(geoms: np.ndarray, srid: int, metric: CRS) -> np.ndarray:
     ellipsoid = crs.ellipsoid
     a = ellipsoid.semi_major_metre
     e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
-    lat = np.radians(shapely.get_y(shapely.centroid(geoms)))
+    lat = np.radians(shapely.get_y(shapely.centroid(geoms) if centroids is None else centroids))
     w = 1.0 - e2 * np.sin(lat) ** 2
     element = a * (1.0 - e2) / w**1.5 * a / np.sqrt(w) * np.cos(lat) * (np.pi / 180.0) ** 2
     return shapely.area(geoms) * element
@@ -96,12 +114,16 @@ def small_areas_m2(geoms: np.ndarray, srid: int, metric: CRS) -> np.ndarray:
 
 def metric_for(info: LayerInfo, bounds: Sequence[float]) -> CRS:
     """The metric CRS areas of layer ``info`` are measured in (cim.impact_area.metric_crs): the
-    storage CRS when it is projected in metres, else an equal-area projection centred on ``bounds``
-    (storage CRS)."""
-    storage = parse_crs(info.srid)
+    storage CRS when it is projected in metres, else an equal-area projection centred near ``bounds``
+    (storage CRS) — one per 0.25° of the centre, as metric_crs rounds it, made once."""
     centre = shapely.box(*bounds).centroid if all(np.isfinite(bounds)) else shapely.Point(0, 0)
     lonlat = to_srid(np.array([centre]), info.srid, 4326)[0]
-    return metric_crs(storage, (lonlat.x, lonlat.y))
+    return _metric(info.srid, round(lonlat.x * 4) / 4, round(lonlat.y * 4) / 4)
+
+
+@lru_cache(maxsize=256)
+def _metric(srid: int, lon: float, lat: float) -> CRS:
+    return metric_crs(parse_crs(srid), (lon, lat))
 
 
 def first_match(points: np.ndarray, polygons: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:
@@ -163,30 +185,40 @@ def zone_rank(zones: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection (lon/lat) of ``frame``, the index as each feature's ``id``."""
+    """A GeoJSON FeatureCollection (lon/lat) of ``frame``, the index as each feature's ``id`` (GEOS
+    writes the geometries: geopandas' ``to_json`` took 6 s for 20,000 features)."""
     out = frame.to_crs(4326) if frame.crs is not None and not CRS.from_user_input(frame.crs).equals(parse_crs(4326)) else frame
-    collection = json.loads(out.to_json(na="null", drop_id=True, to_wgs84=False))
-    for feature, fid in zip(collection["features"], out.index):
-        feature["id"] = plain(fid)  # the fid as a number (to_json would make it a string), or a report's own key
-    return collection
+    geoms = out.geometry.to_numpy()
+    written = shapely.to_geojson(geoms)
+    props = records(pd.DataFrame(out.drop(columns=out.geometry.name)))
+    features = [
+        {"type": "Feature", "id": plain(fid), "properties": p, "geometry": None if g is None else orjson.loads(g)}
+        for fid, p, g in zip(out.index, props, written)
+    ]
+    return {"type": "FeatureCollection", "features": features}
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN/NA → None, numpy scalars → Python)."""
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({key: plain(value) for key, value in row.items()})
-    return out
+    """Rows as JSON-ready dicts (NaN/NA → null, numpy scalars → Python, times → ISO 8601), written by
+    pandas' JSON writer (four times faster than converting value by value)."""
+    if not len(frame):
+        return []
+    text = frame.reset_index(drop=True).to_json(orient="records", date_format="iso", force_ascii=False, double_precision=15)
+    return orjson.loads(text)
 
 
 def plain(value: Any) -> Any:
-    """A value as plain JSON-ready Python (NaN/NA → None, numpy scalars → Python)."""
-    if value is None or value is pd.NA:
+    """A value as plain JSON-ready Python (NaN/NA/NaT → None, numpy scalars and arrays → Python, times → ISO 8601)."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float) and value != value:
         return None
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    return value.item() if hasattr(value, "item") else value
+    if isinstance(value, (date, datetime, time)):  # (pd.Timestamp is a datetime)
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    return value

@@ -107,9 +107,11 @@ def forbidden_uses(building_uses: np.ndarray, zone_uses: np.ndarray, table: Mapp
     return out
 
 
-def floor_areas(geoms: np.ndarray, floors: np.ndarray, height_m: np.ndarray, srid: int, metric: CRS) -> tuple[np.ndarray, np.ndarray]:
-    """Footprint areas (m²) and floor areas (footprint × floors counted) of buildings stored in ``srid``."""
-    footprint = small_areas_m2(geoms, srid, metric)
+def floor_areas(geoms: np.ndarray, floors: np.ndarray, height_m: np.ndarray, srid: int, metric: CRS,
+                centroids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint areas (m²) and floor areas (footprint × floors counted) of buildings stored in ``srid``
+    (``centroids``: theirs, when already known)."""
+    footprint = small_areas_m2(geoms, srid, metric, centroids)
     return footprint, footprint * floors_counted(np.asarray(floors), np.asarray(height_m))
 
 
