@@ -209,7 +209,7 @@ def test_processes_panel_and_parcel_inspector(planning_server, browser: Chromium
     # the form of zoning-compliance: an area (drawn, or the view) and the optional inputs
     js("var s = document.getElementById('process-select'); s.value = 'zoning-compliance';"
        " s.dispatchEvent(new Event('change'));", browser)
-    browser.wait_for("document.querySelector('#process-form textarea[name=area]')", timeout=60)
+    browser.wait_for("!!document.querySelector('#process-form textarea[name=area]')", timeout=60)
     assert browser.evaluate("Array.from(document.querySelectorAll('#process-form [data-draw]')).map(b => b.dataset.draw)") == [
         "rectangle", "polygon", "view"]
 
@@ -243,7 +243,7 @@ def test_processes_panel_and_parcel_inspector(planning_server, browser: Chromium
     click_at(browser, *lonlat(500, 750))
     area = json.loads(browser.evaluate("document.querySelector('#process-form textarea[name=area]').value"))
     assert area["type"] == "Polygon" and len(area["coordinates"][0]) == 5, area
-    assert not browser.evaluate("document.querySelector('.maplibregl-popup')")  # the clicks were the drawing's
+    assert browser.evaluate("!!document.querySelector('.maplibregl-popup')") is False  # the clicks were the drawing's
     p1 = run()
     assert p1["state"] == "successful" and p1["kinds"] == {"height": 1}, p1
     browser.screenshot(tmp_path / "2-compliance-p1.png")
@@ -261,5 +261,5 @@ def test_processes_panel_and_parcel_inspector(planning_server, browser: Chromium
         assert f"Parcel {parcel}" in text and "Compliance: 1 violation" in text, text
         browser.wait_for(IDLE, timeout=60)
         browser.screenshot(tmp_path / f"3-inspector-{parcel}.png")
-    assert not browser.evaluate("document.querySelector('.maplibregl-popup')")
+    assert browser.evaluate("!!document.querySelector('.maplibregl-popup')") is False
     assert browser.page_errors() == []
