@@ -162,12 +162,12 @@
         },
       }, before ? before.id : undefined);
     }
-    var flatVisible = "visible";
     function set(on) {
-      if (flat) {
-        if (on) flatVisible = map.getLayoutProperty(flat.id, "visibility") || "visible";
-        map.setLayoutProperty(flat.id, "visibility", on ? "none" : flatVisible);
-        map.setLayoutProperty(extruded, "visibility", on ? flatVisible : "none");
+      if (flat) {  // the one shown takes the other's visibility (the legend's box acts on the one shown)
+        var from = on ? flat.id : extruded, to = on ? extruded : flat.id;
+        var visible = map.getLayoutProperty(from, "visibility") || "visible";
+        map.setLayoutProperty(from, "visibility", "none");
+        map.setLayoutProperty(to, "visibility", visible);
       }
       map.jumpTo({ pitch: on ? PITCH_3D : 0, bearing: on ? BEARING_3D : 0 });
       button.setAttribute("aria-pressed", on ? "true" : "false");

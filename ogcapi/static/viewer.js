@@ -133,7 +133,9 @@
       box.checked = (layer.layout || {}).visibility !== "none";
       box.title = "show / hide";
       box.addEventListener("change", function () {
-        map.setLayoutProperty(layer.id, "visibility", box.checked ? "visible" : "none");
+        var id = layer.id, planner = status.planner || {};
+        if (planner.view === "3d" && map.getLayer(id + "-3d")) id += "-3d"; // buildings in 3D: the extruded layer
+        map.setLayoutProperty(id, "visibility", box.checked ? "visible" : "none");
       });
       var swatch = document.createElement("span");
       swatch.className = "swatch " + layer.type;
