@@ -26,6 +26,7 @@ import geopandas as gpd
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store.audit import AuditLog, JsonLinesAuditLog
+from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
@@ -104,6 +105,14 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
 
     def open_audit_log(self) -> AuditLog:
         return JsonLinesAuditLog(self.releases_dir.parent / "audit")
+
+    def jobs(self) -> FileJobStore:
+        """OGC API - Processes jobs: JSON files in ``<store>.d/jobs/`` (cim/store/duckdb/jobs.py)."""
+        return FileJobStore(self.releases_dir.parent)
+
+    def connect_url(self) -> str:
+        """The URL to open this store with from another process (the job runner's child)."""
+        return str(self.path)
 
     # -- current release -----------------------------------------------------------------------
     def _read(self) -> _ReleaseReader:

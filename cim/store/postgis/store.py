@@ -33,6 +33,7 @@ from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
 from cim.store.postgis import live_layers, schema
 from cim.store.postgis.audit import PostgisAuditLog
+from cim.store.postgis.jobs import PostgisJobStore
 from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
 from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, read_log
 from cim.store.postgis.releases import PostgisReleases
@@ -119,6 +120,7 @@ class PostgisStore(PostgisReleases, Store):
         #: where this store's raster layers (COGs) live (cim/store/rasters.py)
         self.raster_dir = postgis_raster_dir(url)
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._conninfo = conninfo
         self._engine = sqlalchemy.create_engine(
             conninfo.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sqlalchemy.pool.NullPool
         )
@@ -161,6 +163,15 @@ class PostgisStore(PostgisReleases, Store):
 
     def open_audit_log(self) -> AuditLog:
         return PostgisAuditLog(self._pool)
+
+    def jobs(self) -> PostgisJobStore:
+        """OGC API - Processes jobs: schema ``cim_jobs`` (cim/store/postgis/jobs.py)."""
+        return PostgisJobStore(self._pool)
+
+    def connect_url(self) -> str:
+        """The URL to open this store with from another process (the job runner's child), password
+        included: never to be shown (``url`` is the one to show)."""
+        return self._conninfo
 
     def _require_postgis(self, conn: sqlalchemy.Connection) -> None:
         if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
