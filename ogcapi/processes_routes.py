@@ -43,12 +43,12 @@ from ogcapi import auth as auth_module
 from ogcapi.auth import AuthError, JWTAuth
 from ogcapi.bodies import media_type, read_at_most
 from ogcapi.errors import ogc_exception
+from ogcapi.jobs_routes import status_info
 from ogcapi.processes_html import description_page, list_page
 
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
 REL_PROCESSES = "http://www.opengis.net/def/rel/ogc/1.0/processes"
 REL_JOB_LIST = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
-REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 JSON_TYPES = ("application/json",)
 #: the role the processes' ``analyst`` stands for
 ANALYST = "analyst"
@@ -207,11 +207,7 @@ class ProcessesAPI:
 
         job = await run_in_threadpool(submit, self.store, process, execute, subject)
         location = f"{self.base}/jobs/{job.job_id}"
-        info = job.status_info()
-        info["links"] = [
-            {"rel": "self", "type": "application/json", "title": "The job's status", "href": location},
-            {"rel": "monitor", "type": "application/json", "title": "The job's status", "href": location},
-        ]
+        info = status_info(job, self.base)
         headers = {"Location": location}
         if wants_async(request.headers.get("prefer")):
             headers["Preference-Applied"] = "respond-async"

@@ -6,7 +6,6 @@ planned city (tests/support/planning_city.py), with the sample processes (tests/
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from cim.errors import ConfigError
 from cim.processes import processes
+from support.jobs import use_sample_processes, wait_until
 from support.planning_city import publish_planning_city, release_layers
 from support.postgis import BACKENDS, backend_store
 from test_auth_access import KEY, bearer
@@ -32,8 +32,7 @@ EXECUTE = "/processes/sample-echo/execution"
 def city(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A store (each back-end) holding release 1 of the planned city; the sample processes plugged in."""
     with pytest.MonkeyPatch.context() as mp, backend_store(request, "processes", tmp_path_factory.mktemp("processes")) as url:
-        mp.setenv("CIM_PROCESS_MODULES", "support.sample_processes")
-        processes.cache_clear()
+        use_sample_processes(mp)  # here and in the job runner's children
         publish_planning_city(url)
         yield url
     processes.cache_clear()
@@ -51,8 +50,12 @@ def make_client(url: str, mp: pytest.MonkeyPatch, key: bool = True) -> TestClien
 
 @pytest.fixture(scope="module")
 def api(city: str) -> Iterator[TestClient]:
+    from cim.processes import runner
+
     with pytest.MonkeyPatch.context() as mp, make_client(city, mp) as client:
         yield client
+        # the jobs started here end quickly: let the runner finish before the store closes
+        wait_until(runner.runner(client.app.state.store).idle, "the runner to stop")
 
 
 def post(api: TestClient, body: Any, path: str = EXECUTE, **headers: str) -> Any:
@@ -283,7 +286,6 @@ def test_conformance_declares_processes(api: TestClient) -> None:
 
 
 def test_async_execution_is_a_job(api: TestClient) -> None:
-    pytest.importorskip("cim.processes.runner", reason="the job runner (cim/processes/runner.py) is not on this branch")
     response = post(api, {"inputs": {"text": "later", "count": 2}, "response": "document"}, Prefer="respond-async")
     assert response.status_code == 201, response.text
     assert response.headers["Preference-Applied"] == "respond-async"
@@ -292,19 +294,33 @@ def test_async_execution_is_a_job(api: TestClient) -> None:
     assert location == f"http://testserver/jobs/{info['jobID']}"
     assert info["processID"] == "sample-echo" and info["status"] in ("accepted", "running", "successful")
     path = location.removeprefix("http://testserver")
-    deadline = time.monotonic() + 60
-    while (status := api.get(path).json())["status"] not in ("successful", "failed"):
-        assert time.monotonic() < deadline, status
-        time.sleep(0.1)
+    status = wait_until(lambda: (doc := api.get(path).json())["status"] in ("successful", "failed") and doc, f"job {path}")
     assert status["status"] == "successful", status
+    links = {link["rel"]: link["href"] for link in status["links"]}
+    assert links["http://www.opengis.net/def/rel/ogc/1.0/results"] == f"{location}/results"
     results = api.get(f"{path}/results")
     assert results.status_code == 200
     assert results.json() == {"echo": {"text": "later", "count": 2}, "layers": LAYERS}
 
 
-def test_async_execution_needs_the_role_too(api: TestClient) -> None:
-    response = post(api, {"inputs": {"seconds": 0}}, "/processes/sample-countdown/execution", Prefer="respond-async")
-    assert_exception(response, 401, "bearer token")
+def test_async_execution_needs_the_role_too(api: TestClient, city: str) -> None:
+    path = "/processes/sample-countdown/execution"
+    assert_exception(post(api, {"inputs": {"seconds": 0}}, path, Prefer="respond-async"), 401, "bearer token")
+    assert_exception(post(api, {"inputs": {"seconds": 0}}, path, Prefer="respond-async", **bearer("editor")), 403, "'analyst'")
+    response = post(api, {"inputs": {"seconds": 0}}, path, Prefer="respond-async", **bearer("analyst", sub="ana"))
+    assert response.status_code == 201, response.text
+    job = response.json()["jobID"]
+    from cim.store import shared_store
+
+    assert shared_store(city).jobs().get(job).subject == "ana"  # who submitted it
+
+
+def test_a_failing_job_says_why(api: TestClient) -> None:
+    response = post(api, {"inputs": {"message": "no parcel here"}}, "/processes/sample-fail/execution", Prefer="respond-async")
+    assert response.status_code == 201, response.text
+    path = response.headers["Location"].removeprefix("http://testserver")
+    status = wait_until(lambda: (doc := api.get(path).json())["status"] in ("successful", "failed") and doc, f"job {path}")
+    assert status["status"] == "failed" and "no parcel here" in status["message"]
 
 
 def test_the_example_bodies_are_valid(city: str) -> None:

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
+from cim.store import open_store
 from support.planning_city import publish_planning_city, release_layers
 
 CIM = Path(sys.executable).parent / "cim"
@@ -60,7 +60,17 @@ def test_execute(store_url: str, tmp_path: Path) -> None:
 
 
 def test_execute_async(store_url: str, tmp_path: Path) -> None:
-    pytest.importorskip("cim.processes.runner", reason="the job runner (cim/processes/runner.py) is not on this branch")
     publish_planning_city(store_url)
-    info = json.loads(ok(tmp_path, "execute", "sample-echo", "--inputs", '{"text": "job"}', "--async", "--store", store_url))
-    assert info["processID"] == "sample-echo" and info["status"] in ("accepted", "running", "successful")
+    result = run(tmp_path, "execute", "sample-echo", "--inputs", '{"text": "job"}', "--async", "--store", store_url)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert result.stderr.strip() == f"job {info['jobID']} accepted"
+    assert info["processID"] == "sample-echo" and info["status"] == "successful"
+    with open_store(store_url) as store:  # recorded in the store with its results, as a server's jobs are
+        job = store.jobs().get(info["jobID"])
+        assert job.subject == "cli"
+        assert store.jobs().results(job.job_id) == {"echo": {"text": "job", "count": 1}, "layers": len(release_layers()) + 1}
+    result = run(tmp_path, "execute", "sample-fail", "--inputs", '{"message": "no parcel here"}', "--async", "--store", store_url)
+    assert result.returncode == 1
+    failed = json.loads(result.stdout)
+    assert failed["status"] == "failed" and "no parcel here" in failed["message"]

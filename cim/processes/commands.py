@@ -5,8 +5,10 @@ server (docs/processes.md).
 - ``cim processes describe ID``: its description (JSON, as ``GET /processes/{id}``);
 - ``cim processes execute ID --inputs JSON|@file [--output NAME ...] [--async]``: the inputs checked as
   the server checks them (cim/processes/validate.py); the outputs printed as JSON (``{outputId: value}``,
-  or the value itself with ``--raw`` and one output); with ``--async`` a job is submitted to the store's
-  job runner and its id and status printed (follow it with ``GET /jobs/{id}`` on a server of the store).
+  or the value itself with ``--raw`` and one output). With ``--async`` the execution is a job recorded in
+  the store (so a server on the store lists it: ``GET /jobs/{id}``, and may dismiss it): its id goes to
+  stderr at once, this command runs it (a job's worker dies with the process that started it) and prints
+  its final ``statusInfo``; exit 1 unless it succeeded. Ctrl-C dismisses it.
 """
 
 from __future__ import annotations
@@ -90,11 +92,29 @@ def execute_command(process_id: str, inputs_text: str, outputs: tuple[str, ...],
     request = parse_execute(process, body)
     with open_store(store_url) as store:
         if as_job:
-            from cim.processes.runner import submit
-
-            job = submit(store, process, request, "cli")
-            click.echo(json.dumps(job.status_info(), indent=2, ensure_ascii=False))
+            _run_job(store, process, request)
             return
         results = run(store, process, request)
     shown: object = next(iter(results.values())) if raw and len(results) == 1 else results
     click.echo(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
+
+
+def _run_job(store: object, process: object, request: object) -> None:
+    """Submit a job, run it here until it ends, print its final statusInfo (exit 1 unless successful)."""
+    import time
+
+    from cim.processes import runner
+
+    job = runner.submit(store, process, request, "cli")  # type: ignore[arg-type]
+    click.echo(f"job {job.job_id} accepted", err=True)
+    local = runner.runner(store)
+    try:
+        while not local.idle():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        runner.dismiss(store, job.job_id)
+        raise
+    final = store.jobs().get(job.job_id)  # type: ignore[attr-defined]
+    click.echo(json.dumps(final.status_info(), indent=2, ensure_ascii=False))
+    if final.status != "successful":
+        raise SystemExit(1)
