@@ -336,3 +336,19 @@ def test_html_escapes_descriptions(tmp_path: Path) -> None:
 
     page = description_page({"id": "x", "title": "<script>alert(1)</script>", "inputs": {}, "outputs": {}}, {"t": "</textarea>"}, "http://h")
     assert "<script>alert(1)</script>" not in page and "&lt;/textarea&gt;" in page
+
+
+def test_a_sync_execution_past_the_budget_is_503(city: str) -> None:
+    from cim.limits import limits
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CIM_LIMIT_REQUEST_SECONDS", "0.5")
+        limits.cache_clear()
+        try:
+            with make_client(city, mp) as client:
+                # a 5 s countdown against a 0.5 s budget: stopped waiting for, answered 503 (ask for a job)
+                response = post(client, {"inputs": {"seconds": 5}}, "/processes/sample-countdown/execution", **bearer("analyst"))
+                assert_exception(response, 503, "time budget")
+                assert response.headers["Retry-After"].isdigit()
+        finally:
+            limits.cache_clear()
