@@ -126,6 +126,17 @@ def _metric(srid: int, lon: float, lat: float) -> CRS:
     return metric_crs(parse_crs(srid), (lon, lat))
 
 
+def valid(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` with the invalid ones made valid (shapely.make_valid), for overlays: GEOS refuses to
+    intersect a self-intersecting polygon, which a layer edited through the API or an old release may hold."""
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms
+    geoms = geoms.copy()
+    geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
+
+
 def first_match(points: np.ndarray, polygons: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:
     """For each point, the index of a polygon covering it (-1: none); where several do, the one of the
     lowest ``rank`` (then the lowest index)."""
