@@ -180,7 +180,7 @@ PROCESSES = (
         run=_run_parcel,
         domain="planning",
         keywords=("parcel", "宗地", "zoning", "控规", "spatial query"),
-        example={"point": {"type": "Point", "coordinates": [117.2, 39.13]}},
+        example={"point": {"type": "Point", "coordinates": [24.944068, 60.170017]}},  # the demo city, central Helsinki
     ),
     Process(
         id="zoning-compliance",
