@@ -4,10 +4,11 @@ frames as GeoJSON. Reads go through :meth:`cim.store.Store.read_frame` only (bot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -62,10 +63,16 @@ def bounds_of(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
     return (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
 
 
-@cache
 def pool() -> ThreadPoolExecutor:
-    """Threads for reads run at once (each waits on the database): the lookups at a point read three layers."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="cim-analysis")
+    """Threads for reads run at once (each waits on the database): the lookups at a point read three
+    layers. One per process (a forked child would inherit a pool whose threads it does not have)."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cim-analysis")
+    return _POOLS[pid]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def lonlat_frame(frame: gpd.GeoDataFrame, srid: int, columns: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
