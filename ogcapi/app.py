@@ -94,7 +94,7 @@ def create_app(
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
     # OGC API - Processes: /processes, /processes/{id}, /processes/{id}/execution (ogcapi/processes_routes.py)
     app.router.routes.extend(processes_routes(store, service.server_url, app.state.auth))
-    app.router.routes.extend(jobs_routes(store, service.server_url))  # /jobs (ogcapi/jobs_routes.py)
+    app.router.routes.extend(jobs_routes(store, service.server_url, app.state.auth))  # /jobs (ogcapi/jobs_routes.py)
     job_runner.start(store)  # jobs a dead server left running: failed; old ones pruned (cim/processes/runner.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)

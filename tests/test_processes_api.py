@@ -316,6 +316,31 @@ def test_async_execution_needs_the_role_too(api: TestClient, city: str) -> None:
     assert shared_store(city).jobs().get(job).subject == "ana"  # who submitted it
 
 
+def test_a_job_is_seen_only_by_its_subject_and_admins(api: TestClient) -> None:
+    """A job executed with a token is its subject's: to anyone else it does not exist (404), it is
+    not in their job list and they cannot dismiss it; anonymous jobs are everyone's; admins see all."""
+    path = "/processes/sample-countdown/execution"
+    mine = post(api, {"inputs": {"seconds": 0}}, path, Prefer="respond-async", **bearer("analyst", sub="alice"))
+    assert mine.status_code == 201, mine.text
+    job = f"/jobs/{mine.json()['jobID']}"
+    anonymous = post(api, {"inputs": {"text": "open"}}, Prefer="respond-async").json()["jobID"]
+    alice, bob, admin = bearer("analyst", sub="alice"), bearer("analyst", sub="bob"), bearer("admin", sub="root")
+    wait_until(lambda: api.get(job, headers=alice).json()["status"] == "successful", f"job {job}")
+    for headers in ({}, bob):
+        assert_exception(api.get(job, headers=headers), 404, "no job")
+        assert_exception(api.get(f"{job}/results", headers=headers), 404, "no job")
+        assert_exception(api.delete(job, headers=headers), 404, "no job")
+        listed = {j["jobID"] for j in api.get("/jobs?limit=1000", headers=headers).json()["jobs"]}
+        assert job.rsplit("/", 1)[1] not in listed and anonymous in listed
+    for headers in (alice, admin):
+        assert api.get(job, headers=headers).status_code == 200
+        assert api.get(f"{job}/results", headers=headers).json() == {"steps": 1}
+        listed = {j["jobID"] for j in api.get("/jobs?limit=1000", headers=headers).json()["jobs"]}
+        assert {job.rsplit("/", 1)[1], anonymous} <= listed
+    assert api.delete(job, headers=alice).status_code == 200  # finished: deleted
+    assert_exception(api.get(job, headers=admin), 404, "no job")
+
+
 def test_a_failing_job_says_why(api: TestClient) -> None:
     response = post(api, {"inputs": {"message": "no parcel here"}}, "/processes/sample-fail/execution", Prefer="respond-async")
     assert response.status_code == 201, response.text
