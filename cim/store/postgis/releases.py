@@ -118,6 +118,9 @@ class PostgisReleases:
             conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             try:
                 conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
+                # a feature's identity: its history across releases looks it up by source_id
+                # (building_history on 1,000,000 buildings: 0.3-0.45 s -> 0.08 s for two releases; 1 s to build)
+                conn.execute(f"CREATE INDEX ON {qualified} ({quote_ident('source_id')}, {quote_ident('source')})")
             finally:
                 conn.execute("RESET maintenance_work_mem")
             conn.execute(f"ANALYZE {qualified}")
