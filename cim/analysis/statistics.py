@@ -6,8 +6,12 @@ by ``category`` and roads by ``road_class``. A point or polygon feature counts i
 its point-on-surface (once, even on a boundary; its whole area there); a line is cut at division
 boundaries, so its length is shared out and it counts in every division it crosses. Areas and lengths
 are in metres: lengths in a metric CRS (:func:`metric_srid`), areas on the ellipsoid of a geographic
-storage CRS (cim/store/sql/division_totals.py) or in a projected one. The totals are made in the database, one statement
-per layer (:meth:`cim.store.Store.division_totals`, SQL in cim/store/sql/division_totals.py).
+storage CRS (cim/store/sql/division_totals.py) or in a projected one. The totals are made in the database
+(:meth:`cim.store.Store.division_totals`, SQL in cim/store/sql/division_totals.py): once per release, for
+every level, when it is published (table ``cim_division_totals`` of the release), and read from there
+(1,000,000 buildings: 10 ms instead of 6-10 s) — unless the layer or the divisions have edits in the
+overlay (current release only), the metric CRS is another, or the release was published before
+totals were prepared: then one statement per layer totals it live.
 """
 
 from __future__ import annotations
