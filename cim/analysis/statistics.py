@@ -6,8 +6,12 @@ by ``category`` and roads by ``road_class``. A point or polygon feature counts i
 its point-on-surface (once, even on a boundary; its whole area there); a line is cut at division
 boundaries, so its length is shared out and it counts in every division it crosses. Areas and lengths
 are in metres: lengths in a metric CRS (:func:`metric_srid`), areas on the ellipsoid of a geographic
-storage CRS (cim/store/sql/division_totals.py) or in a projected one. The totals are made in the database, one statement
-per layer (:meth:`cim.store.Store.division_totals`, SQL in cim/store/sql/division_totals.py).
+storage CRS (cim/store/sql/division_totals.py) or in a projected one. The totals are made in the database
+(:meth:`cim.store.Store.division_totals`, SQL in cim/store/sql/division_totals.py): once per release, for
+every level, when it is published (table ``cim_division_totals`` of the release), and read from there
+(1,000,000 buildings: 10 ms instead of 6-10 s) — unless the layer or the divisions have edits in the
+overlay (current release only), the metric CRS is another, or the release was published before
+totals were prepared: then one statement per layer totals it live.
 """
 
 from __future__ import annotations
@@ -15,42 +19,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pyproj import CRS
-
 from cim.analysis.inputs import city_bounds
 from cim.errors import BadInput, NotFound
 from cim.processes.process import Process, Progress
 from cim.processes.schemas import RELEASE, input_description, output_description
 from cim.store import LayerInfo, Store
+from cim.store.sql.division_totals import DIVISIONS, GROUP_BY, metric_srid_for, what_to_total
 
-#: the layer of administrative divisions, and the levels it has (layers/catalog/admin_divisions.py)
-DIVISIONS = "admin_divisions"
 LEVELS = ("province", "city", "district", "street")
-#: layers counted also per value of a field
-GROUP_BY = {"pois": "category", "roads": "road_class"}
-#: CGCS2000 3-degree Gauss-Krüger zones, "CM xxxE" (no zone prefix): EPSG 4534 (zone 25, 75°E) .. 4554 (zone 45)
-GK_FIRST_ZONE, GK_FIRST_EPSG, GK_LAST_ZONE = 25, 4534, 45
-
-_POLYGONS = ("Polygon", "MultiPolygon")
-_LINES = ("LineString", "MultiLineString")
 
 
 def metric_srid(store: Store, release: int | None = None) -> int:
-    """The EPSG code areas and lengths are measured in: the storage CRS when it is projected in
-    metres, else the CGCS2000 Gauss-Krüger 3-degree zone (CM xxxE) of the city's centre (in China),
-    else the WGS 84 UTM zone there. Within a GK zone lengths are true to 0.03 %."""
+    """The EPSG code areas and lengths are measured in (:func:`metric_srid_for`: the storage CRS
+    when it is projected in metres, else the Gauss-Krüger or UTM zone of the city's centre)."""
     infos = _vector(store, release)
-    srid = infos[0].srid if infos else 4326
-    crs = CRS.from_epsg(srid)
-    if crs.is_projected and all((axis.unit_name or "").startswith("met") for axis in crs.axis_info):
-        return srid
-    bounds = city_bounds(store)
-    lon, lat = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2) if bounds else (117.0, 39.0)
-    zone = round(lon / 3)
-    if GK_FIRST_ZONE <= zone <= GK_LAST_ZONE and 0 <= lat <= 56:
-        return GK_FIRST_EPSG + zone - GK_FIRST_ZONE
-    utm = min(60, int((lon + 180) // 6) + 1)
-    return (32600 if lat >= 0 else 32700) + utm
+    return metric_srid_for(infos[0].srid if infos else 4326, city_bounds(store))
 
 
 def _vector(store: Store, release: int | None) -> list[LayerInfo]:
@@ -87,10 +70,8 @@ def district_statistics(
     for info in infos:
         if info.name == DIVISIONS:
             continue
-        gtype = info.spec.geometry_type or ""
-        measure = "area" if gtype in _POLYGONS else "length" if gtype in _LINES else None
+        group_by, measure = what_to_total(info)
         key = {"area": "area_m2", "length": "length_m"}.get(measure or "")
-        group_by = GROUP_BY.get(info.name) if GROUP_BY.get(info.name) in info.field_types else None
         empty: dict[str, Any] = {"count": 0, **({key: 0.0} if key else {}), **({f"by_{group_by}": {}} if group_by else {})}
         for code in chosen:
             result[code]["layers"][info.name] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in empty.items()}

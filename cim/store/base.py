@@ -286,6 +286,12 @@ class Store(abc.ABC):
         division of ``level`` in layer ``admin_divisions`` (and per value of ``group_by``); SQL in
         cim/store/sql/division_totals.py."""
 
+    def prepare_division_totals(self, number: int) -> bool:
+        """Prepare the totals per division of release ``number`` if it was published without them
+        (publish makes them: cim/store/sql/division_totals.py); True when made now. The embedded store
+        writes a release file only while publishing it: its older releases are totalled live."""
+        return False
+
     # -- tiles ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def render_tile(self, query: TileQuery) -> RenderedTile:

@@ -21,7 +21,7 @@ from cim.store.base import FID, LayerInfo, ReleaseInfo
 from cim.store.frames import to_frame
 from cim.store.sql.diff import diff_statement, compared_fields
 from cim.store.sql.dialect import Dialect, Statement
-from cim.store.sql.division_totals import division_totals_statement
+from cim.store.sql.division_totals import division_totals_statement, prepared_statement
 from cim.store.sql.features import frame_fields, select_frame
 
 #: builds a statement from the dialects of the releases it reads, in the order asked
@@ -92,6 +92,12 @@ class ReleaseReads(abc.ABC):
         except LayerNotFound:
             return None
 
+    def _prepared_totals(self, release: int | None, build: Callable[[Dialect], Statement]) -> list[tuple[Any, ...]]:
+        """Rows of ``build(dialect)`` on the release's table of prepared totals
+        (cim/store/sql/division_totals.py: ``prepared_statement``), read as :meth:`_release_rows`
+        reads it; [] when the release has no such table (published before they were prepared)."""
+        return []
+
     # -- reads ---------------------------------------------------------------------------------
     def _release_frame(
         self, layer: str, release: int | None, bbox: Any = None, out_srid: int | None = None,
@@ -136,10 +142,16 @@ class ReleaseReads(abc.ABC):
         divisions = self._layer_of(DIVISIONS, release)
         if group_by is not None and group_by not in info.field_types:
             raise BadInput(f"layer {layer!r} has no field {group_by!r} to group by (fields: {', '.join(info.field_types)})")
-        rows = self._release_rows(
-            (release,),
-            lambda d: division_totals_statement(info, divisions, d[0], level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]
+        prepared = self._prepared_totals(
+            release, lambda d: prepared_statement(d, info, divisions, level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]
         )
+        if prepared and prepared[0][0] is None:  # the marker: prepared so, and not edited since
+            rows = prepared[1:]
+        else:  # totalled live (edits in the overlay, another question, or a release from before)
+            rows = self._release_rows(
+                (release,),
+                lambda d: division_totals_statement(info, divisions, d[0], level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]
+            )
         return [DivisionTotal(r[0], r[1], int(r[2]), None if r[3] is None else float(r[3])) for r in rows]
 
 

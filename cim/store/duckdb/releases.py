@@ -18,11 +18,11 @@ from cim.errors import StoreError
 from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.duckdb import spatial
-from cim.store.duckdb.dialect import SQL_TYPES
+from cim.store.duckdb.dialect import SQL_TYPES, DuckDBDialect
 from cim.store.duckdb.live import LiveFiles
 from cim.store.frames import measure, prepare
 from cim.store.rasters import install, measure_raster
-from cim.store.sql import quote_ident
+from cim.store.sql import division_totals, quote_ident
 
 
 class DuckDBReleases:
@@ -125,6 +125,9 @@ class DuckDBReleases:
                     crash_point("publish.write")  # the .partial file half written (tests/test_build_crash.py)
                 infos.append(info)
             infos = catalog_order(infos)
+            # the release's totals per division, in the file before it is closed (read by Store.division_totals)
+            for statement in division_totals.prepare_statements(infos, DuckDBDialect()):
+                con.execute(statement.sql, statement.params)
             for ordinal, info in enumerate(infos):
                 con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
             # the draft's metadata is complete only once its layers are (ReleaseDraft)

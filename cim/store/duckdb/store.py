@@ -38,6 +38,7 @@ from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
 from cim.store.release_reads import Build, ReleaseReads
 from cim.store.sql import quote_ident
+from cim.store.sql.division_totals import TOTALS_TABLE
 from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
 from cim.store.sql.tiles import join_layers, tile_statement
 from cim.store.tilequery import RenderedTile, TileQuery
@@ -55,6 +56,10 @@ class _ReleaseReader:
             raise StoreError(f"{path}: not a readable cim release ({exc})") from exc
         # raster paths are recorded relative to the releases directory
         self.layers = [_resolve_raster(LayerInfo.from_json(r[0]), path.parent) for r in rows]
+        #: whether publish prepared the release's totals per division (cim/store/sql/division_totals.py)
+        self.has_totals = bool(self.connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?", (TOTALS_TABLE,)
+        ).fetchone()[0])  # fmt: skip
         self._local = threading.local()
         #: the edits overlay versions attached to this connection
         self.overlays = ReaderOverlays(self.connection)
@@ -248,6 +253,16 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
                 return self._fetch(con, statement.sql, statement.params)
         finally:
             con.close()
+
+    def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
+        reader = self._read() if release is None else self._past_reader(release)
+        if not reader.has_totals:
+            return []
+        dialect = self._dialect(reader) if release is None else self.dialect
+        statement = build(dialect)
+        cur = reader.cursor()
+        with interrupting(cur.interrupt):
+            return self._fetch(cur, statement.sql, statement.params)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
         reader = self._read()

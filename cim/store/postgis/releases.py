@@ -33,7 +33,7 @@ from cim.store.postgis.dialect import PostgisDialect
 from cim.store.postgis.live import ensure_overlays, read_conflicts, rebase_overlays
 from cim.store.rasters import install, measure_raster, remove
 from cim.store.rebase import EditConflict
-from cim.store.sql import quote_ident, tile_geometry
+from cim.store.sql import division_totals, quote_ident, tile_geometry
 
 #: ``maintenance_work_mem`` of the session that builds a release's spatial indexes
 INDEX_BUILD_MEMORY = "1GB"
@@ -61,6 +61,7 @@ class PostgisReleases:
                 rasters: list[str] = []
                 try:
                     infos = self._load_schema(schema_name, draft, rasters)
+                    self._prepare_totals(schema_name, infos)
                     self._activate(number, schema_name, draft, infos)
                 except BaseException:
                     remove(rasters)
@@ -117,9 +118,43 @@ class PostgisReleases:
             conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             try:
                 conn.execute(f"CREATE INDEX ON {qualified} USING GIST ({quote_ident(GEOM)})")
+                # a feature's identity: its history across releases looks it up by source_id
+                # (building_history on 1,000,000 buildings: 0.3-0.45 s -> 0.08 s for two releases; 1 s to build)
+                conn.execute(f"CREATE INDEX ON {qualified} ({quote_ident('source_id')}, {quote_ident('source')})")
             finally:
                 conn.execute("RESET maintenance_work_mem")
             conn.execute(f"ANALYZE {qualified}")
+
+    def _prepare_totals(self, schema_name: str, infos: list[LayerInfo]) -> None:
+        """The release's totals per division, table ``cim_division_totals`` of its schema, in one
+        transaction (cim/store/sql/division_totals.py; read by Store.division_totals)."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+            for statement in division_totals.prepare_statements(infos, PostgisDialect(schema_name)):
+                conn.execute(statement.sql, statement.params)
+
+    def prepare_division_totals(self, number: int) -> bool:
+        """Prepare the totals per division of release ``number`` published without them (before
+        they were made at publish); False when it has them already or has no divisions. Holds the
+        publish lock, so no build prunes the release meanwhile."""
+        with self._engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PUBLISH_LOCK})
+            try:
+                with self._pool.connection() as conn:
+                    row = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (number,)).fetchone()
+                    if row is None:
+                        raise StoreError(f"store {self.url} has no release {number}")
+                    table = PostgisDialect(row[0]).table(division_totals.TOTALS_TABLE)
+                    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
+                        return False
+                    infos = [LayerInfo.from_json(json.dumps(i)) for (i,) in conn.execute(
+                        "SELECT info FROM cim.layer WHERE release = %s ORDER BY ord", (number,))]  # fmt: skip
+                if not division_totals.prepare_statements(infos, PostgisDialect(row[0])):
+                    return False
+                self._prepare_totals(row[0], infos)
+                return True
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK})
 
     def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
         with self._engine.begin() as conn:

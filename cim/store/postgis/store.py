@@ -41,6 +41,7 @@ from cim.store.postgis.tls import connection_url
 from cim.store.rasters import postgis_raster_dir
 from cim.store.release_reads import Build, ReleaseReads
 from cim.store.sql.dialect import Statement
+from cim.store.sql.division_totals import TOTALS_TABLE
 from cim.store.sql.features import (
     count_features,
     feature_from_rows,
@@ -310,6 +311,20 @@ class PostgisStore(ReleaseReads, PostgisReleases, Store):
                     raise StoreError(f"release {number} went away while being read")
                 dialects.append(PostgisDialect(row[0]))  # its tables as published: no edits overlay
             statement = build(dialects)
+            return self._fetch(conn, statement.sql, statement.params)
+
+    def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            if release is None:
+                dialect = self._read().dialect
+            else:
+                row = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (release,)).fetchone()
+                if row is None:
+                    return []  # the live read says which releases there are
+                dialect = PostgisDialect(row[0])
+            if conn.execute("SELECT to_regclass(%s)", (dialect.table(TOTALS_TABLE),)).fetchone()[0] is None:
+                return []
+            statement = build(dialect)
             return self._fetch(conn, statement.sql, statement.params)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
