@@ -46,6 +46,10 @@ class Limits:
     sse_clients: int = 1_000
     #: events waiting for one stream subscriber; a subscriber that falls further behind is disconnected
     sse_queue: int = 1_000
+    #: jobs (OGC API - Processes) one server process runs at once; more wait as ``accepted``
+    jobs: int = 2
+    #: days a finished job (and its results) is kept; older ones are deleted when a server starts
+    job_days: float = 7.0
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Limits:

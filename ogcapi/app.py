@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from cim.processes import runner as job_runner
 from cim.store import resolve_url, shared_store
 from ogcapi.access import LayerAccess
 from ogcapi.admin_routes import admin_routes
@@ -19,6 +20,7 @@ from ogcapi.edit_routes import edit_routes
 from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
 from ogcapi.impact_routes import impact_routes
+from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
@@ -89,6 +91,8 @@ def create_app(
     app.router.routes.extend(edit_routes(service, app.state.auth))
     app.router.routes.extend(warnings_routes(service, app.state.auth))  # POST /warnings (ogcapi/warnings_routes.py)
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
+    app.router.routes.extend(jobs_routes(store, service.server_url))  # /jobs (ogcapi/jobs_routes.py)
+    job_runner.start(store)  # jobs a dead server left running: failed; old ones pruned (cim/processes/runner.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)
     app.router.routes.extend(asyncapi_routes(service.server_url))  # /asyncapi (ogcapi/asyncapi.py)

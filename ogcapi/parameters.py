@@ -400,3 +400,96 @@ def audit_parameters(query: Mapping[str, str]) -> AuditParameters:
         since=since(query["since"]) if "since" in query else None,
         limit=integer(query["limit"], "limit", LIMIT_DIGITS, 1, MAX_AUDIT_LIMIT) if "limit" in query else DEFAULT_AUDIT_LIMIT,
     )
+
+
+# -- the job list (ogcapi/jobs_routes.py): GET /jobs?type=&processID=&status=&datetime=&minDuration=&maxDuration=&limit=&offset=&f=
+
+#: the query parameters of the job list (Processes 1.0 job-list, and ``offset`` of its next/prev links)
+JOB_PARAMETERS = frozenset(("type", "processID", "status", "datetime", "minDuration", "maxDuration", "limit", "offset", "f"))
+#: the most jobs one page lists, and how many when ``limit`` is absent (Processes 1.0: default 10)
+MAX_JOB_LIMIT = 10_000
+DEFAULT_JOB_LIMIT = 10
+#: the statuses of a job (Processes 1.0 statusCode)
+JOB_STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
+
+
+@dataclass(frozen=True)
+class JobParameters:
+    """The typed query of ``GET /jobs``; ``type_ok`` False: a ``type`` other than ``process`` (no job
+    is of another type: the list is empty)."""
+
+    type_ok: bool
+    process_ids: tuple[str, ...]
+    statuses: tuple[str, ...]
+    created_from: Datetime | None
+    created_until: Datetime | None
+    min_duration: float | None
+    max_duration: float | None
+    limit: int
+    offset: int
+
+
+def _listed(values: Iterable[str]) -> tuple[str, ...]:
+    """Values given as repeated parameters or comma-separated (``explode: false``), in order, once each."""
+    found: dict[str, None] = {}
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                found[part.strip()] = None
+    return tuple(found)
+
+
+def seconds(value: str, name: str) -> float:
+    """A duration in seconds: a finite number, not negative."""
+    result = number(value, name)
+    if result < 0:
+        raise InvalidQuery(f"{name} must not be negative; got {_show(value)}")
+    return result
+
+
+def job_parameters(items: Iterable[tuple[str, str]]) -> JobParameters:
+    """The job list's query from the request's (name, value) pairs: unknown parameters, ``f`` other
+    than json/html, an unknown ``status``, a bad ``datetime``, a negative or non-numeric duration, or a
+    ``limit`` outside 1..:data:`MAX_JOB_LIMIT` are 400s naming the parameter."""
+    pairs = list(items)
+    names = {name for name, _ in pairs}
+    unknown = sorted(names - JOB_PARAMETERS)
+    if unknown:
+        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}: use {', '.join(sorted(JOB_PARAMETERS))}")
+    single = {}
+    for name, value in pairs:
+        if name in single and name not in ("processID", "status", "type"):
+            raise InvalidQuery(f"{name} is given more than once")
+        single[name] = value
+    statuses = _listed(v for n, v in pairs if n == "status")
+    wrong = [s for s in statuses if s not in JOB_STATUSES]
+    if wrong:
+        raise InvalidQuery(f"status {_show(wrong[0])} is no job status: use {', '.join(JOB_STATUSES)}")
+    created_from = created_until = None
+    if "datetime" in single:
+        interval = datetime(single["datetime"])
+        created_from = bound_moment(interval.start, end=False) if interval.start is not None else None
+        created_until = bound_moment(interval.end, end=True) if interval.end is not None else None
+    durations = {name: seconds(single[name], name) if name in single else None for name in ("minDuration", "maxDuration")}
+    return JobParameters(
+        type_ok=all(v == "process" for v in _listed(v for n, v in pairs if n == "type")),
+        process_ids=_listed(v for n, v in pairs if n == "processID"),
+        statuses=statuses,
+        created_from=created_from,
+        created_until=created_until,
+        min_duration=durations["minDuration"],
+        max_duration=durations["maxDuration"],
+        limit=integer(single["limit"], "limit", LIMIT_DIGITS, 1, MAX_JOB_LIMIT) if "limit" in single else DEFAULT_JOB_LIMIT,
+        offset=offset(single["offset"]) if "offset" in single else 0,
+    )
+
+
+def wants_html(f: str | None, accept: str | None, what: str) -> bool:
+    """``f=html`` / ``f=json`` (400 naming ``what`` for another), else the ``Accept`` header: HTML when
+    it asks for text/html before (or without) application/json — a browser."""
+    if f is not None:
+        if f not in ("json", "html"):
+            raise InvalidQuery(f"unsupported format f={_show(f)}: {what} are served as f=json or f=html")
+        return f == "html"
+    accept = (accept or "").lower()
+    return "text/html" in accept and "application/json" not in accept.split("text/html", 1)[0]

@@ -25,6 +25,7 @@ from cim.store.tilequery import RenderedTile, TileQuery
 
 if TYPE_CHECKING:
     from cim.processes.jobs import JobStore
+    from cim.store.release_reads import DivisionTotal, FeatureChange
 
 #: columns every vector layer table has besides its schema fields
 FID = "fid"
@@ -253,6 +254,37 @@ class Store(abc.ABC):
         ``columns``: only these properties (default: all). ``release``: read that release's table as
         it was published (no edits overlay) instead of the current release; an unknown or pruned
         release is a NotFound naming the releases kept."""
+
+    # -- past releases and totals (shared implementation: cim/store/release_reads.py) ---------------
+    @abc.abstractmethod
+    def release_layers(self, number: int) -> list[LayerInfo]:
+        """The vector and raster layers of release ``number`` as it was published; an unknown or
+        pruned release is a NotFound naming the releases kept."""
+
+    @abc.abstractmethod
+    def find_features(
+        self, layer: str, equals: Sequence[tuple[str, Any]], release: int | None = None, out_srid: int | None = None
+    ) -> gpd.GeoDataFrame:
+        """The features of ``layer`` whose properties equal ``equals`` (e.g. a feature's identity,
+        ``source``/``source_id``), in the current release (with its edits) or in release ``release``."""
+
+    @abc.abstractmethod
+    def diff_releases(
+        self, layer: str, from_release: int, to_release: int, area_wkb: bytes | None = None, out_srid: int | None = None
+    ) -> list[FeatureChange]:
+        """The features of ``layer`` added, removed or changed from release ``from_release`` to
+        ``to_release`` (identity (source, source_id); SQL in cim/store/sql/diff.py), those intersecting
+        ``area_wkb`` (storage CRS) in either release when given; geometries in ``out_srid``. A layer
+        missing from one release: every feature of the other is added or removed."""
+
+    @abc.abstractmethod
+    def division_totals(
+        self, layer: str, level: str, codes: Sequence[str] | None = None, group_by: str | None = None,
+        measure: str | None = None, metric_srid: int = 4548, release: int | None = None,
+    ) -> list[DivisionTotal]:
+        """Count (and area m² with ``measure="area"``, length m with ``"length"``) of ``layer`` per
+        division of ``level`` in layer ``admin_divisions`` (and per value of ``group_by``); SQL in
+        cim/store/sql/division_totals.py."""
 
     # -- tiles ---------------------------------------------------------------------------------
     @abc.abstractmethod

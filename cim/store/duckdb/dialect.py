@@ -66,6 +66,20 @@ class DuckDBDialect(Dialect):
     def wkb(self, geom_sql: str) -> str:
         return f"ST_AsWKB({geom_sql})"
 
+    def index_join(self, a: str, b: str) -> str | None:
+        return None
+
+
+class AttachedReleaseDialect(DuckDBDialect):
+    """A release file attached to a connection under ``alias`` (comparing releases: cim/store/sql/diff.py)."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__()
+        self.alias = alias
+
+    def table(self, layer: str) -> str:
+        return f"{quote_ident(self.alias)}.{quote_ident(layer)}"
+
 
 class DuckDBTileDialect(TileDialect):
     text_type = "VARCHAR"

@@ -26,15 +26,18 @@ import geopandas as gpd
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store.audit import AuditLog, JsonLinesAuditLog
+from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
-from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
+from cim.store.duckdb.dialect import AttachedReleaseDialect, DuckDBDialect, DuckDBTileDialect
 from cim.store.duckdb.edits import DuckDBEdits
 from cim.store.duckdb.live import LiveFiles, ReaderOverlays
 from cim.store.duckdb.live_layers import DuckDBLiveLayers, LiveLayerFiles
 from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
+from cim.store.release_reads import Build, ReleaseReads
+from cim.store.sql import quote_ident
 from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
 from cim.store.sql.tiles import join_layers, tile_statement
 from cim.store.tilequery import RenderedTile, TileQuery
@@ -74,7 +77,7 @@ def _resolve_raster(info: LayerInfo, directory: Path) -> LayerInfo:
     return dataclasses.replace(info, raster_path=str(directory / info.raster_path))
 
 
-class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
+class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
     dialect = DuckDBDialect()
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -83,6 +86,8 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
         self.releases_dir = self.path.with_name(self.path.name + ".d") / "releases"
         self._reader: _ReleaseReader | None = None
         self._reader_lock = threading.Lock()
+        #: readers of releases read by number (Store.read_frame(release=N), diffs), opened once
+        self._past: dict[int, _ReleaseReader] = {}
         #: the release link's text and the file it names (see _current_target)
         self._resolved: tuple[str, Path] | None = None
         self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
@@ -104,6 +109,14 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
 
     def open_audit_log(self) -> AuditLog:
         return JsonLinesAuditLog(self.releases_dir.parent / "audit")
+
+    def jobs(self) -> FileJobStore:
+        """OGC API - Processes jobs: JSON files in ``<store>.d/jobs/`` (cim/store/duckdb/jobs.py)."""
+        return FileJobStore(self.releases_dir.parent)
+
+    def connect_url(self) -> str:
+        """The URL to open this store with from another process (the job runner's child)."""
+        return str(self.path)
 
     # -- current release -----------------------------------------------------------------------
     def _read(self) -> _ReleaseReader:
@@ -186,12 +199,55 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
             rows = self._fetch(cur, statement.sql, (fid,))
         return feature_from_rows(rows, info, fid)
 
-    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None) -> gpd.GeoDataFrame:
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None, release=None) -> gpd.GeoDataFrame:
+        if release is not None:
+            return self._release_frame(layer, release, bbox, out_srid, limit, columns)
         reader = self._read()
         info = self._layer_in(reader, layer)
         statement = select_frame(info, self._dialect(reader), bbox, out_srid, limit, columns)
         rows = reader.cursor().execute(statement.sql, statement.params).df()
         return to_frame(rows, out_srid or info.srid)
+
+    # -- past releases (cim/store/release_reads.py) ---------------------------------------------
+    def _past_reader(self, number: int) -> _ReleaseReader:
+        """The reader of release ``number``'s file (NotFound naming the releases kept when there is none)."""
+        reader = self._past.get(number)
+        if reader is not None and reader.path.exists():
+            return reader
+        self._check_release(number)
+        with self._reader_lock:
+            reader = self._past.get(number)
+            if reader is None or not reader.path.exists():
+                reader = self._past[number] = _ReleaseReader(self._release_file(number))
+            return reader
+
+    def release_layers(self, number: int) -> list[LayerInfo]:
+        return catalog_order(self._past_reader(number).layers)
+
+    def _release_rows(self, releases, build: Build) -> list[tuple[Any, ...]]:
+        if len(releases) == 1:
+            if releases[0] is None:
+                reader = self._read()
+                dialect = self._dialect(reader)
+            else:
+                reader = self._past_reader(releases[0])
+                dialect = self.dialect
+            cur = reader.cursor()
+            statement = build([dialect])
+            with interrupting(cur.interrupt):
+                return self._fetch(cur, statement.sql, statement.params)
+        # several releases: their files attached read-only to a connection of this read
+        paths = [self._past_reader(number).path for number in releases]
+        con = spatial.connect(":memory:", read_only=False)
+        try:
+            aliases = [f"release_{i}" for i in range(len(paths))]
+            for alias, path in zip(aliases, paths):
+                con.execute(spatial.attach_sql(path, quote_ident(alias), read_only=True))
+            statement = build([AttachedReleaseDialect(alias) for alias in aliases])
+            with interrupting(con.interrupt):
+                return self._fetch(con, statement.sql, statement.params)
+        finally:
+            con.close()
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
         reader = self._read()
@@ -220,6 +276,9 @@ class DuckDBStore(DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, Store):
             raise StoreError(f"query failed: {exc}") from exc
 
     def close(self) -> None:
+        for reader in self._past.values():
+            reader.close()
+        self._past.clear()
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from cim.layerspec import LayerSpec
 from cim.store.base import FID, GEOM, LayerInfo
 from cim.store.postgis.audit import AUDIT_TABLE_DDL
+from cim.store.postgis.jobs import JOBS_DDL
 from cim.store.postgis import live_layers
 from cim.store.postgis.live import create_live_schema, index_overlays
 
@@ -112,8 +113,14 @@ def _v6_audit_log(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
+def _v8_jobs(conn: Connection) -> None:
+    # OGC API - Processes jobs and their results (cim/store/postgis/jobs.py)
+    for statement in JOBS_DDL.split(";"):
+        conn.execute(text(statement))
+
+
 #: ordered migrations; append, never edit
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts, _v6_audit_log, _v7_live_layers]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_edits, _v3_overlay_indexes, _v4_tile_geometry, _v5_edit_conflicts, _v6_audit_log, _v7_live_layers, _v8_jobs]
 
 _ADVISORY_LOCK = 0x43494D  # "CIM"
 

@@ -33,11 +33,13 @@ from cim.store.edits import Edit, EditRecord
 from cim.store.frames import to_frame
 from cim.store.postgis import live_layers, schema
 from cim.store.postgis.audit import PostgisAuditLog
+from cim.store.postgis.jobs import PostgisJobStore
 from cim.store.postgis.dialect import PostgisDialect, PostgisTileDialect
 from cim.store.postgis.live import ReleaseChanged, apply_edit, generation_sql, read_log
 from cim.store.postgis.releases import PostgisReleases
 from cim.store.postgis.tls import connection_url
 from cim.store.rasters import postgis_raster_dir
+from cim.store.release_reads import Build, ReleaseReads
 from cim.store.sql.dialect import Statement
 from cim.store.sql.features import (
     count_features,
@@ -112,13 +114,14 @@ def _safe_url(url: str) -> str:
         return "the configured database"
 
 
-class PostgisStore(PostgisReleases, Store):
+class PostgisStore(ReleaseReads, PostgisReleases, Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         url = connection_url(url)  # TLS (sslmode ...) for every connection below: cim/store/postgis/tls.py
         self.url = _safe_url(url)
         #: where this store's raster layers (COGs) live (cim/store/rasters.py)
         self.raster_dir = postgis_raster_dir(url)
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._conninfo = conninfo
         self._engine = sqlalchemy.create_engine(
             conninfo.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sqlalchemy.pool.NullPool
         )
@@ -161,6 +164,15 @@ class PostgisStore(PostgisReleases, Store):
 
     def open_audit_log(self) -> AuditLog:
         return PostgisAuditLog(self._pool)
+
+    def jobs(self) -> PostgisJobStore:
+        """OGC API - Processes jobs: schema ``cim_jobs`` (cim/store/postgis/jobs.py)."""
+        return PostgisJobStore(self._pool)
+
+    def connect_url(self) -> str:
+        """The URL to open this store with from another process (the job runner's child), password
+        included: never to be shown (``url`` is the one to show)."""
+        return self._conninfo
 
     def _require_postgis(self, conn: sqlalchemy.Connection) -> None:
         if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
@@ -268,7 +280,9 @@ class PostgisStore(PostgisReleases, Store):
             rows = self._fetch(conn, statement.sql, (fid,))
         return feature_from_rows(rows, info, fid)
 
-    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None) -> gpd.GeoDataFrame:
+    def read_frame(self, layer, bbox=None, out_srid=None, limit=None, columns=None, release=None) -> gpd.GeoDataFrame:
+        if release is not None:
+            return self._release_frame(layer, release, bbox, out_srid, limit, columns)
         current = self._read()
         info = current.layer(layer)
         statement = select_frame(info, current.dialect, bbox, out_srid, limit, columns)
@@ -276,6 +290,27 @@ class PostgisStore(PostgisReleases, Store):
             rows = self._fetch(conn, statement.sql, statement.params)
         names = [FID] + frame_fields(info, columns) + ["wkb"]
         return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
+
+    # -- past releases (cim/store/release_reads.py) ---------------------------------------------
+    def release_layers(self, number: int) -> list[LayerInfo]:
+        self._check_release(number)
+        with self._pool.connection() as conn:
+            return self._layer_infos(conn, number)
+
+    def _release_rows(self, releases, build: Build) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            dialects = []
+            for number in releases:
+                if number is None:
+                    dialects.append(self._read().dialect)
+                    continue
+                row = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (number,)).fetchone()
+                if row is None:
+                    self._check_release(number)  # NotFound naming the releases kept
+                    raise StoreError(f"release {number} went away while being read")
+                dialects.append(PostgisDialect(row[0]))  # its tables as published: no edits overlay
+            statement = build(dialects)
+            return self._fetch(conn, statement.sql, statement.params)
 
     def render_tile(self, query: TileQuery) -> RenderedTile:
         current = self._read()

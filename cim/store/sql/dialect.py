@@ -36,6 +36,12 @@ class Dialect(abc.ABC):
     def bbox_filter(self, srid: int) -> str:
         return f"ST_Intersects({quote_ident(GEOM)}, {self.envelope(srid)})"
 
+    def index_join(self, a: str, b: str) -> str | None:
+        """A condition added to a join on ``ST_Intersects(a, <a function of b>)`` so that the
+        back-end finds the pairs through ``b``'s spatial index: PostGIS ``a && b``; None: the join
+        is planned best without one (DuckDB's spatial join wants the one ST_Intersects)."""
+        return f"{a} && {b}"
+
     def geojson(self, geom_sql: str) -> str:
         return f"ST_AsGeoJSON({geom_sql})"
 

@@ -152,6 +152,7 @@ def frame_fields(info: LayerInfo, columns: Sequence[str] | None = None) -> list[
 def select_frame(
     info: LayerInfo, dialect: Dialect, bbox: tuple[float, float, float, float] | None = None,
     out_srid: int | None = None, limit: int | None = None, columns: Sequence[str] | None = None,
+    equals: Sequence[tuple[str, Any]] = (),
 ) -> Statement:
     """SELECT fid, *properties, wkb (the geometry as WKB, in ``out_srid``) in fid order: the rows of
     :meth:`cim.store.Store.read_frame` (:func:`cim.store.frames.to_frame` makes the frame). With
@@ -161,9 +162,15 @@ def select_frame(
     cols = ", ".join([quote_ident(FID)] + [quote_ident(name) for name in frame_fields(info, columns)])
     sql = f"SELECT {cols}, {dialect.wkb(geom)} AS wkb FROM {dialect.source(info)}"
     params: list[Any] = []
+    clauses: list[str] = []
     if bbox is not None:
-        sql += f" WHERE {dialect.bbox_filter(info.srid)}"
+        clauses.append(dialect.bbox_filter(info.srid))
         params.extend(bbox)
+    for name, value in equals:  # (``equals``: property = value, e.g. a feature's identity)
+        clauses.append(f"{quote_ident(_check_property(info, name, 'the property filters'))} = {dialect.placeholder}")
+        params.append(value)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
     sql += f" ORDER BY {quote_ident(FID)}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -1,0 +1,146 @@
+"""Reads of past releases and totals per division, the same for both back-ends (a mixin of the stores).
+
+A back-end supplies two things: :meth:`ReleaseReads.release_layers` (the layers of release N) and
+:meth:`ReleaseReads._release_rows`, which runs a statement built for the dialects of some releases
+(``None``: the current release, read with its edits; a number: that release's tables as published).
+The statements are the shared SQL of cim/store/sql/ (features.py, diff.py, division_totals.py).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from cim.errors import LayerNotFound, NotFound
+from cim.store.base import FID, LayerInfo, ReleaseInfo
+from cim.store.frames import to_frame
+from cim.store.sql.diff import diff_statement, compared_fields
+from cim.store.sql.dialect import Dialect, Statement
+from cim.store.sql.division_totals import division_totals_statement
+from cim.store.sql.features import frame_fields, select_frame
+
+#: builds a statement from the dialects of the releases it reads, in the order asked
+Build = Callable[[Sequence[Dialect]], Statement]
+#: the layer of administrative divisions (layers/catalog/admin_divisions.py)
+DIVISIONS = "admin_divisions"
+
+
+@dataclass(frozen=True)
+class FeatureChange:
+    """One feature that differs between two releases (:meth:`ReleaseReads.diff_releases`)."""
+
+    source: str | None
+    source_id: str | None
+    #: "added", "removed" or "changed"
+    change: str
+    fid_from: int | None
+    fid_to: int | None
+    #: the changed fields ("geometry" included); empty for added and removed features
+    fields: tuple[str, ...]
+    #: the feature's geometry as WKB: in the later release, or the earlier one for a removed feature
+    wkb: bytes | None
+
+
+@dataclass(frozen=True)
+class DivisionTotal:
+    """A layer's features in one division (and one value of the grouping field)."""
+
+    code: str
+    group: Any
+    count: int
+    #: area in m² or length in m (None when not measured)
+    measure: float | None
+
+
+class ReleaseReads(abc.ABC):
+    """Put first among a store's bases; it relies on the Store methods ``releases``, ``layers`` and
+    ``release_layers`` (declared there, so not here: a declaration here would hide a base's)."""
+
+    url: str
+    releases: Callable[[], list[ReleaseInfo]]
+    layers: Callable[[], list[LayerInfo]]
+    release_layers: Callable[[int], list[LayerInfo]]
+
+    @abc.abstractmethod
+    def _release_rows(self, releases: Sequence[int | None], build: Build) -> list[tuple[Any, ...]]:
+        """Rows of ``build(dialects)``, one dialect per entry of ``releases`` (None: the current
+        release with its edits, only alone; numbers checked by :meth:`_check_release` first)."""
+
+    def _check_release(self, number: int) -> None:
+        kept = [r.number for r in self.releases()]
+        if number not in kept:
+            listed = ", ".join(str(n) for n in kept) or "none"
+            raise NotFound(f"store {self.url} has no release {number} (releases kept: {listed})")
+
+    def _layer_of(self, layer: str, release: int | None) -> LayerInfo:
+        infos = self.layers() if release is None else self.release_layers(release)
+        for info in infos:
+            if info.name == layer and info.spec.kind == "vector":
+                return info
+        names = ", ".join(i.name for i in infos if i.spec.kind == "vector") or "none"
+        where = "the current release" if release is None else f"release {release}"
+        raise LayerNotFound(f"no layer {layer!r} in {where} (layers: {names})")
+
+    def _optional_layer(self, layer: str, release: int) -> LayerInfo | None:
+        try:
+            return self._layer_of(layer, release)
+        except LayerNotFound:
+            return None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _release_frame(
+        self, layer: str, release: int | None, bbox: Any = None, out_srid: int | None = None,
+        limit: int | None = None, columns: Sequence[str] | None = None, equals: Sequence[tuple[str, Any]] = (),
+    ) -> gpd.GeoDataFrame:
+        info = self._layer_of(layer, release)
+        rows = self._release_rows((release,), lambda d: select_frame(info, d[0], bbox, out_srid, limit, columns, equals))
+        names = [FID, *frame_fields(info, columns), "wkb"]
+        return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
+
+    def find_features(
+        self, layer: str, equals: Sequence[tuple[str, Any]], release: int | None = None, out_srid: int | None = None
+    ) -> gpd.GeoDataFrame:
+        return self._release_frame(layer, release, out_srid=out_srid, equals=equals)
+
+    def diff_releases(
+        self, layer: str, from_release: int, to_release: int, area_wkb: bytes | None = None, out_srid: int | None = None
+    ) -> list[FeatureChange]:
+        before, after = self._optional_layer(layer, from_release), self._optional_layer(layer, to_release)
+        if before is None and after is None:
+            raise LayerNotFound(f"no layer {layer!r} in release {from_release} nor in release {to_release}")
+        fields = compared_fields(before, after)
+        if from_release == to_release:
+            return []
+        rows = self._release_rows(
+            (from_release, to_release), lambda d: diff_statement(before, after, d, area_wkb, out_srid)
+        )
+        names = [*fields, "geometry"]
+        changes = []
+        for row in rows:
+            flags = row[6:]
+            changed = tuple(name for name, flag in zip(names, flags) if flag) if row[4] == "changed" else ()
+            wkb = bytes(row[5]) if row[5] is not None else None
+            changes.append(FeatureChange(row[0], row[1], row[4], row[2], row[3], changed, wkb))
+        return changes
+
+    def division_totals(
+        self, layer: str, level: str, codes: Sequence[str] | None = None, group_by: str | None = None,
+        measure: str | None = None, metric_srid: int = 4548, release: int | None = None,
+    ) -> list[DivisionTotal]:
+        info = self._layer_of(layer, release)
+        divisions = self._layer_of(DIVISIONS, release)
+        if group_by is not None and group_by not in info.field_types:
+            raise LayerNotFound(f"layer {layer!r} has no field {group_by!r}")
+        rows = self._release_rows(
+            (release,),
+            lambda d: division_totals_statement(info, divisions, d[0], level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]
+        )
+        return [DivisionTotal(r[0], r[1], int(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
+
+__all__ = ["DIVISIONS", "Build", "DivisionTotal", "FeatureChange", "ReleaseReads"]
