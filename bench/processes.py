@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-python", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--update", action="store_true", help="keep what --out holds for the parts not run now")
     args = parser.parse_args(argv)
     urls = {"postgis": f"postgresql://postgres@127.0.0.1:5432/{args.db}", "duckdb": str(args.duckdb)}
     report: dict[str, Any] = {
@@ -382,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_http:
             entry["http"] = _guarded("http", lambda: http_api(url, points, areas, releases, args.workers))
             print(backend, "http", json.dumps(entry["http"]), file=sys.stderr)
+        if args.update and args.out.is_file():
+            before = json.loads(args.out.read_text()).get("results", {}).get(backend, {})
+            entry = {**before, **entry}
         report["results"][backend] = entry
     report["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
