@@ -166,7 +166,14 @@ def _add_warnings() -> None:
     cli.add_command(warnings)
 
 
+def _add_processes() -> None:
+    from cim.processes.commands import processes_group
+
+    cli.add_command(processes_group)
+
+
 _add_warnings()
+_add_processes()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ from ogcapi.edit_routes import edit_routes
 from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
 from ogcapi.impact_routes import impact_routes
+from ogcapi.processes_routes import processes_routes
 from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
@@ -91,7 +92,9 @@ def create_app(
     app.router.routes.extend(edit_routes(service, app.state.auth))
     app.router.routes.extend(warnings_routes(service, app.state.auth))  # POST /warnings (ogcapi/warnings_routes.py)
     app.router.routes.extend(admin_routes(store, app.state.auth))  # /admin/audit (ogcapi/admin_routes.py)
-    app.router.routes.extend(jobs_routes(store, service.server_url))  # /jobs (ogcapi/jobs_routes.py)
+    # OGC API - Processes: /processes, /processes/{id}, /processes/{id}/execution (ogcapi/processes_routes.py)
+    app.router.routes.extend(processes_routes(store, service.server_url, app.state.auth))
+    app.router.routes.extend(jobs_routes(store, service.server_url, app.state.auth))  # /jobs (ogcapi/jobs_routes.py)
     job_runner.start(store)  # jobs a dead server left running: failed; old ones pruned (cim/processes/runner.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)

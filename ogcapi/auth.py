@@ -155,6 +155,16 @@ class JWTAuth:
         """The ``sub`` of the editor presenting ``authorization`` (the header); raises AuthError."""
         return self.require(authorization, self.editor_role, "edit")
 
+    def caller(self, authorization: str | None) -> tuple[str | None, tuple[str, ...]]:
+        """The ``sub`` and roles of a valid token in ``authorization``; (None, ()) without a valid one."""
+        if not authorization:
+            return None, ()
+        try:
+            claims = self.claims(authorization, "")
+        except AuthError:
+            return None, ()
+        return str(claims["sub"]), tuple(_roles(claims, self.role_claim))
+
     def subject(self, authorization: str | None) -> str | None:
         """The ``sub`` of a valid token in ``authorization``, None without one (for the audit log)."""
         if not authorization:

@@ -12,6 +12,7 @@ COMMON = "http://www.opengis.net/spec/ogcapi-common-{part}/1.0/conf/{name}"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
+PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/{name}"
 
 DECLARED: tuple[str, ...] = (
     COMMON.format(part=1, name="core"),
@@ -53,6 +54,9 @@ DECLARED: tuple[str, ...] = (
     TILES.format(name="geodata-tilesets"),
     TILES.format(name="mvt"),
     TILES.format(name="oas30"),
+    # OGC API - Processes 1.0 (ogcapi/processes_routes.py, the jobs' routes; tests/test_processes_api.py);
+    # not callback (no subscriber URLs are called)
+    *(PROCESSES.format(name=name) for name in ("core", "ogc-process-description", "json", "html", "oas30", "job-list", "dismiss")),
 )
 
 

@@ -11,7 +11,11 @@
   entry with the four warning colours (红/橙/黄/蓝) and a popup with the warning's headline, event,
   severity/colour, effective/expires and areas (docs/warnings/viewer.md).
   The map starts at the style's ``center``/``zoom``; ``#zoom/lat/lon`` in the URL overrides them.
-- ``/viewer/viewer.js``, ``/viewer/warnings.js``, ``/viewer/viewer.css``: the page's own files.
+- The planner's tools (docs/viewer.md): ``planner.js`` (the feature popup completed from
+  ``/collections/{layer}/items/{id}``, buildings extruded in 3D, the result layer), ``search.js`` (name or
+  address through a CQL2 ``LIKE`` filter), ``draw.js``, ``processes_panel.js`` (forms from the process
+  descriptions, results drawn) and ``inspector.js`` (parcel-at-point + zoning-compliance at a click).
+- ``/viewer/<script>.js`` (:data:`SCRIPTS`), ``/viewer/viewer.css``: the page's own files.
 - ``/viewer/vendor/maplibre-gl.js`` (``.css``, ``LICENSE.txt``): MapLibre GL JS, installed from the
   npm registry by scripts/demo and scripts/test (``ensure_maplibre`` in scripts/lib.sh) into the
   git-ignored ``ogcapi/static/vendor/maplibre/``. Nothing is loaded from a CDN: the page works
@@ -43,7 +47,12 @@ TEMPLATE = PACKAGE_DIR / "templates" / "viewer.html"
 #: where ``ensure_maplibre`` (scripts/lib.sh) puts MapLibre GL JS
 VENDOR_DIR = STATIC_DIR / "vendor" / "maplibre"
 VENDOR_FILES = {"maplibre-gl.js": "text/javascript", "maplibre-gl.css": "text/css", "LICENSE.txt": "text/plain"}
-OWN_FILES = {"viewer.js": "text/javascript", "warnings.js": "text/javascript", "viewer.css": "text/css"}
+#: the page's own scripts, in loading order (viewer.js last: it starts the map and the tools)
+SCRIPTS = ("warnings.js", "planner.js", "search.js", "draw.js", "processes_panel.js", "inspector.js", "viewer.js")
+OWN_FILES = {**{name: "text/javascript" for name in SCRIPTS}, "viewer.css": "text/css"}
+#: what the search box looks in (layers of the style that have them) and which fields it matches
+SEARCH_LAYERS = ("buildings", "pois")
+SEARCH_FIELDS = ("name", "address")
 ASSET_CACHE = "public, max-age=3600"
 INSTALL_HINT = (
     "MapLibre GL JS is not installed. Run ./scripts/demo or ./scripts/test, which install it from the "
@@ -99,10 +108,9 @@ class Viewer:
             vendor = f"{self.base}/viewer/vendor"
             tag = f"?v={html.escape(version)}"
             head = f'<link rel="stylesheet" href="{vendor}/maplibre-gl.css{tag}">'
-            scripts = (
-                f'<script src="{vendor}/maplibre-gl.js{tag}"></script>\n'
-                f'<script src="{html.escape(own["warnings.js"])}"></script>\n'
-                f'<script src="{html.escape(own["viewer.js"])}"></script>'
+            scripts = "\n".join(
+                [f'<script src="{vendor}/maplibre-gl.js{tag}"></script>']
+                + [f'<script src="{html.escape(own[name])}"></script>' for name in SCRIPTS]
             )
             state, message = "loading", ""
             status = json.dumps({"state": "loading", "errors": []})
@@ -111,6 +119,10 @@ class Viewer:
             "maplibre": f"{self.base}/viewer/vendor/maplibre-gl.js",
             "maplibreVersion": version,
             "warnings": {"items": f"{self.base}/collections/warnings/items?f=json&limit=1000", "stream": f"{self.base}/warnings/stream"},
+            "collections": f"{self.base}/collections",
+            "search": {"layers": list(SEARCH_LAYERS), "fields": list(SEARCH_FIELDS), "limit": 10},
+            "processes": f"{self.base}/processes",
+            "inspector": {"parcel": "parcel-at-point", "compliance": "zoning-compliance"},
         }
         return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
             title=html.escape(TITLE),

@@ -76,7 +76,7 @@ def test_read_operations_never_fail_on_the_server(api_client: Any) -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_map_tile_operations_never_fail_on_the_server(client: Any) -> None:
+def test_map_tile_operations_never_fail_on_the_server(client: Any) -> None:  # noqa: F811 - the fixture
     """The map tile routes of raster collections (the demo city has none: a DEM and imagery here)."""
     schema = schemathesis.openapi.from_asgi("/openapi?f=json", client.app).include(method="GET", path_regex="/map/")
     failures = fuzz(schema, READ_EXAMPLES, READ_CHECKS)

@@ -17,7 +17,6 @@ from support.rasters import (
     HILL,
     NODATA_BLOCK,
     PIXEL_M,
-    dem_array,
     dem_origin,
     elevation_at,
     raster_config,

@@ -95,7 +95,20 @@ def test_measure_process() -> None:
     check_outputs(process, outputs)
     assert outputs["measurement"]["area_m2"] == pytest.approx(1_000_000, rel=1e-6)
     distance = process.run(None, process.example, no_progress)["measurement"]
-    assert distance["distance_m"] == pytest.approx(GRS80.inv(117.20, 39.13, 117.21, 39.14)[2], rel=1e-9)
+    (a, b) = process.example["geometry"]["coordinates"]
+    assert distance["distance_m"] == pytest.approx(GRS80.inv(*a, *b)[2], rel=1e-9)
+
+
+def test_every_example_is_valid_against_its_schemas() -> None:
+    """The examples the descriptions carry (docs, OpenAPI) are valid inputs."""
+    import jsonschema
+
+    for pid in ("building-at-point", "buildings-in-area", "parcel-at-point", "zoning-compliance", "landuse-by-district", "measure"):
+        process = get_process(pid)
+        for name, value in process.example.items():
+            jsonschema.validate(value, process.inputs[name]["schema"])
+        required = {name for name, spec in process.inputs.items() if spec["minOccurs"] > 0}
+        assert required <= set(process.example), pid
 
 
 def test_measure_through_the_python_api(tmp_path) -> None:

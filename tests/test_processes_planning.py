@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import shapely
 from support.planning_city import X0, Y0, lonlat
 from support.planning_stores import SRIDS, check_outputs, planning_city
 from support.postgis import BACKENDS
@@ -144,10 +145,18 @@ def test_zoning_compliance_in_an_area(city: cim.City) -> None:
     p4 = city.zoning_compliance(geojson_box(1550, 300, 1950, 700))  # P4 only: B5 (59 m ≤ 60) and B6 (no height)
     assert violations(p4) == [("far", "parcels", "P4")]
     assert (p4.summary["buildings_checked"], p4.summary["parcels_checked"]) == (2, 1)
-    # a small area touching only part of P4 still reports P4's FAR from all its buildings
-    corner = city.zoning_compliance(geojson_box(1900, 650, 1940, 690))
-    assert violations(corner) == [("far", "parcels", "P4")]
-    assert corner.violations["value"].iloc[0] == pytest.approx(5.000625, rel=1e-6)
+    # a small area round P4's middle (its point on surface) reports P4's FAR from all its buildings
+    middle = city.zoning_compliance(geojson_box(1740, 490, 1760, 510))
+    assert violations(middle) == [("far", "parcels", "P4")]
+    assert middle.violations["value"].iloc[0] == pytest.approx(5.000625, rel=1e-6)
+    assert (middle.summary["buildings_checked"], middle.summary["parcels_checked"]) == (0, 1)
+    # a parcel's own polygon selects it and its buildings, not the neighbours it would touch
+    p3 = city.zoning_compliance(geojson_box(1050, 300, 1450, 700))
+    assert violations(p3) == [("height", "buildings", "B4")]
+    assert (p3.summary["buildings_checked"], p3.summary["parcels_checked"]) == (1, 1)
+    # B1 (x 100..140, y 400..450) is in an area holding its centroid (120, 425), not in one that only clips it
+    assert violations(city.zoning_compliance(geojson_box(110, 410, 130, 440))) == [("height", "buildings", "B1")]
+    assert violations(city.zoning_compliance(geojson_box(90, 390, 110, 410))) == []
 
 
 def test_zoning_compliance_with_another_use_table(city: cim.City) -> None:
@@ -265,3 +274,26 @@ def test_a_city_without_zoning(store_url: str) -> None:
         p4 = city.parcel_at_point(lonlat(1700, 500)).iloc[0]  # no zoning: the parcel still, FAR without a limit
         assert p4["zone_use"] is None and p4["zones"] == [] and p4["far_exceeded"] is None
         assert p4["far"] == pytest.approx(5.000625, rel=1e-6)
+
+
+def test_an_invalid_zone_is_made_valid_for_overlays(store_url: str) -> None:
+    """A self-intersecting zone (a bow tie over district 120101, as an edit through the API or an old
+    release may hold) is measured as shapely.make_valid reads it: two triangles of 1000 x 500 / 2 m²."""
+    import geopandas as gpd
+    from support.planning_city import DRAWN, release_layers
+
+    layers = release_layers(4548)
+    zoning = next(layer for layer in layers if layer.spec.name == "landuse")
+    bow = shapely.MultiPolygon([shapely.Polygon([(X0, Y0), (X0 + 1000, Y0 + 1000), (X0 + 1000, Y0), (X0, Y0 + 1000)])])
+    zoning.frame.loc[zoning.frame.index[0], "geometry"] = bow
+    assert not gpd.GeoSeries([bow], crs=DRAWN).is_valid.iloc[0]
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft(layers=layers, srid=4548))
+    with cim.open(store_url) as city:
+        table = city.landuse_by_district()
+        west = table[table["code"] == "120101"].iloc[0]
+        assert west["use"] == "residential"
+        assert west["area_m2"] == pytest.approx(500_000, rel=1e-9)
+        assert west["share"] == pytest.approx(0.5, rel=1e-9)
+        p1 = city.parcel_at_point(lonlat(250, 500)).iloc[0]  # P1 x 50..450, y 300..700: in the left triangle's part
+        assert p1["zones"][0]["use"] == "residential" and 0 < p1["zones"][0]["share"] < 1

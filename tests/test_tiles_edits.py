@@ -169,7 +169,7 @@ def test_tilesets_without_editable_layers_keep_their_keys(city: TestClient) -> N
     first = city.get(BUILDING_TILE)
     assert first.status_code == 200 and decode(first.content)["buildings"]["features"]
     etag = first.headers["etag"]
-    assert etag.startswith(f'"r0001-') and f".v{ENGINE_VERSION}-" in etag  # no edit generation in it
+    assert etag.startswith('"r0001-') and f".v{ENGINE_VERSION}-" in etag  # no edit generation in it
     assert city.post(PARCELS, json=body(NEW)).status_code == 201
     again = city.get(BUILDING_TILE, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag

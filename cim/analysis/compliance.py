@@ -3,8 +3,9 @@ the buildings and parcels of an area, or of the whole city, that break their zon
 (cim/analysis/zoning.py), as a report — the violations (GeoJSON-ready, lon/lat) and a summary.
 
 It reads three layers with :meth:`cim.store.Store.read_frame` (only the columns it needs) and joins
-them in memory with STRtrees (shapely 2, vectorised): on the 1,000,000-building city it takes about
-docs/benchmarks.md's figure, most of it reading."""
+them in memory with STRtrees (shapely 2, vectorised): on the 1,000,000-building city (bench data of
+bench/processes_data.py) a city-wide run took 15–16 s on PostGIS and on DuckDB with the 2-core machine
+under a load of 15–30 (other test runs), about half of it reading the layers."""
 
 from __future__ import annotations
 
@@ -57,8 +58,11 @@ def zoning_compliance(
     the whole city) that break their zone's rules (cim/analysis/zoning.py): ``height`` (building
     taller than ``height_limit_m``), ``far`` (parcel floor-area ratio above ``far_limit``), ``use``
     (building use the zone's use forbids: :data:`cim.analysis.zoning.ALLOWED_USES`, entries replaced
-    by ``allowed_uses``). A building is in the area when its footprint intersects it, a parcel
-    likewise (its FAR counts every building whose centroid it holds, inside the area or not).
+    by ``allowed_uses``). A building is in the area when its centroid lies in it (boundary included),
+    a parcel when its point on surface does — the points that also pick their zone and parcel, so
+    areas that tile the city share out its features, and a parcel's own polygon as the area selects
+    that parcel and its buildings, not the neighbours it touches. A parcel's FAR counts every
+    building whose centroid it holds.
 
     Violations are listed by kind (height, far, use), the worst first (the largest value ÷ limit;
     uses by fid); ``limit``: at most that many of each kind (None: all) — the summary counts all."""
@@ -82,7 +86,7 @@ def zoning_compliance(
         if region is not None:  # the parcels in the area first: their buildings count wherever they are
             parcels = parcels_read.result() if parcels_read is not None else None
             if parcels is not None:
-                parcels = parcels[shapely.intersects(parcels.geometry.to_numpy(), region)]
+                parcels = parcels[shapely.intersects(region, shapely.point_on_surface(parcels.geometry.to_numpy()))]
             boxes = [region.bounds] + ([tuple(parcels.total_bounds)] if parcels is not None and len(parcels) else [])
             bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
         buildings_read = pool.submit(read_layer, store, b_info, bounds, ("name", "use", "height_m", "floors"), srid)
@@ -95,7 +99,7 @@ def zoning_compliance(
     b_geoms = buildings.geometry.to_numpy()
     centroids = shapely.centroid(b_geoms)
     zone_geoms = zones.geometry.to_numpy()
-    in_scope = shapely.intersects(b_geoms, region) if region is not None else np.ones(len(b_geoms), dtype=bool)
+    in_scope = shapely.intersects(region, centroids) if region is not None else np.ones(len(b_geoms), dtype=bool)
     b_zone = zoning.zone_of(centroids, zone_geoms)
     zoned = in_scope & (b_zone >= 0)
     z = np.where(b_zone >= 0, b_zone, 0)

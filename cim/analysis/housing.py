@@ -192,7 +192,7 @@ PROCESSES = (
         run=_run_at_point,
         domain="housing",
         keywords=("building", "建筑物", "parcel", "district", "spatial query"),
-        example={"point": {"type": "Point", "coordinates": [117.2, 39.13]}},
+        example={"point": {"type": "Point", "coordinates": [24.944068, 60.170017]}},  # the demo city: Ateneum, Helsinki
     ),
     Process(
         id="buildings-in-area",
@@ -211,6 +211,6 @@ PROCESSES = (
         run=_run_in_area,
         domain="housing",
         keywords=("building", "floor area", "建筑面积", "housing stock"),
-        example={"area": {"type": "Polygon", "coordinates": [[[117.19, 39.12], [117.21, 39.12], [117.21, 39.14], [117.19, 39.14], [117.19, 39.12]]]}},
+        example={"area": {"type": "Polygon", "coordinates": [[[24.940, 60.168], [24.948, 60.168], [24.948, 60.172], [24.940, 60.172], [24.940, 60.168]]]}},
     ),
 )

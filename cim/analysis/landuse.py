@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cim.analysis.lookup import areas_m2, metric_for, read_layer, require
+from cim.analysis.lookup import areas_m2, metric_for, read_layer, require, valid
 from cim.errors import BadInput
 from cim.impact import DIVISION_LEVELS
 from cim.store import Store
@@ -32,9 +32,9 @@ def landuse_by_district(store: Store, level: str = "district") -> pd.DataFrame:
     bounds = tuple(divisions.total_bounds)
     zones = read_layer(store, zones_info, bounds, ("use",), srid)
     metric = metric_for(d_info, bounds)
-    d_geoms = divisions.geometry.to_numpy()
+    d_geoms = valid(divisions.geometry.to_numpy())
     d_area = areas_m2(d_geoms, srid, metric)
-    z_geoms = zones.geometry.to_numpy()
+    z_geoms = valid(zones.geometry.to_numpy())
     d_idx, z_idx = shapely.STRtree(z_geoms).query(d_geoms, predicate="intersects")
     pieces = shapely.intersection(d_geoms[d_idx], z_geoms[z_idx])
     uses = zones["use"].astype(object).where(zones["use"].notna(), None).to_numpy()[z_idx]

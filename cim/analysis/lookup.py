@@ -4,10 +4,11 @@ frames as GeoJSON. Reads go through :meth:`cim.store.Store.read_frame` only (bot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -62,10 +63,16 @@ def bounds_of(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
     return (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
 
 
-@cache
 def pool() -> ThreadPoolExecutor:
-    """Threads for reads run at once (each waits on the database): the lookups at a point read three layers."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="cim-analysis")
+    """Threads for reads run at once (each waits on the database): the lookups at a point read three
+    layers. One per process (a forked child would inherit a pool whose threads it does not have)."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cim-analysis")
+    return _POOLS[pid]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def lonlat_frame(frame: gpd.GeoDataFrame, srid: int, columns: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
@@ -124,6 +131,17 @@ def metric_for(info: LayerInfo, bounds: Sequence[float]) -> CRS:
 @lru_cache(maxsize=256)
 def _metric(srid: int, lon: float, lat: float) -> CRS:
     return metric_crs(parse_crs(srid), (lon, lat))
+
+
+def valid(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` with the invalid ones made valid (shapely.make_valid), for overlays: GEOS refuses to
+    intersect a self-intersecting polygon, which a layer edited through the API or an old release may hold."""
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms
+    geoms = geoms.copy()
+    geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
 
 
 def first_match(points: np.ndarray, polygons: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:

@@ -164,6 +164,6 @@ PROCESSES = (
         run=_run,
         domain="city-management",
         keywords=("measurement", "几何量算", "geodesic", "CGCS2000"),
-        example={"geometry": {"type": "MultiPoint", "coordinates": [[117.20, 39.13], [117.21, 39.14]]}},
+        example={"geometry": {"type": "MultiPoint", "coordinates": [[24.944068, 60.170017], [24.936915, 60.171810]]}},
     ),
 )

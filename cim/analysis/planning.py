@@ -16,7 +16,7 @@ from pyproj import CRS
 from cim.analysis import zoning
 from cim.analysis.inputs import check_in_city, in_storage, to_point
 from cim.analysis.lookup import (
-    ZONE_FIELDS, bounds_of, covering, feature_collection, finest_division, lonlat_frame, metric_for, plain, pool, read_divisions, read_layer, records, require, small_areas_m2,
+    ZONE_FIELDS, bounds_of, covering, feature_collection, finest_division, lonlat_frame, metric_for, plain, pool, read_divisions, read_layer, records, require, small_areas_m2, valid,
     vector_layer,
 )
 from cim.analysis.compliance import ComplianceReport, zoning_compliance
@@ -87,7 +87,8 @@ def _parcel_zones(store: Store, info: LayerInfo, geoms: np.ndarray, inner: np.nd
     for name, column in zip(("zone_use", *ZONE_FIELDS[1:]), ZONE_FIELDS):
         out[name][found] = zones[column].to_numpy()[governing[found]]
     parcel_idx, zone_idx = shapely.STRtree(zone_geoms).query(geoms, predicate="intersects")
-    pieces = small_areas_m2(shapely.intersection(geoms[parcel_idx], zone_geoms[zone_idx]), info.srid, metric)
+    overlap = shapely.intersection(valid(geoms)[parcel_idx], valid(zone_geoms)[zone_idx])
+    pieces = small_areas_m2(overlap, info.srid, metric)
     rows = zones.reset_index()
     for p, z, piece in sorted(zip(parcel_idx, zone_idx, pieces), key=lambda t: (t[0], -t[2])):
         if piece <= 0:
@@ -179,7 +180,7 @@ PROCESSES = (
         run=_run_parcel,
         domain="planning",
         keywords=("parcel", "宗地", "zoning", "控规", "spatial query"),
-        example={"point": {"type": "Point", "coordinates": [117.2, 39.13]}},
+        example={"point": {"type": "Point", "coordinates": [24.944068, 60.170017]}},  # the demo city, central Helsinki
     ),
     Process(
         id="zoning-compliance",

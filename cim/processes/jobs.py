@@ -98,6 +98,13 @@ class JobQuery:
     max_duration: float | None = None
     limit: int = 10
     offset: int = 0
+    #: whose jobs: None = everyone's; a tuple = jobs made anonymously (subject None) plus those of these
+    #: subjects (what a caller may see: docs/processes.md, "Who sees a job")
+    visible_to: Sequence[str] | None = None
+
+    def shows(self, subject: str | None) -> bool:
+        """Whether a job of ``subject`` is visible under :attr:`visible_to`."""
+        return self.visible_to is None or subject is None or subject in self.visible_to
 
 
 class JobStore(abc.ABC):

@@ -60,6 +60,8 @@ def matches(job: Job, query: JobQuery, at: datetime) -> bool:
         return False
     if query.statuses and job.status not in query.statuses:
         return False
+    if not query.shows(job.subject):
+        return False
     if query.created_from is not None and job.created < query.created_from:
         return False
     if query.created_until is not None and job.created > query.created_until:

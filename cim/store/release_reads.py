@@ -16,7 +16,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from cim.errors import LayerNotFound, NotFound
+from cim.errors import BadInput, LayerNotFound, NotFound
 from cim.store.base import FID, LayerInfo, ReleaseInfo
 from cim.store.frames import to_frame
 from cim.store.sql.diff import diff_statement, compared_fields
@@ -135,7 +135,7 @@ class ReleaseReads(abc.ABC):
         info = self._layer_of(layer, release)
         divisions = self._layer_of(DIVISIONS, release)
         if group_by is not None and group_by not in info.field_types:
-            raise LayerNotFound(f"layer {layer!r} has no field {group_by!r}")
+            raise BadInput(f"layer {layer!r} has no field {group_by!r} to group by (fields: {', '.join(info.field_types)})")
         rows = self._release_rows(
             (release,),
             lambda d: division_totals_statement(info, divisions, d[0], level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]

@@ -5,6 +5,8 @@
 //    "sources": {id: loaded?}, "webgl": "webgl2" | "webgl" | null,
 //    "warnings": the live warnings overlay (ogcapi/static/warnings.js)}
 // The live warnings' rendered features count under sourceLayers.warnings, like the tiles' would.
+// Once the style has loaded, the planner's tools start (planner.js and the modules registering with it:
+// search.js, draw.js, processes_panel.js, inspector.js); their state is under "planner".
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("cim-viewer-config").textContent);
@@ -78,7 +80,7 @@
       bySourceLayer[sl] = (bySourceLayer[sl] || 0) + 1;
     });
     Object.keys(map.getStyle().sources).forEach(function (id) {
-      if (!LIVE_SOURCES[id]) sources[id] = map.isSourceLoaded(id);
+      if (!LIVE_SOURCES[id] && id.indexOf("cim-") !== 0) sources[id] = map.isSourceLoaded(id); // the style's own ("cim-*": the planner's)
     });
     var c = map.getCenter();
     status.state = "idle";
@@ -97,6 +99,13 @@
       addError("warnings: " + (e && e.message ? e.message : e));
     }
     window.cimViewer.warnings = warnings;
+    try {  // the planner's tools: feature details, search, 3D, processes, parcel inspector (planner.js)
+      if (window.cimPlanner) {
+        window.cimViewer.planner = window.cimPlanner.start({ map: map, config: config, status: status, writeStatus: writeStatus, addError: addError });
+      }
+    } catch (e) {
+      addError("planner: " + (e && e.message ? e.message : e));
+    }
     buildLegend();
   });
 
@@ -112,7 +121,7 @@
     var warningsMeta = null;
     map.getStyle().layers.forEach(function (layer) {
       var meta = layer.metadata || {};
-      if (!meta["cim:title"]) return;
+      if (!meta["cim:title"] || meta["cim:planner"]) return; // the planner's own layers (3D, results): not in the legend
       if (meta["cim:warnings"]) {  // one entry for the warnings, after the others
         if (!meta["cim:part"] && !meta["cim:live"]) warningsMeta = meta;
         if (warnings) return;
@@ -124,7 +133,9 @@
       box.checked = (layer.layout || {}).visibility !== "none";
       box.title = "show / hide";
       box.addEventListener("change", function () {
-        map.setLayoutProperty(layer.id, "visibility", box.checked ? "visible" : "none");
+        var id = layer.id, planner = status.planner || {};
+        if (planner.view === "3d" && map.getLayer(id + "-3d")) id += "-3d"; // buildings in 3D: the extruded layer
+        map.setLayoutProperty(id, "visibility", box.checked ? "visible" : "none");
       });
       var swatch = document.createElement("span");
       swatch.className = "swatch " + layer.type;
@@ -142,6 +153,7 @@
 
   // click to inspect: the features under the pointer (a few pixels around it), topmost first
   map.on("click", function (e) {
+    if (window.cimPlanner && window.cimPlanner.takeClick(e)) return; // a drawing tool or the parcel inspector
     var p = e.point, r = 4;
     var features = map.queryRenderedFeatures([[p.x - r, p.y - r], [p.x + r, p.y + r]]);
     if (!features.length) return;
@@ -153,7 +165,7 @@
     }
     var root = document.createElement("div");
     root.className = "cim-popup";
-    features.slice(0, 3).forEach(function (f) {
+    features.slice(0, 3).forEach(function (f, i) {
       var title = document.createElement("h2");
       title.textContent = ((f.layer.metadata || {})["cim:title"] || f.layer.id) + (f.id !== undefined ? " #" + f.id : "");
       var table = document.createElement("table");
@@ -165,6 +177,8 @@
         row.insertCell().textContent = String(f.properties[key]);
       });
       root.append(title, table);
+      // the topmost feature in full, from /collections/{layer}/items/{id} (planner.js)
+      if (i === 0 && window.cimPlanner) window.cimPlanner.complete(f, table);
     });
     popup.setDOMContent(root).addTo(map);
   });

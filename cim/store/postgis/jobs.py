@@ -89,6 +89,9 @@ class PostgisJobStore(JobStore):
         if query.statuses:
             where.append("status = ANY(%s)")
             params.append(list(query.statuses))
+        if query.visible_to is not None:
+            where.append("(subject IS NULL OR subject = ANY(%s))")
+            params.append(list(query.visible_to))
         if query.created_from is not None:
             where.append("created >= %s")
             params.append(query.created_from)
