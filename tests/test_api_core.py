@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "warnings"}  # warnings: the live layer every store has
+DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "parcels", "admin_divisions", "warnings"}  # warnings: the live layer every store has
 
 
 def rels(doc: dict) -> dict[str, list[dict]]:

@@ -21,7 +21,7 @@ from support.server import free_port
 import cim
 
 CIM = Path(sys.executable).parent / "cim"
-DEMO_LAYERS = ["landuse", "water", "roads", "buildings", "pois"]
+DEMO_LAYERS = ["landuse", "water", "parcels", "roads", "admin_divisions", "buildings", "pois"]
 RELEASE_LINE = re.compile(r"^([* ]) +(\d+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (.*)$")
 
 

@@ -13,9 +13,12 @@ import shapely
 
 from cim.store import LayerData
 from layers.catalog import CATALOG
+from layers.demo_planning import MIN_PARCEL_M2, NOT_BLOCK_EDGES, OTHER, ZONING_RULES
 from layers.osm_demo import demo_sources, load_demo_layers
 
 FINLAND = (19.0, 59.5, 31.6, 70.1)
+#: layers whose data the demo derives (layers/demo_planning.py) rather than reads from OSM as it is
+DERIVED = ("landuse", "parcels", "admin_divisions")
 DTYPES = {"string": "object", "integer": "Int64", "number": "float64", "boolean": "boolean"}
 
 
@@ -50,8 +53,15 @@ def test_sources_are_the_bundled_extracts() -> None:
 
 def test_layers_specs_and_timing(loaded: tuple[list[LayerData], list[str], float]) -> None:
     layers, messages, seconds = loaded
-    assert [d.spec.name for d in layers] == ["landuse", "water", "roads", "buildings", "pois"]
-    assert all(d.spec is CATALOG[d.spec.name] for d in layers)
+    assert [d.spec.name for d in layers] == ["landuse", "water", "parcels", "roads", "admin_divisions", "buildings", "pois"]
+    for data in layers:
+        spec = CATALOG[data.spec.name]
+        if data.spec.name in DERIVED:
+            # the catalog's spec, its description saying the data is the demo's, derived, not official
+            assert data.spec.fields == spec.fields and data.spec.description.startswith(spec.description)
+            assert "Demo city:" in data.spec.description.removeprefix(spec.description)
+        else:
+            assert data.spec is spec
     assert seconds < 15
     assert any("Helsinki.osm.pbf: buildings: 483 of 486" in m for m in messages)
 
@@ -74,7 +84,7 @@ def test_only_unrepairable_buildings_are_dropped(
     assert (dropped.geometry.area == 0).all() and (~dropped.geometry.is_valid).all()
 
 
-@pytest.mark.parametrize("name", ["landuse", "water", "roads", "buildings", "pois"])
+@pytest.mark.parametrize("name", ["landuse", "water", "roads", "buildings", "pois", "parcels", "admin_divisions"])
 def test_frame_matches_spec(frames: dict[str, gpd.GeoDataFrame], name: str) -> None:
     frame, spec = frames[name], CATALOG[name]
     assert len(frame) > 0
@@ -90,7 +100,8 @@ def test_frame_matches_spec(frames: dict[str, gpd.GeoDataFrame], name: str) -> N
     assert not frame.geometry.is_empty.any() and frame.geometry.notna().all()
     minx, miny, maxx, maxy = frame.total_bounds
     assert FINLAND[0] < minx <= maxx < FINLAND[2] and FINLAND[1] < miny <= maxy < FINLAND[3]
-    assert frame["source_id"].str.fullmatch(r"(node|way|relation)/\d+").all()
+    if name not in ("parcels", "admin_divisions"):
+        assert frame["source_id"].str.fullmatch(r"(node|way|relation)/\d+").all()
     assert not frame.duplicated(["source", "source_id"]).any()
     assert list(frame.index) == list(range(len(frame)))
     strings = [f.name for f in spec.fields if f.type == "string"]
@@ -173,5 +184,90 @@ def test_water_and_landuse(frames: dict[str, gpd.GeoDataFrame]) -> None:
     landuse = frames["landuse"]
     assert len(landuse) > 250
     assert {"residential", "industrial", "commercial"} <= set(landuse["use"])
-    assert landuse[["zoning_code", "height_limit_m", "far_limit"]].isna().all().all()
     assert set(landuse["source"]) == {"osm:test.osm.pbf", "osm:Helsinki.osm.pbf"}
+
+
+def test_zoning_limits_follow_the_rule_per_use(frames: dict[str, gpd.GeoDataFrame]) -> None:
+    landuse = frames["landuse"]
+    # hand-picked from the rule (layers/demo_planning.py): residential R2 24 m / FAR 2, commercial and
+    # retail B1 45 m / 4, industrial M1 24 m / 1.5, grass G1 8 m / 0.1; a use it does not list gets X 18 m / 1
+    by_use = landuse.drop_duplicates("use").set_index("use")[["zoning_code", "height_limit_m", "far_limit"]]
+    assert by_use.loc["residential"].tolist() == ["R2", 24.0, 2.0]
+    assert by_use.loc["commercial"].tolist() == by_use.loc["retail"].tolist() == ["B1", 45.0, 4.0]
+    assert by_use.loc["industrial"].tolist() == ["M1", 24.0, 1.5]
+    assert by_use.loc["grass"].tolist() == ["G1", 8.0, 0.1]
+    assert "lane" not in ZONING_RULES and by_use.loc["lane"].tolist() == ["X", 18.0, 1.0]
+    # every polygon is filled, by the rule
+    assert landuse[["zoning_code", "height_limit_m", "far_limit"]].notna().all().all()
+    expected = [tuple(ZONING_RULES.get(use, OTHER)) for use in landuse["use"]]
+    assert list(landuse[["zoning_code", "height_limit_m", "far_limit"]].itertuples(index=False, name=None)) == expected
+    assert (landuse["use"] == "residential").sum() == (landuse["zoning_code"] == "R2").sum() == 49
+
+
+def test_divisions_codes_are_well_formed_and_synthetic(frames: dict[str, gpd.GeoDataFrame]) -> None:
+    divisions = frames["admin_divisions"]
+    # six ASCII digits (streets: nine, as township codes are), in the unassigned province range 99
+    assert divisions["code"].str.fullmatch(r"99[0-9]{4}([0-9]{3})?").all() and divisions["code"].is_unique
+    assert (divisions["code"].str.len() == 9).eq(divisions["level"] == "street").all()
+    by_code = divisions.set_index("code")
+    assert by_code.loc[["990000", "990100"], "level"].tolist() == ["province", "city"]
+    assert pd.isna(by_code.loc["990000", "parent_code"]) and by_code.loc["990100", "parent_code"] == "990000"
+    # the districts are the towns the demo warnings are coded for (layers/demo_warnings.py TOWNS)
+    districts = divisions[divisions["level"] == "district"].set_index("code")
+    assert districts["name"].to_dict() == {"990102": "科特卡市卡尔胡拉 Karhula, Kotka", "990101": "赫尔辛基市中心 Helsinki (centre)"}
+    assert set(districts["parent_code"]) == {"990100"}
+    streets = divisions[divisions["level"] == "street"]
+    assert (streets["code"].str[:6] == streets["parent_code"]).all()
+    names = streets.groupby("parent_code")["name"].apply(list).to_dict()
+    assert names == {
+        "990102": ["Helilä", "Kannikko", "Malminki", "Marttila", "Ristinkallio", "Suurniitty"],
+        "990101": ["Hakaniemi", "Kaartinkaupunki", "Kaisaniemi", "Keskusta", "Kluuvi", "Siltasaari"],
+    }
+    assert streets.set_index("name").loc[["Helilä", "Suurniitty", "Hakaniemi"], "code"].tolist() == ["990102001", "990102006", "990101001"]
+    assert set(divisions["level"]) == set(CATALOG["admin_divisions"].fields[2].enum)
+
+
+def test_streets_tile_their_district(frames: dict[str, gpd.GeoDataFrame]) -> None:
+    divisions = frames["admin_divisions"]
+    for code, district in divisions[divisions["level"] == "district"].set_index("code").geometry.items():
+        streets = divisions.loc[divisions["parent_code"] == code].geometry.to_numpy()
+        # they cover the district and do not overlap (planar, in the stored lon/lat, where the cells
+        # were cut): their areas add up to the district's, as does their union's
+        assert shapely.area(streets).sum() == pytest.approx(district.area, rel=1e-9)
+        assert shapely.union_all(streets).area == pytest.approx(district.area, rel=1e-9)
+    # every building is in exactly one street, of the district of its extract
+    buildings = frames["buildings"]
+    points = gpd.GeoDataFrame({"source": buildings["source"]}, geometry=buildings.representative_point())
+    joined = gpd.sjoin(points, divisions[divisions["level"] == "street"], predicate="within")
+    assert joined.index.value_counts().eq(1).all() and len(joined) == len(buildings)
+    expected = joined["source_left"].map({"osm:test.osm.pbf": "990102", "osm:Helsinki.osm.pbf": "990101"})
+    assert (joined["parent_code"] == expected).all()
+
+
+def test_parcels_are_valid_non_overlapping_city_blocks(frames: dict[str, gpd.GeoDataFrame]) -> None:
+    parcels, roads = frames["parcels"], frames["roads"]
+    assert parcels["source"].value_counts().to_dict() == {"osm-blocks:Helsinki.osm.pbf": 116, "osm-blocks:test.osm.pbf": 52}
+    assert parcels.geometry.is_valid.all()
+    assert parcels["parcel_id"].is_unique and parcels["parcel_id"].str.fullmatch(r"99[0-9]{7}-[0-9]{4}").all()
+    metric = parcels.estimate_utm_crs()
+    in_metres = parcels.to_crs(metric)
+    # no two parcels overlap: the union's area is the sum of theirs
+    assert shapely.union_all(in_metres.geometry.to_numpy()).area == pytest.approx(in_metres.area.sum(), rel=1e-9)
+    # area_m2 is the block's area (the Helsinki and Kotka extracts share UTM zone 35N)
+    assert metric.to_epsg() == 32635
+    assert parcels["area_m2"].to_numpy() == pytest.approx(in_metres.area.round(1).to_numpy(), abs=0.051)
+    assert (parcels["area_m2"] >= MIN_PARCEL_M2).all()
+    # blocks: the vehicular roads in a parcel (dead ends) do not divide it — the parcel's rings and
+    # those roads polygonise into the parcel and its holes, nothing more
+    edges = shapely.union_all(roads.loc[~roads["road_class"].isin(NOT_BLOCK_EDGES)].geometry.to_numpy())
+    for parcel in shapely.get_parts(parcels.geometry.to_numpy()):
+        lines = shapely.union_all([parcel.boundary, shapely.intersection(edges, parcel)])
+        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+        assert len(faces) == 1 + len(parcel.interiors)
+    # the id's street holds the parcel's representative point
+    streets = frames["admin_divisions"].set_index("code").geometry
+    points = parcels.representative_point()
+    assert all(streets[pid[:9]].contains(pt) for pid, pt in zip(parcels["parcel_id"], points))
+    # land_use: the zoning code of the land use covering most of the block, or none
+    assert set(parcels["land_use"].dropna()) <= {zone.zoning_code for zone in ZONING_RULES.values()} | {OTHER.zoning_code}
+    assert parcels["land_use"].notna().sum() == 99 and parcels["plot_ratio"].isna().all()

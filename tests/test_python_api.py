@@ -14,7 +14,7 @@ import cim
 import cim.errors
 from layers.catalog import CATALOG
 
-DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "warnings"}  # warnings: the live layer every store has
+DEMO_LAYERS = {"buildings", "roads", "landuse", "pois", "water", "parcels", "admin_divisions", "warnings"}  # warnings: the live layer every store has
 HELSINKI = (24.93, 60.16, 24.96, 60.18)
 CENTRAL = (24.94, 60.165, 24.95, 60.175)
 TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)

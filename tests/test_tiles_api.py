@@ -10,7 +10,7 @@ from support.tiles import BUFFER, EXTENT, coordinates, counts, decode, tile_at, 
 MVT = "application/vnd.mapbox-vector-tile"
 TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
-DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
+DEMO_VECTOR = ["landuse", "water", "parcels", "roads", "admin_divisions", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
 TMS_IDS = ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
 
 
@@ -95,7 +95,7 @@ def test_composite_respects_zoom_ranges_collection_tiles_do_not(api_client) -> N
     assert "roads" in z12 and "landuse" in z12
     assert "buildings" not in z12 and "pois" not in z12  # minzoom 13 and 14
     z9 = decode(api_client.get(tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 9))).content)
-    assert set(z9) == {"roads"}  # landuse starts at 10, water has nothing big enough here
+    assert set(z9) == {"roads", "admin_divisions"}  # landuse starts at 10, water has nothing big enough here
     own = api_client.get(tile_path("/collections/buildings/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 12)))
     assert set(decode(own.content)) == {"buildings"}
 

@@ -31,7 +31,7 @@ from ogcapi.errors import install_handlers
 from ogcapi.document_additions import REL_MAP
 from ogcapi.viewer import INSTALL_HINT, Viewer, maplibre_version, viewer_routes
 
-DEMO_VECTOR = ["landuse", "water", "roads", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
+DEMO_VECTOR = ["landuse", "water", "parcels", "roads", "admin_divisions", "buildings", "pois", "warnings"]  # warnings: the live layer every store has
 #: central Helsinki (the demo's larger extract), where every demo layer is in range: #zoom/lat/lon
 STREET_VIEW = "#15/60.1680/24.9440"
 #: the layers drawn there: the demo store has no warning in force (tests/test_warnings_viewer.py draws some)
