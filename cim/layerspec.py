@@ -82,6 +82,9 @@ class LayerSpec:
     #: features are then valid over an interval: ``datetime`` selects those whose validity overlaps
     #: it, and without ``datetime`` a live layer lists those valid now
     temporal_end_field: str | None = None
+    #: polygon layers whose areas enclose the rest of the map (administrative divisions): the style
+    #: draws them as outlines over a faint fill, so what lies inside stays visible
+    outline: bool = False
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]

@@ -217,6 +217,10 @@ def test_maplibre_style_references_existing_source_layers(api_client) -> None:
         assert spec.color in layer["paint"].values()
         assert layer["minzoom"] == spec.minzoom and layer["maxzoom"] == min(spec.maxzoom + 1, 24)
     assert {l["type"] for l in drawn} == {"fill", "line", "circle"}
+    # boundaries over the rest (admin_divisions, order 50): outlines over a faint fill, not a cover
+    (divisions,) = [l for l in drawn if l["source-layer"] == "admin_divisions"]
+    assert 0 < divisions["paint"]["fill-opacity"] <= 0.1
+    assert all("fill-opacity" not in l["paint"] for l in drawn if l["type"] == "fill" and l is not divisions)
     (source,) = style["sources"].values()
     assert source["type"] == "vector" and source["tiles"][0].endswith("{z}/{y}/{x}?release=1")
 

@@ -113,7 +113,12 @@ def _style_layers(ts: Tileset) -> list[dict[str, Any]]:
             "metadata": {"cim:title": spec.title, "cim:order": spec.order},
         }
         kind = spec.geometry_type or ""
-        if kind.endswith("Polygon"):
+        if kind.endswith("Polygon") and spec.outline:  # boundaries: what lies inside stays visible
+            layers.append(
+                {"id": info.name, "type": "fill", **common,
+                 "paint": {"fill-color": spec.color, "fill-opacity": 0.06, "fill-outline-color": spec.color}}
+            )
+        elif kind.endswith("Polygon"):
             layers.append(
                 {"id": info.name, "type": "fill", **common,
                  "paint": {"fill-color": spec.color, "fill-outline-color": _darker(spec.color)}}

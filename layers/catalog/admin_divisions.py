@@ -26,5 +26,6 @@ LAYER = LayerSpec(
     tile_attributes=("code", "name", "level"),
     color="#7b3294",
     order=50,
+    outline=True,
     keywords=("administrative division", "行政区划", "GB/T 2260", "boundary"),
 )
