@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
+from geopandas.array import GeometryArray
 import numpy as np
 import orjson
 import pandas as pd
@@ -78,10 +79,11 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 def lonlat_frame(frame: gpd.GeoDataFrame, srid: int, columns: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
     """``frame`` (stored in EPSG ``srid``) with ``columns`` added, in lon/lat (EPSG:4326, x/y), same index
     (a cached transformer: GeoDataFrame.to_crs makes one per call)."""
-    data = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    for name, values in (columns or {}).items():
-        data[name] = values
-    return gpd.GeoDataFrame(data, geometry=to_srid(frame.geometry.to_numpy(), srid, 4326), crs=parse_crs(4326))
+    name = frame.geometry.name
+    data = {column: frame[column].array for column in frame.columns if column != name}  # dtypes kept
+    data.update(columns or {})
+    geometry = GeometryArray(to_srid(frame.geometry.to_numpy(), srid, 4326), crs=parse_crs(4326))
+    return gpd.GeoDataFrame(data, index=frame.index, geometry=geometry)
 
 
 def to_srid(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from pyproj import CRS
 from cim.analysis import zoning
 from cim.analysis.inputs import check_in_city, in_storage, to_point
 from cim.analysis.lookup import (
-    ZONE_FIELDS, bounds_of, covering, feature_collection, finest_division, lonlat_frame, metric_for, plain, pool, read_divisions, read_layer, records, require, small_areas_m2, valid,
+    ZONE_FIELDS, bounds_of, covering, feature_collection, finest_division, lonlat_frame, metric_for, plain, read_divisions, read_layer, records, require, small_areas_m2, valid,
     vector_layer,
 )
 from cim.analysis.compliance import ComplianceReport, zoning_compliance
@@ -54,11 +54,10 @@ def parcel_at_point(store: Store, point: Any, crs: str | int | CRS | None = None
     metric = metric_for(info, in_storage(lonlat, info).bounds)
     parcel_area = small_areas_m2(geoms, info.srid, metric)
     bounds = bounds_of(geoms)
-    zones_read = pool().submit(_parcel_zones, store, info, geoms, inner, parcel_area, bounds, metric)
-    buildings_read = pool().submit(_parcel_buildings, store, info, geoms, bounds, metric)
+    zone_columns = _parcel_zones(store, info, geoms, inner, parcel_area, bounds, metric)
+    floor_area, count = _parcel_buildings(store, info, geoms, bounds, metric)
     divisions = read_divisions(store, bounds, info.srid) if bounds else None
     codes, names = finest_division(divisions, inner)
-    zone_columns, (floor_area, count) = zones_read.result(), buildings_read.result()
     with np.errstate(divide="ignore", invalid="ignore"):
         far = np.where(parcel_area > 0, floor_area / np.where(parcel_area > 0, parcel_area, 1.0), np.nan)
     limit = zoning.numbers(zone_columns["far_limit"])

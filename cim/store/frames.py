@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import GeometryArray
 from pyproj import CRS, Transformer
 
 from cim.errors import StoreError
@@ -97,4 +100,11 @@ def to_frame(rows: pd.DataFrame, srid: int) -> gpd.GeoDataFrame:
     """The GeoDataFrame of ``Store.read_frame`` from the rows of
     :func:`cim.store.sql.features.select_frame` (a ``fid`` column, the properties, ``wkb``), indexed by fid."""
     geometry = shapely.from_wkb(rows.pop("wkb").map(bytes).to_numpy())
-    return gpd.GeoDataFrame(rows, geometry=geometry, crs=f"EPSG:{srid}").set_index(FID)
+    rows.index = pd.Index(rows.pop(FID).to_numpy(), name=FID)  # (set_index would copy every column)
+    return gpd.GeoDataFrame(rows, geometry=GeometryArray(geometry, crs=_crs(srid)))
+
+
+@functools.lru_cache(maxsize=64)
+def _crs(srid: int) -> CRS:
+    """The CRS of EPSG ``srid``, made once (pyproj looks it up in its database: ~1 ms a time)."""
+    return CRS.from_epsg(srid)
