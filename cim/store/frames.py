@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -96,12 +98,24 @@ def _interval(layer: LayerData) -> tuple[str | None, str | None] | None:
     return iso(values.min()), iso(values.max())
 
 
-def to_frame(rows: pd.DataFrame, srid: int) -> gpd.GeoDataFrame:
+def to_frame(rows: pd.DataFrame | Sequence[tuple[Any, ...]], srid: int, names: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """The GeoDataFrame of ``Store.read_frame`` from the rows of
-    :func:`cim.store.sql.features.select_frame` (a ``fid`` column, the properties, ``wkb``), indexed by fid."""
-    geometry = shapely.from_wkb(rows.pop("wkb").map(bytes).to_numpy())
-    rows.index = pd.Index(rows.pop(FID).to_numpy(), name=FID)  # (set_index would copy every column)
-    return gpd.GeoDataFrame(rows, geometry=GeometryArray(geometry, crs=_crs(srid)))
+    :func:`cim.store.sql.features.select_frame` (a ``fid`` column, the properties, ``wkb``), indexed by
+    fid: a DataFrame of them, or the fetched tuples with their column ``names`` (no row-wise DataFrame
+    first: a point look-up reads a few rows, where building frames costs more than the query)."""
+    if isinstance(rows, pd.DataFrame):
+        wkb = rows.pop("wkb").to_numpy()
+        index = rows.pop(FID).to_numpy()
+        data: pd.DataFrame = rows
+    else:
+        if names is None:
+            raise TypeError("to_frame needs the column names of fetched rows")
+        columns = list(zip(*rows)) if rows else [()] * len(names)
+        wkb, index = np.array(columns[-1], dtype=object), columns[0]
+        data = pd.DataFrame(dict(zip(names[1:-1], columns[1:-1])), columns=list(names[1:-1]))
+    data.index = pd.Index(index, name=FID)  # (set_index would copy every column)
+    data["geometry"] = GeometryArray(shapely.from_wkb(np.array([None if v is None else bytes(v) for v in wkb], dtype=object)), crs=_crs(srid))
+    return gpd.GeoDataFrame(data, geometry="geometry", copy=False)
 
 
 @functools.lru_cache(maxsize=64)

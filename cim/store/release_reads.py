@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 
 from cim.errors import BadInput, LayerNotFound, NotFound
 from cim.store.base import FID, LayerInfo, ReleaseInfo
@@ -106,7 +105,7 @@ class ReleaseReads(abc.ABC):
         info = self._layer_of(layer, release)
         rows = self._release_rows((release,), lambda d: select_frame(info, d[0], bbox, out_srid, limit, columns, equals))
         names = [FID, *frame_fields(info, columns), "wkb"]
-        return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
+        return to_frame(rows, out_srid or info.srid, names)
 
     def find_features(
         self, layer: str, equals: Sequence[tuple[str, Any]], release: int | None = None, out_srid: int | None = None

@@ -19,7 +19,6 @@ from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 import psycopg
 import sqlalchemy
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -290,7 +289,7 @@ class PostgisStore(ReleaseReads, PostgisReleases, Store):
         with self._pool.connection() as conn:
             rows = self._fetch(conn, statement.sql, statement.params)
         names = [FID] + frame_fields(info, columns) + ["wkb"]
-        return to_frame(pd.DataFrame(rows, columns=names), out_srid or info.srid)
+        return to_frame(rows, out_srid or info.srid, names)
 
     # -- past releases (cim/store/release_reads.py) ---------------------------------------------
     def release_layers(self, number: int) -> list[LayerInfo]:
