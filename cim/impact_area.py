@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import shapely
@@ -13,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from cim.crs import parse_crs, srid_of, transformer
 from cim.errors import BadInput, ConfigError
+from cim.geometry_input import read_geometry
 
 #: the largest area analysed, km² (``$CIM_IMPACT_MAX_KM2`` or the ``max_area_km2`` argument)
 DEFAULT_MAX_KM2 = 500.0
@@ -37,24 +37,8 @@ def max_area_km2(value: float | None = None) -> float:
 def to_polygon(area: Any) -> BaseGeometry:
     """A shapely (Multi)Polygon from a shapely geometry, a GeoJSON geometry/Feature dict or WKT;
     BadInput (400) saying what is wrong with anything else, empty, non-finite or invalid."""
-    if isinstance(area, Mapping):
-        if area.get("type") == "Feature":
-            area = area.get("geometry")
-        if not isinstance(area, Mapping) or area.get("type") not in ("Polygon", "MultiPolygon"):
-            kind = area.get("type") if isinstance(area, Mapping) else type(area).__name__
-            raise BadInput(f"the area must be a GeoJSON Polygon or MultiPolygon, not {str(kind)[:40]!r}")
-        try:
-            geom = shapely.geometry.shape(area)
-        except Exception as exc:  # noqa: BLE001 - any malformed coordinates
-            raise BadInput(f"the area is not a valid GeoJSON polygon: {str(exc)[:200]}") from None
-    elif isinstance(area, str):
-        try:
-            geom = shapely.from_wkt(area)
-        except Exception as exc:  # noqa: BLE001
-            raise BadInput(f"the area is not valid WKT: {str(exc)[:200]}") from None
-    elif isinstance(area, BaseGeometry):
-        geom = area
-    else:
+    geom = read_geometry(area, "area", ("Polygon", "MultiPolygon"))
+    if geom is None:
         raise BadInput(f"the area must be a polygon (shapely, GeoJSON or WKT), not {type(area).__name__}")
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise BadInput(f"the area must be a Polygon or MultiPolygon, not a {geom.geom_type}")

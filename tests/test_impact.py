@@ -234,7 +234,7 @@ def test_population_layer_and_configured_rates(store_url: str, monkeypatch: pyte
         (shapely.Polygon(), "empty"),
         (shapely.Point(117.18, 39.13), "Polygon or MultiPolygon"),
         (shapely.Polygon([(117.17, 39.12), (117.19, 39.14), (117.19, 39.12), (117.17, 39.14)]), "not a valid polygon"),
-        ({"type": "Polygon", "coordinates": "x"}, "not a valid GeoJSON"),
+        ({"type": "Polygon", "coordinates": "x"}, "not valid GeoJSON"),
         ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "Polygon or MultiPolygon"),
         ("POLYGON((", "not valid WKT"),
         (shapely.box(10.0, 10.0, 10.01, 10.01), "outside the city"),

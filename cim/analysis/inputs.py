@@ -5,7 +5,6 @@ check that they lie in the city. Polygons are checked by :func:`cim.impact_area.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import shapely
@@ -15,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from cim.crs import parse_crs
 from cim.errors import BadInput
+from cim.geometry_input import read_geometry, xy_point
 from cim.impact_area import reproject, to_polygon
 from cim.store import LayerInfo, Store
 
@@ -35,40 +35,18 @@ def to_crs(value: str | int | CRS | None) -> CRS:
 
 def to_point(value: Any, crs: str | int | CRS | None = None) -> Point:
     """A lon/lat Point from shapely, GeoJSON Point (or Feature), WKT or an (x, y) pair in ``crs``."""
-    geom: Any
-    if isinstance(value, BaseGeometry):
-        geom = value
-    elif isinstance(value, Mapping):
-        if value.get("type") == "Feature":
-            value = value.get("geometry")
-        if not isinstance(value, Mapping) or value.get("type") != "Point":
-            raise BadInput("the point must be a GeoJSON Point, a WKT POINT or an [x, y] pair")
-        geom = _xy(value.get("coordinates"))
-    elif isinstance(value, str):
-        try:
-            geom = shapely.from_wkt(value)
-        except Exception as exc:  # noqa: BLE001
-            raise BadInput(f"the point is not valid WKT: {str(exc)[:200]}") from None
-    else:
-        geom = _xy(value)
-    if geom is None or geom.geom_type != "Point" or geom.is_empty:
+    geom = read_geometry(value, "point", ("Point",))
+    if geom is None:
+        geom = xy_point(value)
+    if geom is None:
+        raise BadInput(f"the point must be a GeoJSON Point, a WKT POINT or [x, y] numbers, not {str(value)[:60]!r}")
+    if geom.geom_type != "Point" or geom.is_empty:
         raise BadInput("the point must be a non-empty Point")
     if not all(math.isfinite(v) for v in (geom.x, geom.y)):
         raise BadInput("the point has non-finite coordinates")
     lonlat = reproject(Point(geom.x, geom.y), to_crs(crs), CRS84)
     check_lonlat(lonlat)
     return lonlat
-
-
-def _xy(value: Any) -> Point:
-    if (
-        isinstance(value, Sequence)
-        and not isinstance(value, (str, bytes))
-        and len(value) in (2, 3)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ):
-        return Point(float(value[0]), float(value[1]))
-    raise BadInput(f"the point must be [x, y] numbers, not {str(value)[:60]!r}")
 
 
 def to_area(value: Any, crs: str | int | CRS | None = None) -> BaseGeometry:

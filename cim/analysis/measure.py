@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from cim.analysis.inputs import CRS84, check_lonlat, to_crs
 from cim.crs import crs_uri
 from cim.errors import BadInput
+from cim.geometry_input import read_geometry, xy_point
 from cim.impact_area import MAX_VERTICES, reproject
 from cim.processes.process import Process, Progress
 from cim.processes.schemas import CRS as CRS_SCHEMA
@@ -78,27 +79,10 @@ def measure(geometry: Any, crs: str | int | CRS | None = None) -> dict[str, Any]
 
 def _to_geometry(value: Any) -> BaseGeometry:
     """A shapely geometry of one of KINDS from shapely, GeoJSON, WKT or a sequence of two points."""
-    geom: Any
-    if isinstance(value, BaseGeometry):
-        geom = value
-    elif isinstance(value, Mapping):
-        if value.get("type") == "Feature":
-            value = value.get("geometry")
-        if not isinstance(value, Mapping) or value.get("type") not in KINDS:
-            kind = value.get("type") if isinstance(value, Mapping) else type(value).__name__
-            raise BadInput(f"the geometry must be a GeoJSON {', '.join(KINDS)}, not {str(kind)[:40]!r}")
-        try:
-            geom = shapely.geometry.shape(value)
-        except Exception as exc:  # noqa: BLE001 - any malformed coordinates
-            raise BadInput(f"the geometry is not valid GeoJSON: {str(exc)[:200]}") from None
-    elif isinstance(value, str):
-        try:
-            geom = shapely.from_wkt(value)
-        except Exception as exc:  # noqa: BLE001
-            raise BadInput(f"the geometry is not valid WKT: {str(exc)[:200]}") from None
-    elif isinstance(value, Sequence) and len(value) == 2:
+    geom = read_geometry(value, "geometry", KINDS)
+    if geom is None and isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == 2:
         geom = shapely.MultiPoint([_point(p) for p in value])
-    else:
+    elif geom is None:
         raise BadInput(f"the geometry must be shapely, GeoJSON, WKT or two points, not {type(value).__name__}")
     if geom is None or geom.geom_type not in KINDS:
         raise BadInput(f"the geometry must be a {', '.join(KINDS)}, not a {getattr(geom, 'geom_type', None)}")
@@ -119,11 +103,9 @@ def _point(value: Any) -> shapely.Point:
         return value
     if isinstance(value, Mapping) and value.get("type") == "Point":
         value = value.get("coordinates")
-    if (
-        isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) in (2, 3)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ):
-        return shapely.Point(float(value[0]), float(value[1]))
+    point = xy_point(value)
+    if point is not None:
+        return point
     raise BadInput(f"a point must be a shapely Point, a GeoJSON Point or [x, y] numbers, not {str(value)[:60]!r}")
 
 
