@@ -23,7 +23,7 @@ from pyproj import CRS
 from cim.analysis.inputs import check_in_city, in_storage, to_area
 from cim.errors import BadInput, LayerNotFound, NotFound
 from cim.processes.process import Process, Progress
-from cim.processes.schemas import AREA, CRS as CRS_SCHEMA, FEATURE_COLLECTION, RELEASE, input_description, output_description
+from cim.processes.schemas import AREA, CRS_INPUT, FEATURE_COLLECTION, RELEASE, input_description, output_description
 from cim.store import LayerInfo, Store
 
 #: what happened to a feature from one release to the next
@@ -321,7 +321,7 @@ PROCESSES = (
             "to_release": input_description("To release", "The later release's number", RELEASE),
             "layers": input_description("Layers", "Only these layers (default: every vector layer)", {"type": "array", "items": _LAYER, "minItems": 1, "uniqueItems": True}, optional=True),
             "area": input_description("Area", "Only features intersecting this polygon in either release", AREA, optional=True),
-            "crs": input_description("CRS", "CRS of the area (x/y order)", CRS_SCHEMA, optional=True),
+            "crs": CRS_INPUT,
         },
         outputs={
             "differences": output_description("Differences", "The features that differ, each with `layer`, `change`, `fields`", FEATURE_COLLECTION),

@@ -29,7 +29,7 @@ from cim.analysis.lookup import (
 from cim.impact import impact
 from cim.processes.process import Process, Progress
 from cim.processes.schemas import AREA, FEATURE_COLLECTION, POINT, input_description, output_description
-from cim.processes.schemas import CRS as CRS_SCHEMA
+from cim.processes.schemas import CRS_INPUT
 from cim.store import Store
 
 #: columns added to each building found at a point
@@ -173,7 +173,6 @@ _AREA_SUMMARY = {
         "metric_crs": {"type": "string"},
     },
 }
-_CRS_INPUT = input_description("CRS", "The CRS of the geometry input (x/y order), default CRS84 (lon/lat)", CRS_SCHEMA, optional=True)
 
 PROCESSES = (
     Process(
@@ -184,7 +183,7 @@ PROCESSES = (
             "building's centroid (parcel_id, land_use) and the finest administrative division holding it "
             "(district_code, district_name). No building there: an empty collection."
         ),
-        inputs={"point": input_description("Point", "A GeoJSON Point in `crs`", POINT), "crs": _CRS_INPUT},
+        inputs={"point": input_description("Point", "A GeoJSON Point in `crs`", POINT), "crs": CRS_INPUT},
         outputs={
             "features": output_description("Buildings", "The buildings at the point (lon/lat)", FEATURE_COLLECTION),
             "summary": output_description("Summary", "The point (lon/lat) and how many buildings cover it", _POINT_SUMMARY),
@@ -203,7 +202,7 @@ PROCESSES = (
             "footprint and floor area by use, by administrative division and in total. The area is limited "
             "like an impact analysis's ($CIM_IMPACT_MAX_KM2, default 500 km²)."
         ),
-        inputs={"area": input_description("Area", "A GeoJSON Polygon or MultiPolygon in `crs`", AREA), "crs": _CRS_INPUT},
+        inputs={"area": input_description("Area", "A GeoJSON Polygon or MultiPolygon in `crs`", AREA), "crs": CRS_INPUT},
         outputs={
             "features": output_description("Buildings", "The buildings in the area (lon/lat) with their floor area", FEATURE_COLLECTION),
             "summary": output_description("Summary", "Totals and floor area by use and by division", _AREA_SUMMARY),

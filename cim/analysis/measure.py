@@ -24,7 +24,7 @@ from cim.errors import BadInput
 from cim.geometry_input import read_geometry, xy_point
 from cim.impact_area import MAX_VERTICES, reproject
 from cim.processes.process import Process, Progress
-from cim.processes.schemas import CRS as CRS_SCHEMA
+from cim.processes.schemas import CRS_INPUT
 from cim.processes.schemas import GEOMETRY, input_description, output_description
 
 #: what measure takes
@@ -140,7 +140,7 @@ PROCESSES = (
             "geometry": input_description(
                 "Geometry", "A GeoJSON Polygon/MultiPolygon (area), LineString/MultiLineString (length) or "
                 "MultiPoint of two points (distance), in `crs`", GEOMETRY),
-            "crs": input_description("CRS", "The CRS of `geometry` (x/y order), default CRS84 (lon/lat)", CRS_SCHEMA, optional=True),
+            "crs": CRS_INPUT,
         },
         outputs={"measurement": output_description("Measurement", "The measures in metres / square metres", _MEASUREMENT)},
         run=_run,

@@ -24,7 +24,7 @@ from cim.analysis.landuse import landuse_by_district
 from cim.impact import DIVISION_LEVELS
 from cim.processes.process import Process, Progress
 from cim.processes.schemas import AREA, FEATURE_COLLECTION, POINT, input_description, output_description
-from cim.processes.schemas import CRS as CRS_SCHEMA
+from cim.processes.schemas import CRS_INPUT
 from cim.store import LayerInfo, Store
 
 #: what a parcel at a point gains beyond its own fields
@@ -132,7 +132,6 @@ def _run_landuse(store: Any, inputs: Mapping[str, Any], progress: Progress) -> d
     return {"table": records(landuse_by_district(store, inputs.get("level") or "district"))}
 
 
-_CRS_INPUT = input_description("CRS", "The CRS of the geometry input (x/y order), default CRS84 (lon/lat)", CRS_SCHEMA, optional=True)
 _COUNTS = {"type": "object", "properties": {kind: {"type": "integer", "minimum": 0} for kind in zoning.KINDS}}
 _COMPLIANCE_SUMMARY = {
     "type": "object",
@@ -168,7 +167,7 @@ PROCESSES = (
             "height_limit_m, far_limit; and every zone the parcel overlaps with its share), district, "
             "floor area of the buildings whose centroid it holds and floor-area ratio. No parcel there: an empty collection."
         ),
-        inputs={"point": input_description("Point", "A GeoJSON Point in `crs`", POINT), "crs": _CRS_INPUT},
+        inputs={"point": input_description("Point", "A GeoJSON Point in `crs`", POINT), "crs": CRS_INPUT},
         outputs={
             "features": output_description("Parcels", "The parcels at the point (lon/lat) with zoning and FAR", FEATURE_COLLECTION),
             "summary": output_description("Summary", "The point (lon/lat) and how many parcels cover it", {
@@ -193,7 +192,7 @@ PROCESSES = (
         ),
         inputs={
             "area": input_description("Area", "A GeoJSON Polygon or MultiPolygon in `crs`; absent: the whole city", AREA, optional=True),
-            "crs": _CRS_INPUT,
+            "crs": CRS_INPUT,
             "allowed_uses": input_description(
                 "Allowed uses", "Zone use → building use classes (or raw uses) allowed in it, replacing the default table's entries",
                 {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 100},

@@ -60,3 +60,9 @@ def input_description(title: str, description: str, schema: dict[str, Any], opti
 
 def output_description(title: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"title": title, "description": description, "schema": schema}
+
+
+#: the optional ``crs`` input of every process that takes a geometry
+CRS_INPUT: dict[str, Any] = input_description(
+    "CRS", "The CRS of the geometry input (an OGC CRS URI; x/y order), default CRS84 (lon/lat)", CRS, optional=True
+)
