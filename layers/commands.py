@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from cim.build.readers import sha256
@@ -69,4 +71,23 @@ def demo(store_url: str | None, build_only: bool, rebuild: bool, host: str, port
         click.echo("adding the demo warnings ...")
         add_demo_warnings(url)
     if not build_only:
+        _open_processes_without_tokens()
         run_command("serve", store_url=url, host=host, port=port, public_url=None, workers=1)
+
+
+#: what the demo answers for a process that needs a role when nobody can hold a token
+_NO_KEY = ("CIM_JWT_PUBLIC_KEY", "CIM_JWT_PUBLIC_KEY_FILE", "CIM_JWT_JWKS_URL")
+
+
+def _open_processes_without_tokens() -> None:
+    """With no token key configured nobody could run the city-wide processes (zoning compliance,
+    release differences, statistics: role ``analyst``), so the demo opens them — unless
+    ``$CIM_PROCESS_ROLES`` says otherwise. A real deployment configures a key and keeps the roles."""
+    if any(os.environ.get(name) for name in _NO_KEY) or "CIM_PROCESS_ROLES" in os.environ:
+        return
+    from cim.processes import processes
+
+    heavy = [pid for pid, process in processes().items() if process.role is not None]
+    if heavy:
+        os.environ["CIM_PROCESS_ROLES"] = ",".join(f"{pid}=" for pid in heavy)
+        click.echo(f"no token key configured: the demo opens {', '.join(heavy)} to everyone (CIM_PROCESS_ROLES)")

@@ -6,6 +6,7 @@ planned city (tests/support/planning_city.py), with the sample processes (tests/
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -377,3 +378,20 @@ def test_a_sync_execution_past_the_budget_is_503(city: str) -> None:
                 assert response.headers["Retry-After"].isdigit()
         finally:
             limits.cache_clear()
+
+
+def test_the_demo_opens_the_analyst_processes_only_when_nobody_could_hold_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from layers.commands import _open_processes_without_tokens
+
+    for name in ("CIM_JWT_PUBLIC_KEY", "CIM_JWT_PUBLIC_KEY_FILE", "CIM_JWT_JWKS_URL", "CIM_PROCESS_ROLES"):
+        monkeypatch.delenv(name, raising=False)
+    _open_processes_without_tokens()
+    opened = dict(entry.split("=") for entry in os.environ["CIM_PROCESS_ROLES"].split(","))
+    assert {"zoning-compliance", "release-diff", "district-statistics", "landuse-by-district"} <= set(opened)
+    assert set(opened.values()) == {""}
+    assert all(role is None for role in _roles(dict(os.environ)).values())
+    # a key configured (or roles given): the roles stay
+    monkeypatch.delenv("CIM_PROCESS_ROLES")
+    monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", PEM)
+    _open_processes_without_tokens()
+    assert "CIM_PROCESS_ROLES" not in os.environ

@@ -13,7 +13,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from cim.crs import parse_crs
-from cim.errors import BadInput
+from cim.errors import BadInput, CIMError
 from cim.geometry_input import read_geometry, xy_point
 from cim.impact_area import reproject, to_polygon
 from cim.store import LayerInfo, Store
@@ -29,7 +29,9 @@ def to_crs(value: str | int | CRS | None) -> CRS:
         return value
     try:
         return parse_crs(value)
-    except Exception as exc:  # noqa: BLE001 - parse_crs raises its own errors for unknown codes
+    except CIMError as exc:  # parse_crs's own message names the CRS
+        raise BadInput(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - anything pyproj refuses
         raise BadInput(f"unknown CRS {str(value)[:80]!r}: {str(exc)[:200]}") from None
 
 
