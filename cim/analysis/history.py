@@ -220,7 +220,7 @@ def release_diff(
         unknown = [name for name in layers if name not in before and name not in after]
         if unknown:
             raise LayerNotFound(
-                f"no layer {unknown[0]!r} in release {from_release} nor in release {to_release} (layers: {', '.join(known) or 'none'})"
+                f"no layer {unknown[0]!r} in {_releases_named(from_release, to_release)} (layers: {', '.join(known) or 'none'})"
             )
         names = list(dict.fromkeys(layers))
     lonlat_area = None
@@ -339,3 +339,7 @@ PROCESSES = (
 )
 
 __all__ = ["ADDED", "CHANGED", "PROCESSES", "REMOVED", "UNCHANGED", "ReleaseDiff", "building_history", "release_diff"]
+
+
+def _releases_named(a: int, b: int) -> str:
+    return f"release {a}" if a == b else f"release {a} nor in release {b}"

@@ -117,7 +117,7 @@ class ReleaseReads(abc.ABC):
     ) -> list[FeatureChange]:
         before, after = self._optional_layer(layer, from_release), self._optional_layer(layer, to_release)
         if before is None and after is None:
-            raise LayerNotFound(f"no layer {layer!r} in release {from_release} nor in release {to_release}")
+            raise LayerNotFound(f"no layer {layer!r} in release {from_release}" + (f" nor in release {to_release}" if to_release != from_release else ""))
         fields = compared_fields(before, after)
         if from_release == to_release:
             return []
