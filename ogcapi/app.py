@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -53,6 +56,19 @@ class CIMApp(FastAPI):
         return self.tile_fast_path
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The warnings watcher (SSE, MQTT, expiry: ogcapi/warnings_stream.py) runs while the app does; at
+    shutdown this process's running jobs are stopped and marked failed (cim/processes/runner.py)."""
+    async with warnings_stream.lifespan(app):
+        try:
+            yield
+        finally:
+            store = getattr(app.state, "store", None)
+            if store is not None:
+                await asyncio.to_thread(job_runner.stop, store)
+
+
 def create_app(
     store_url: str | None = None,
     server_url: str | None = None,
@@ -72,7 +88,7 @@ def create_app(
         docs_url=None,  # the OpenAPI document of the OGC API is pygeoapi's, at /openapi
         redoc_url=None,
         openapi_url=None,
-        lifespan=warnings_stream.lifespan,  # the warnings watcher: SSE, MQTT, expiry (ogcapi/warnings_stream.py)
+        lifespan=_lifespan,
     )
     app.state.store = store
     app.state.pygeoapi = service

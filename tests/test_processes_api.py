@@ -395,3 +395,20 @@ def test_the_demo_opens_the_analyst_processes_only_when_nobody_could_hold_a_toke
     monkeypatch.setenv("CIM_JWT_PUBLIC_KEY", PEM)
     _open_processes_without_tokens()
     assert "CIM_PROCESS_ROLES" not in os.environ
+
+
+def test_a_graceful_shutdown_stops_its_running_jobs_and_says_so(city: str) -> None:
+    """Stopping a server (its lifespan's end: SIGTERM to `cim serve`) kills the workers of the jobs it
+    runs and marks them failed at once, rather than leaving them `running` until a server starts again."""
+    from cim.processes import runner
+    from cim.store import shared_store
+
+    with pytest.MonkeyPatch.context() as mp, make_client(city, mp) as client:
+        path = "/processes/sample-countdown/execution"
+        response = post(client, {"inputs": {"seconds": 60}}, path, Prefer="respond-async", **bearer("analyst", sub="ana"))
+        assert response.status_code == 201, response.text
+        job_id = response.json()["jobID"]
+        pid = wait_until(lambda: runner.runner(client.app.state.store).running().get(job_id), "the job's worker to start")
+    job = shared_store(city).jobs().get(job_id)
+    assert job.status == "failed" and "server stopped" in job.message
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped

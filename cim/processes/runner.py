@@ -118,6 +118,26 @@ class Runner:
                     self.thread = None
                     return
 
+    def stop(self, reason: str = "the server stopped while the job ran or waited") -> list[str]:
+        """A graceful shutdown: kill this runner's children and fail their jobs and the waiting ones with
+        ``reason`` (rather than leave them ``running`` until a server starts again on this host); their ids."""
+        with self.lock:
+            children, waiting = dict(self.children), list(self.waiting)
+            self.children.clear()
+            self.waiting.clear()
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+            child.wait()
+        stopped = []
+        for job_id in [*children, *waiting]:
+            try:
+                if self.jobs.update(job_id, expect=("accepted", "running"), status="failed", finished=_now(), message=reason):
+                    stopped.append(job_id)
+            except NoSuchJob:
+                pass
+        return stopped
+
     def idle(self) -> bool:
         """Whether it runs and waits for nothing (its thread has ended)."""
         with self.lock:
@@ -279,6 +299,13 @@ def prune(store: Any) -> int:
     jobs = store.jobs()
     cut = getattr(jobs, "prune", None)
     return cut(_now() - timedelta(days=limits().job_days)) if cut is not None else 0
+
+
+def stop(store: Any) -> list[str]:
+    """Server shutdown: this process's runner of ``store`` (if it has one) stops its jobs (:meth:`Runner.stop`)."""
+    with _runners_lock:
+        local = _runners.get(id(store))
+    return local.stop() if local is not None and local.store is store else []
 
 
 def start(store: Any) -> tuple[list[str], int]:
