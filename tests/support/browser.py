@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -181,8 +182,16 @@ class Chromium:
             time.sleep(interval)
 
     def screenshot(self, path: Path) -> Path:
-        data = self.call("Page.captureScreenshot", {"format": "png"}, timeout=120)["data"]
-        path.write_bytes(base64.b64decode(data))
+        """The page as a PNG at ``path``; also kept as a test artefact under ``$CIM_TEST_ARTEFACTS``
+        (scripts/test: ``tests/artefacts/``), in a folder named after the test, when that is set."""
+        data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, timeout=120)["data"])
+        path.write_bytes(data)
+        keep = os.environ.get("CIM_TEST_ARTEFACTS")
+        if keep:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").split(" ")[0]
+            folder = Path(keep) / re.sub(r"[^A-Za-z0-9_.-]+", "_", test).strip("_")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / path.name).write_bytes(data)
         return path
 
     def page_errors(self) -> list[str]:
