@@ -46,10 +46,13 @@ class Reporter:
             os._exit(0)
 
 
+#: the longest failure message a job keeps (a library's error may quote a whole statement or value)
+MESSAGE_CHARS = 500
+
+
 def failure_message(exc: BaseException) -> str:
-    if isinstance(exc, CIMError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    text = str(exc) if isinstance(exc, CIMError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
 def run_job(store: Any, job_id: str) -> str:
