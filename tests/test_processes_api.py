@@ -384,7 +384,10 @@ def test_the_demo_opens_the_analyst_processes_only_when_nobody_could_hold_a_toke
     from layers.commands import _open_processes_without_tokens
 
     for name in ("CIM_JWT_PUBLIC_KEY", "CIM_JWT_PUBLIC_KEY_FILE", "CIM_JWT_JWKS_URL", "CIM_PROCESS_ROLES"):
-        monkeypatch.delenv(name, raising=False)
+        # (set, then deleted: monkeypatch records the value from before the test, so the roles the
+        # function writes into os.environ are undone with it and leak into no other test)
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
     _open_processes_without_tokens()
     opened = dict(entry.split("=") for entry in os.environ["CIM_PROCESS_ROLES"].split(","))
     assert {"zoning-compliance", "release-diff", "district-statistics", "landuse-by-district"} <= set(opened)
