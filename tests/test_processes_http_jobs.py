@@ -13,19 +13,11 @@ from fastapi.testclient import TestClient
 
 from cim.processes import PROCESS_IDS
 from support.jobs import wait_until
-from support.planning_city import lonlat, publish_planning_city
+from support.planning_city import geojson_box, geojson_point, lonlat, publish_planning_city
 from support.postgis import BACKENDS, backend_store
 from test_auth_access import bearer
 from test_processes_api import make_client
 
-
-def point(x: float, y: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": list(lonlat(x, y))}
-
-
-def box(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
-    corners = [lonlat(x0, y0), lonlat(x1, y0), lonlat(x1, y1), lonlat(x0, y1), lonlat(x0, y0)]
-    return {"type": "Polygon", "coordinates": [[list(c) for c in corners]]}
 
 
 def _features(doc: dict[str, Any], key: str = "features") -> list[dict[str, Any]]:
@@ -39,11 +31,11 @@ def _division(doc: dict[str, Any], code: str) -> dict[str, Any]:
 #: process id -> (inputs, check of the results document)
 CASES: dict[str, tuple[dict[str, Any], Any]] = {
     "building-at-point": (
-        {"point": point(110, 420)},
+        {"point": geojson_point(110, 420)},
         lambda d: [(p["name"], p["parcel_id"], p["district_code"]) for p in _features(d)] == [("B1", "P1", "120101")],
     ),
     "buildings-in-area": (
-        {"area": box(50, 300, 450, 700)},  # parcel P1: B1 and B2 (8 floors in release 2)
+        {"area": geojson_box(50, 300, 450, 700)},  # parcel P1: B1 and B2 (8 floors in release 2)
         lambda d: d["summary"]["totals"]["buildings"] == 2
         and d["summary"]["totals"]["floor_area_m2"] == pytest.approx(2000 * 10 + 600 * 8, rel=1e-6),
     ),
@@ -52,7 +44,7 @@ CASES: dict[str, tuple[dict[str, Any], Any]] = {
         lambda d: [(r["release"], r["change"]) for r in d["history"]["releases"]] == [(1, "added"), (2, "changed")],
     ),
     "parcel-at-point": (
-        {"point": point(110, 420)},
+        {"point": geojson_point(110, 420)},
         lambda d: [(p["parcel_id"], p["zoning_code"], p["far_exceeded"]) for p in _features(d)] == [("P1", "R2", False)]
         and _features(d)[0]["far"] == pytest.approx((2000 * 10 + 600 * 8) / 160_000, rel=1e-6),
     ),

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import shapely
-from support.planning_city import X0, Y0, lonlat
+from support.planning_city import X0, Y0, geojson_box, geojson_point, lonlat
 from support.planning_stores import SRIDS, check_outputs, planning_city
 from support.postgis import BACKENDS
 
@@ -34,14 +34,6 @@ def city(request: pytest.FixtureRequest, srid: int, tmp_path_factory: pytest.Tem
     with planning_city(request, "planning", tmp_path_factory, srid) as city:
         yield city
 
-
-def geojson_point(x: float, y: float) -> dict:
-    return {"type": "Point", "coordinates": list(lonlat(x, y))}
-
-
-def geojson_box(x0: float, y0: float, x1: float, y1: float) -> dict:
-    ring = [lonlat(x0, y0), lonlat(x1, y0), lonlat(x1, y1), lonlat(x0, y1), lonlat(x0, y0)]
-    return {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}
 
 
 # -- parcel at a point ----------------------------------------------------------------------------

@@ -164,4 +164,15 @@ def lonlat(x: float, y: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-__all__ = ["BUILDINGS_R1", "DISTRICTS", "PARCELS", "PARCEL_AREA_M2", "buildings", "lonlat", "publish_planning_city", "release_layers"]
+def geojson_point(x: float, y: float) -> dict:
+    """A lon/lat GeoJSON Point of the drawing's point (X0 + x, Y0 + y)."""
+    return {"type": "Point", "coordinates": list(lonlat(x, y))}
+
+
+def geojson_box(x0: float, y0: float, x1: float, y1: float) -> dict:
+    """A lon/lat GeoJSON polygon of the drawing's box (x0, y0)-(x1, y1)."""
+    ring = [lonlat(x0, y0), lonlat(x1, y0), lonlat(x1, y1), lonlat(x0, y1), lonlat(x0, y0)]
+    return {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}
+
+
+__all__ = ["BUILDINGS_R1", "DISTRICTS", "PARCELS", "PARCEL_AREA_M2", "buildings", "geojson_box", "geojson_point", "lonlat", "publish_planning_city", "release_layers"]
