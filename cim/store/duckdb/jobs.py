@@ -10,17 +10,17 @@ file or the new, never half of one); readers take no lock."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cim.store.duckdb.locks import file_lock
 from cim.errors import StoreError
 from cim.processes.jobs import FINISHED, Job, JobQuery, JobStore, NoSuchJob
 from cim.store import jobs as shared
@@ -41,15 +41,9 @@ class FileJobStore(JobStore):
             raise NoSuchJob(f"no job {job_id!r}")
         return self.dir / f"{job_id}{suffix}"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return file_lock(self.lock_path)
 
     def _write(self, path: Path, text: str) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -25,17 +25,17 @@ retries with the link's new target).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
+from cim.store.duckdb.locks import file_lock
 from cim.errors import StoreError
 from cim.limits import limits
 from cim.store.base import LayerInfo
@@ -177,16 +177,10 @@ class LiveFiles:
                 # pruned between readlink and ATTACH: the link names a newer version now
         raise StoreError(f"cannot read the edits overlay of release {release}: it keeps changing")
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> AbstractContextManager[None]:
         """Serialise writers across processes (held while an edit reads what it changes)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return file_lock(self.lock_path)
 
     def _next(self) -> Path:
         numbers = [int(p.stem[1:]) for p in self.dir.glob("l[0-9]*.duckdb") if p.stem[1:].isdigit()]

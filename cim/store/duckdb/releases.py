@@ -4,16 +4,16 @@ Mixed into :class:`~cim.store.duckdb.store.DuckDBStore` (the layout is described
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
+from cim.store.duckdb.locks import file_lock
 from cim.errors import StoreError
 from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
@@ -51,15 +51,9 @@ class DuckDBReleases:
         return resolved[1]
 
     # -- releases ------------------------------------------------------------------------------
-    @contextmanager
-    def _writer_lock(self) -> Iterator[None]:
+    def _writer_lock(self) -> AbstractContextManager[None]:
         self.releases_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.releases_dir.parent / "build.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return file_lock(self.releases_dir.parent / "build.lock")
 
     def _release_file(self, number: int) -> Path:
         return self.releases_dir / f"r{number:04d}.duckdb"
