@@ -41,6 +41,13 @@ class LayerNotFound(NotFound):
     pass
 
 
+class ReleaseGone(NotFound):
+    """A release that existed but was pruned away (410 ``Gone``); the message lists the releases kept."""
+
+    status = 410
+    code = "Gone"
+
+
 class FeatureNotFound(NotFound):
     pass
 

@@ -121,11 +121,18 @@ class ReleaseInfo:
 
 @dataclass
 class LayerData:
-    """A layer ready to be written: normalised features with columns named as the spec's fields."""
+    """A layer ready to be written: normalised features with columns named as the spec's fields.
+
+    A *carried* layer (``carried_from`` = N, an incremental build: cim/build/carry.py) has an empty
+    ``frame``: the store takes the layer of its release N as it was published (table, indexes,
+    ``LayerInfo``, tile geometry, totals; a raster's COG) without the features passing through
+    Python again, and the new release holds it like any other layer."""
 
     spec: LayerSpec
     frame: gpd.GeoDataFrame
     raster_path: str | None = None
+    #: the release whose stored layer this release takes over unchanged (None: load ``frame``)
+    carried_from: int | None = None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from cim.errors import BadInput, LayerNotFound, NotFound
+from cim.errors import BadInput, LayerNotFound, NotFound, ReleaseGone
 from cim.store.base import FID, LayerInfo, ReleaseInfo
 from cim.store.frames import to_frame
 from cim.store.sql.diff import diff_statement, compared_fields
@@ -71,9 +71,14 @@ class ReleaseReads(abc.ABC):
         release with its edits, only alone; numbers checked by :meth:`_check_release` first)."""
 
     def _check_release(self, number: int) -> None:
+        """NotFound for a release never published; ReleaseGone (410) for one pruned away: release
+        numbers are consecutive (a failed build's number is reused), so a number below the newest
+        kept one that is not kept was pruned."""
         kept = [r.number for r in self.releases()]
         if number not in kept:
             listed = ", ".join(str(n) for n in kept) or "none"
+            if kept and 0 < number < max(kept):
+                raise ReleaseGone(f"release {number} of store {self.url} was pruned (releases kept: {listed})")
             raise NotFound(f"store {self.url} has no release {number} (releases kept: {listed})")
 
     def _layer_of(self, layer: str, release: int | None) -> LayerInfo:
