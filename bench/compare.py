@@ -110,6 +110,33 @@ def rows() -> list[Row]:
         Row("embedded: tile z15 with buildings (req/s)", "embedded", at(*cim, "tile_z15", "rps"), "rate"),
         Row("embedded: single feature (req/s)", "embedded", at(*cim, "feature", "rps"), "rate"),
     ]  # fmt: skip
+    return out + sharing_rows()
+
+
+def sharing_rows() -> list[Row]:
+    """bench/sharing.py (data sharing): downloads against ogr2ogr, change feeds, incremental builds."""
+    download = ("parts", "download", "result", "summary")
+    out = [
+        Row(f"sharing: ogr2ogr → {fmt} (features/s)", "sharing", at(*download, "ogr2ogr_features_per_s", fmt), "rate", True)
+        for fmt in ("gpkg", "fgb")
+    ]
+    for fmt in ("parquet", "gpkg", "fgb"):
+        out += [
+            Row(f"sharing: download {fmt}, cold (features/s)", "sharing", at(*download, fmt, "cold_features_per_s"), "rate"),
+            Row(f"sharing: download {fmt}, cached (features/s)", "sharing", at(*download, fmt, "cached_features_per_s"), "rate"),
+            Row(f"sharing: download {fmt} cold ÷ ogr2ogr", "sharing", at(*download, fmt, "ratio_cold"), "rate"),
+        ]  # fmt: skip
+    for backend in ("postgis", "duckdb"):
+        changes = ("parts", "changes", "result", backend)
+        build = ("parts", "build", "result", backend, "summary")
+        out += [
+            Row(f"sharing: {backend} change feed, limit=1000 (s)", "sharing", at(*changes, "http_limit_1000", "seconds"), "time"),
+            Row(f"sharing: {backend} change feed, limit=10000 (s)", "sharing", at(*changes, "http_limit_10000", "seconds"), "time"),
+            Row(f"sharing: {backend} change feed, features", "sharing", at(*changes, "http_limit_1000", "features"), "same"),
+            Row(f"sharing: {backend} full build (s)", "sharing", at(*build, "full_seconds"), "time"),
+            Row(f"sharing: {backend} incremental build, POIs changed (s)", "sharing", at(*build, "incremental_seconds"), "time"),
+            Row(f"sharing: {backend} incremental ÷ full", "sharing", at(*build, "ratio_of_medians"), "time"),
+        ]  # fmt: skip
     return out
 
 

@@ -7,7 +7,8 @@
 # In order: the features suite (cim-basemap, tipg, pygeoapi over the 1,000,000 buildings in the
 # PostGIS database cim_bench), the tiles suite (one run; the docs' table has two), the edits bench
 # (300 edits on the embedded store), the build bench (one ogr2ogr / cim build pair), and the
-# embedded-store reads of "Hardening's cost" (bench/embedded.py). Each writes its JSON and its log
+# embedded-store reads of "Hardening's cost" (bench/embedded.py), and the data-sharing bench
+# (bench/sharing.py: downloads against ogr2ogr, change feeds, incremental builds). Each writes its JSON and its log
 # into OUT_DIR (never over bench/results/*.json); then bench/compare.py prints the table, also
 # kept as OUT_DIR/table.md, and OUT_DIR/times.txt says how long each part took.
 #
@@ -15,7 +16,9 @@
 # 5 scenarios x (2 s warm-up + 10 s), plus following next links to row 50,000 and starting each
 # server), tiles ~3.5 min (the size survey of ~2,000 tiles, 500 tiles fetched for the cached
 # scenario, the z10 pass on tipg at ~2 s a tile), edits ~0.5 min, build ~1.5 min (one ogr2ogr /
-# cim build pair of 1,000,000 features), embedded ~1.2 min (5 x 12 s; twice with CIM_BENCH_BEFORE).
+# cim build pair of 1,000,000 features), embedded ~1.2 min (5 x 12 s; twice with CIM_BENCH_BEFORE),
+# sharing: TODO(lead: time it at 1M; mostly the 2 x 7 builds of 1,000,000 buildings, and its data,
+# bench/sharing_data.py, made once into /work/benchdata when missing).
 # The smoke test below took 6.5 min at 1-s settings on a machine at load average 30-50 (features
 # 127 s, tiles 177 s, edits 14 s, build 19 s, embedded 21-34 s). Made once per machine, only when
 # missing: the peers' venv (setup-peers.sh, ~35 s), the 1,000,000 buildings in cim_bench (~35 s),
@@ -23,8 +26,9 @@
 # /tmp/cim-bench-embedded (~5 s).
 #
 # Settings (environment): CIM_BENCH_SECONDS (10) per timed scenario, CIM_BENCH_EDITS (300),
-# CIM_BENCH_BUILD_FEATURES (1000000), CIM_BENCH_BUILD_REPEAT (1), CIM_BENCH_SUITES (all of
-# "features tiles edits build embedded"), CIM_BENCH_BEFORE=/path/to/cim: also run the embedded
+# CIM_BENCH_BUILD_FEATURES (1000000), CIM_BENCH_BUILD_REPEAT (1), CIM_BENCH_SHARING_FEATURES
+# (1000000), CIM_BENCH_SHARING_REPEAT (3 build pairs), CIM_BENCH_SUITES (all of
+# "features tiles edits build embedded sharing"), CIM_BENCH_BEFORE=/path/to/cim: also run the embedded
 # reads with that executable (another checkout's .venv/bin/cim, e.g. of 91c674d) just before ours,
 # for a before/after pair under the same machine state. The smoke test of this script was:
 #   CIM_BENCH_SECONDS=1 CIM_BENCH_EDITS=20 CIM_BENCH_BUILD_FEATURES=20000 bash bench/rerun.sh /tmp/x
@@ -39,7 +43,9 @@ seconds=${CIM_BENCH_SECONDS:-10}
 edits=${CIM_BENCH_EDITS:-300}
 build_features=${CIM_BENCH_BUILD_FEATURES:-1000000}
 build_repeat=${CIM_BENCH_BUILD_REPEAT:-1}
-suites=${CIM_BENCH_SUITES:-features tiles edits build embedded}
+sharing_features=${CIM_BENCH_SHARING_FEATURES:-1000000}
+sharing_repeat=${CIM_BENCH_SHARING_REPEAT:-3}
+suites=${CIM_BENCH_SUITES:-features tiles edits build embedded sharing}
 out=${1:-bench/results/rerun-$(date -u +%Y%m%d-%H%M)}
 mkdir -p "$out" || exit 1
 out=$(cd "$out" && pwd)
@@ -53,7 +59,7 @@ fi
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | grep -q . && echo '(uncommitted changes)')"
     echo "started: $(date -u +%FT%TZ)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "settings: seconds=$seconds edits=$edits build_features=$build_features build_repeat=$build_repeat suites='$suites'"
+    echo "settings: seconds=$seconds edits=$edits build_features=$build_features build_repeat=$build_repeat sharing_features=$sharing_features sharing_repeat=$sharing_repeat suites='$suites'"
 } >"$out/run-info.txt"
 cat "$out/run-info.txt"
 : >"$out/times.txt"
@@ -85,6 +91,7 @@ if [[ -n ${CIM_BENCH_BEFORE:-} ]]; then
     step embedded-before "$py" -m bench.embedded --seconds "$seconds" --cim "$CIM_BENCH_BEFORE" --out "$out/embedded-before.json"
 fi
 step embedded "$py" -m bench.embedded --seconds "$seconds" --out "$out/embedded.json"
+step sharing "$py" -m bench.sharing all --features "$sharing_features" --repeat "$sharing_repeat" --out "$out/sharing.json"
 
 echo "finished: $(date -u +%FT%TZ)" >>"$out/run-info.txt"
 "$py" -m bench.compare "$out" | tee "$out/table.md"

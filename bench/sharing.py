@@ -361,27 +361,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backends", default="postgis,duckdb", help="changes and build: which stores")
     parser.add_argument("--formats", default="parquet,gpkg,fgb")
     parser.add_argument("--limits", default="1000,10000")
-    parser.add_argument("--repeat", type=int, default=None, help="download: 1, build: 3 pairs (default)")
+    parser.add_argument("--repeat", type=int, default=3, help="build: full/incremental pairs")
+    parser.add_argument("--download-repeat", type=int, default=1, help="download: cold/cached/ogr2ogr rounds")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     data = manifest(args)
     backends = args.backends.split(",")
     report: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    report.update({"what": "data sharing (issue 14) on bench/sharing_data.py's city", "targets": TARGETS})
+    report.update({"what": "data sharing (issue 14) on bench/sharing_data.py's city", "targets": TARGETS, "features": data["features"]})
     report.setdefault("parts", {})
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     parts = ("download", "changes", "build") if args.part == "all" else (args.part,)
     for part in parts:
         if part == "download":
             url = data["feeds"]["postgis"]["store"]
-            result: dict[str, Any] = _guarded("download", lambda: download(url, args.formats.split(","), args.repeat or 1))
+            result: dict[str, Any] = _guarded("download", lambda: download(url, args.formats.split(","), args.download_repeat))
         elif part == "changes":
             result = {b: _guarded(f"changes {b}", lambda b=b: changes(data["feeds"][b]["store"], data["feeds"][b]["from"],
                                                                      data["feeds"][b]["to"], [int(x) for x in args.limits.split(",")]))
                       for b in backends if b in data["feeds"]}  # fmt: skip
         else:
             pois = [Path(p) for p in data["pois"]]
-            result = {b: _guarded(f"build {b}", lambda b=b: build(Path(data["config"]), data["build_stores"][b], pois, args.repeat or 3))
+            result = {b: _guarded(f"build {b}", lambda b=b: build(Path(data["config"]), data["build_stores"][b], pois, args.repeat))
                       for b in backends}  # fmt: skip
         report["parts"][part] = {"features": data["features"], "machine": machine, "result": result}
         args.out.parent.mkdir(parents=True, exist_ok=True)
