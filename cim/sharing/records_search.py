@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cim.errors import BadInput
-from cim.store import TimeInterval, bound_moment
+from cim.sharing.records import catalog_records
+from cim.store import Store, TimeInterval, bound_moment
 
 MAX_Q_CHARS = 500
 MAX_TERMS = 20
@@ -171,4 +172,32 @@ def search(records: Sequence[dict[str, Any]], query: RecordQuery) -> tuple[list[
     return found[query.offset : query.offset + query.limit], len(found)
 
 
-__all__ = ["MAX_Q_CHARS", "MAX_TERMS", "RecordQuery", "SORTABLES", "listed", "matches", "search", "sort_keys", "terms"]
+def select_records(
+    store: Store,
+    query: RecordQuery,
+    release: int | None = None,
+    all_releases: bool = False,
+    base: str = "",
+) -> tuple[list[dict[str, Any]], int]:
+    """The records of the current release (``release``: that one; ``all_releases``: every kept
+    one) matching ``query``, as :func:`search` pages them."""
+    if all_releases:
+        numbers = None
+    else:
+        number = release if release is not None else store.current_number()
+        store.release_layers(number)  # NotFound / ReleaseGone for a release not kept
+        numbers = [number]
+    return search(catalog_records(store, base, numbers), query)
+
+
+def instant_or_interval(value: TimeInterval | date | datetime | tuple[Any, Any] | None) -> TimeInterval | None:
+    """A ``datetime`` given in Python: an instant (date or datetime), a (start, end) pair (None for
+    an open end) or a TimeInterval."""
+    if value is None or isinstance(value, TimeInterval):
+        return value
+    if isinstance(value, tuple):
+        return TimeInterval(*value)
+    return TimeInterval(value, value)
+
+
+__all__ = ["MAX_Q_CHARS", "MAX_TERMS", "RecordQuery", "SORTABLES", "listed", "matches", "search", "select_records", "sort_keys", "terms"]
