@@ -2,7 +2,8 @@
 :mod:`ogcapi.parameters`: each value a typed one or a 400 naming the parameter.
 
 ``q``, ``bbox`` (CRS84), ``datetime``, ``type``, ``externalIds``, ``ids``, ``sortby``, ``limit``,
-``offset`` (what the next/prev links carry) and ``f``. A parameter given with an empty value is
+``offset`` (what the next/prev links carry) and ``f``; ``crs`` and ``bbox-crs`` (Features Part 2,
+as every collection has them) accept only CRS84, the records' one CRS. A parameter given with an empty value is
 ignored (Records /req/record-core-query-parameters/empty-value); one given twice, or an unknown one,
 is a 400.
 """
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cim.crs import CRS84_URI
 from cim.errors import InvalidQuery
 from cim.sharing.records_search import DEFAULT_LIMIT, MAX_LIMIT, RecordQuery, listed, sort_keys, terms
 from ogcapi import parameters
 
-RECORDS_PARAMETERS = frozenset(("q", "bbox", "datetime", "type", "externalIds", "ids", "sortby", "limit", "offset", "f"))
+RECORDS_PARAMETERS = frozenset(
+    ("q", "bbox", "datetime", "type", "externalIds", "ids", "sortby", "limit", "offset", "f", "crs", "bbox-crs")
+)
 
 
 def records_query(items: Iterable[tuple[str, str]]) -> RecordQuery:
@@ -35,6 +39,9 @@ def records_query(items: Iterable[tuple[str, str]]) -> RecordQuery:
     external = listed(given["externalIds"], "externalIds") if "externalIds" in given else ()
     ids = listed(given["ids"], "ids") if "ids" in given else ()
     sortby = sort_keys(given["sortby"]) if "sortby" in given else ()
+    for name in ("crs", "bbox-crs"):
+        if name in given:
+            parameters.crs(given[name], name, [CRS84_URI])
     box = None
     if "bbox" in given:
         numbers = parameters.bbox(given["bbox"])

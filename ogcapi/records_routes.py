@@ -16,6 +16,7 @@ releases (a publish, a rollback or a prune makes them again).
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,8 @@ from ogcapi.records_html import collection_page, record_page, records_page
 from ogcapi.records_parameters import records_query
 
 JSON, GEOJSON, HTML, SCHEMA = "application/json", "application/geo+json", "text/html", "application/schema+json"
+#: records are in CRS84 (Features Part 2's header, as on every collection's items)
+CONTENT_CRS = {"Content-Crs": f"<{CRS84_URI}>"}
 REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 REL_SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
 TITLE = "Layer catalog (数据目录)"
@@ -105,6 +108,7 @@ def collection_document(records: list[dict[str, Any]], base: str) -> dict[str, A
             "temporal": {"interval": [[starts[0] if starts else None, None]]},
         },
         "crs": [CRS84_URI],
+        "storageCrs": CRS84_URI,
         "links": [
             {"rel": "self", "type": JSON, "title": "This collection", "href": here},
             {"rel": "alternate", "type": HTML, "title": "This collection as HTML", "href": f"{here}?f=html"},
@@ -166,13 +170,19 @@ def records_routes(store: Store, server_url: str, catalog: CatalogRecords | None
             links.append({"rel": "next", "type": GEOJSON, "title": "Next page", "href": _page_url(url, request, query.offset + query.limit)})
         if query.offset > 0:
             links.append({"rel": "prev", "type": GEOJSON, "title": "Previous page", "href": _page_url(url, request, max(0, query.offset - query.limit))})
-        doc = {"type": "FeatureCollection", "features": page, "numberMatched": matched, "numberReturned": len(page), "links": links}
+        doc = {
+            "type": "FeatureCollection", "features": page, "numberMatched": matched, "numberReturned": len(page),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"), "links": links,
+        }  # fmt: skip
         if html:
             return Response(records_page(doc, base, request.query_params), media_type=HTML)
-        return JSONResponse(doc, media_type=GEOJSON)
+        return JSONResponse(doc, media_type=GEOJSON, headers=CONTENT_CRS)
 
     async def item(request: Request) -> Response:
         html = as_html(request, "records")
+        for name in ("crs",):
+            if request.query_params.get(name):
+                parameters.crs(request.query_params[name], name, [CRS84_URI])
         rid = parse_record_id(request.path_params["recordId"])  # NotFound for an id no record can have
         records = await run_in_threadpool(catalog.records)
         found = next((r for r in records if r["id"] == str(rid)), None)
@@ -181,7 +191,7 @@ def records_routes(store: Store, server_url: str, catalog: CatalogRecords | None
             raise NotFound(f"no record {str(rid)!r}: release {rid.release} has no built layer {rid.layer!r}")
         if html:
             return Response(record_page(found, base), media_type=HTML)
-        return JSONResponse(found, media_type=GEOJSON)
+        return JSONResponse(found, media_type=GEOJSON, headers=CONTENT_CRS)
 
     async def queryables(request: Request) -> Response:
         parameters.only_format(request.query_params.get("f"), "json", "queryables are JSON Schema")
