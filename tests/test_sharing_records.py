@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from support.postgis import BACKENDS, backend_store
 import cim
 from cim.errors import BadInput, NotFound
 from cim.sharing.commands import catalog
+from cim.sharing.lineage import lineage
 from cim.sharing.records import catalog_records, find_record, parse_record_id
 from cim.sharing.records_search import MAX_TERMS, RecordQuery, search, sort_keys, terms
 from cim.store import TimeInterval, open_store
@@ -227,3 +229,24 @@ def test_records_hold_no_feature_values(records: list[dict]) -> None:
     text = json.dumps(records, ensure_ascii=False)
     for value in ("鼓楼", "Tower A", "咖啡馆", "海河", "120101-001"):  # names and ids in the sources
         assert value not in text
+
+
+def test_a_carried_layer_has_the_lineage_of_the_release_that_built_it(city: CatalogCity) -> None:
+    """An incremental build records ``cim_build.layers.<name>.carried_from`` and reads nothing of a
+    carried layer: its record says so and takes the sources, QA and config of the release that built it."""
+    with open_store(city.url) as store:
+        first, second = store.releases()
+    by_source = {k: v for k, v in second.qa["by_source"].items() if not k.startswith("buildings/")}
+    carried = replace(
+        second,
+        config={**second.config, "cim_build": {"layers": {"buildings": {"carried_from": 1}}}},
+        qa={**second.qa, "by_source": by_source, "crosschecks": [], "by_layer": {}},
+    )
+    result = lineage(carried, "buildings", {1: first, 2: carried})
+    assert result["carriedFrom"] == 1 and result["builtInRelease"] == 1 and "carried over unchanged from release 1" in result["carried"]
+    assert [s["role"] for s in result["sources"]] == ["authoritative", "verifies"]
+    assert result["sources"][0]["sha256"] == city.first[SURVEY]
+    assert result["sources"][1]["crosscheck"]["matched"] == 3 and result["qa"]["findings"] == 5
+    # the release that built it pruned away: the record still says where the layer was carried from
+    alone = lineage(carried, "buildings", {2: carried})
+    assert alone["carriedFrom"] == 1 and alone["sources"] == [] and "no longer kept" in alone["carried"]
