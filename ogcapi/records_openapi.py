@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cim.crs import CRS84_URI
 from cim.sharing.records_search import DEFAULT_LIMIT, MAX_LIMIT, MAX_Q_CHARS, SORTABLES
 
 TAG = "catalog"
@@ -69,6 +70,8 @@ def records_paths() -> dict[str, Any]:
         _query("sortby", f"+/- one of {', '.join(SORTABLES)}", {"type": "array", "items": {"type": "string", "pattern": "^[+-]?(" + "|".join(SORTABLES) + ")$"}}),
         _query("limit", "records per page", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
         _query("offset", "records skipped (the next/prev links carry it)", {"type": "integer", "minimum": 0}),
+        _query("crs", "CRS84 only", {"type": "string", "enum": [CRS84_URI]}),
+        _query("bbox-crs", "CRS84 only", {"type": "string", "enum": [CRS84_URI]}),
         _F,
     ]  # fmt: skip
     collection = {"type": "object", "required": ["id", "title", "links", "itemType", "type"],

@@ -103,7 +103,7 @@ def _print(records: list[dict], matched: int) -> None:
 
     table = Table(title=f"Layer catalog: {len(records)} of {matched} records")
     for column in ("id", "title", "features", "crs", "sources (role, sha256)", "QA findings", "built"):
-        table.add_column(column, justify="right" if column == "features" else "left")
+        table.add_column(column, justify="right" if column == "features" else "left", no_wrap=column in ("id", "built"))
     for r in records:
         p = r["properties"]
         lineage = p["lineage"]
@@ -112,6 +112,6 @@ def _print(records: list[dict], matched: int) -> None:
         ) or ("carried from r%s" % lineage["carriedFrom"] if "carriedFrom" in lineage else "-")
         count = "-" if p["featureCount"] is None else f"{p['featureCount']:,}"
         table.add_row(
-            r["id"], p["title"], count, _crs(p["crs"]), sources, str(lineage["qa"]["findings"]), str(lineage["buildTime"])
+            r["id"], p["title"], count, _crs(p["crs"]), sources, str(lineage["qa"]["findings"]), str(lineage["buildTime"])[:16].replace("T", " ")
         )
     Console().print(table)
