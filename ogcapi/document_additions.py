@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cim.errors import CIMError
+
 from ogcapi.asyncapi import add_push_paths, landing_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
@@ -156,7 +158,10 @@ class DocumentAdditions:
             known = {entry.get("id") for entry in doc["collections"]}
             doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
         if self.catalog_collection is not None and isinstance(doc.get("collections"), list):
-            doc["collections"].append(self.catalog_collection())
+            try:
+                doc["collections"].append(self.catalog_collection())
+            except CIMError:  # the store cannot answer now: the list without the catalog
+                pass
         return doc
 
     def _collection(self, doc: Any) -> Any:
