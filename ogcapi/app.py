@@ -19,6 +19,7 @@ from ogcapi.admin_routes import admin_routes
 from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
+from ogcapi.downloads_routes import downloads_routes
 from ogcapi.edit_routes import edit_routes
 from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
@@ -102,6 +103,7 @@ def create_app(
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
+    app.router.routes.extend(downloads_routes(store))  # /collections/{id}/downloads/{format} (ogcapi/downloads_routes.py)
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()

@@ -94,6 +94,13 @@ class DownloadCache:
                 return found
         raise StoreError(f"the current release kept changing while {layer!r} was written as {fmt.name}")
 
+    def find(self, layer: str, fmt: str | DownloadFormat, release: int | None = None) -> Download | None:
+        """The download :meth:`get` would answer when the cache has it already (None: it must be
+        written); the same errors as :meth:`get`."""
+        fmt = fmt if isinstance(fmt, DownloadFormat) else download_format(fmt)
+        number, name = self._key(layer, fmt, release)
+        return _finished(self.root / _safe(layer) / name, layer, number, fmt)
+
     def _key(self, layer: str, fmt: DownloadFormat, release: int | None) -> tuple[int, str]:
         """(release number, file name) of the download asked for; checks layer and release."""
         if release is None:
