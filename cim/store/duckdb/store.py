@@ -258,14 +258,14 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
 
     def _release_batches(self, release, build, schema: pa.Schema, rows: int):
         # the reader and its dialect now (an edits overlay attached to its connection), the rows on
-        # a cursor of its own: DuckDB streams the result in chunks (fetch_record_batch)
+        # a cursor of its own: DuckDB streams the result in chunks (to_arrow_reader)
         reader = self._read() if release is None else self._past_reader(release)
         dialect = self._dialect(reader) if release is None else self.dialect
         statement = build(dialect)
         cur = spatial.cursor(reader.connection)
         try:
             try:
-                stream = cur.execute(statement.sql, statement.params).fetch_record_batch(rows)
+                stream = cur.execute(statement.sql, statement.params).to_arrow_reader(rows)
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {exc}") from exc
             for batch in stream:
