@@ -167,7 +167,8 @@ def test_edits_make_a_new_current_file_and_pruning_removes_old_ones(store_url: s
         store.edit(Edit("parcels", "update", "planner", fid, {"properties": {"land_use": "G1"}}))
         after = cache.get("parcels", "parquet")
         assert after.sha256 != before.sha256 and after.path != before.path
-        assert not before.path.exists()  # the older generation of the file just made is removed
+        assert not before.path.exists()  # the older generation of the file just made is removed, with its lock
+        assert not (before.path.parent / f".{before.path.name}.lock").exists()
         assert gpd.read_parquet(after.path).set_index("fid").loc[fid, "land_use"] == "G1"
         assert cache.get("parcels", "parquet", release=2).sha256 != after.sha256  # release 2 as published
         # release 3 keeping 2 releases: release 1 is pruned (410) and its files go with the next download

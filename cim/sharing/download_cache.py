@@ -39,7 +39,6 @@ from cim.store import Store
 #: the variable naming the cache directory
 CACHE_VARIABLE = "CIM_DOWNLOAD_CACHE"
 _NAME = re.compile(r"^r(?P<release>\d+)(?:-g(?P<generation>\d+))?\.(?P<ext>[a-z]+)(?P<sha>\.sha256)?$")
-_LOCK = re.compile(r"^\.r(?P<release>\d+)(?:-g\d+)?\.[a-z]+\.lock$")
 #: attempts at a current-release file while releases switch under it
 _ATTEMPTS = 3
 
@@ -151,29 +150,33 @@ class DownloadCache:
         return Download(path, digest, layer, number, fmt, path.stat().st_size)
 
     def _clean(self, layer: str, made: str) -> None:
-        """Remove files of releases no longer kept, and older generations of the file just made."""
+        """Remove the files (and locks) of releases no longer kept, and the older generations of
+        the file just made."""
         try:
             kept = {r.number for r in self.store.releases()}
         except Exception:  # the cache is tidied another time
             return
-        made_match = _NAME.match(made)
+        made_key = _parse(made)
         for folder in (p for p in self.root.iterdir() if p.is_dir()):
             for entry in folder.iterdir():
-                match = _NAME.match(entry.name) or _LOCK.match(entry.name)
-                if match is None:
+                key = _parse(entry.name)
+                if key is None:
                     continue
-                gone = int(match["release"]) not in kept
-                older = (
-                    folder.name == _safe(layer) and made_match is not None and _NAME.match(entry.name) is not None
-                    and _same_file(_NAME.match(entry.name), made_match) and not entry.name.startswith(made)
+                gone = key[0] not in kept
+                older = folder.name == _safe(layer) and made_key is not None and (
+                    key[0] == made_key[0] and key[2] == made_key[2] and key[1] != made_key[1]
                 )
                 if gone or older:
                     entry.unlink(missing_ok=True)
 
 
-def _same_file(a: re.Match[str] | None, b: re.Match[str]) -> bool:
-    """Whether ``a`` names another generation of the file ``b`` names."""
-    return a is not None and a["release"] == b["release"] and a["ext"] == b["ext"] and a["generation"] != b["generation"]
+def _parse(name: str) -> tuple[int, int | None, str] | None:
+    """(release, generation, extension) of a cache entry's name (a file, its .sha256 or its lock)."""
+    match = _NAME.match(name.removeprefix(".").removesuffix(".lock"))
+    if match is None:
+        return None
+    generation = match["generation"]
+    return int(match["release"]), None if generation is None else int(generation), match["ext"]
 
 
 def _finished(path: Path, layer: str, number: int, fmt: DownloadFormat) -> Download | None:
