@@ -236,3 +236,23 @@ def test_cli_writes_the_same_file(gk_url: str, tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "roads-r2.parquet").exists()
     result = runner.invoke(main, ["export", "features", "roads", "--format", "parquet", "--release", "5", "--store", gk_url])
     assert result.exit_code != 0 and "no release 5" in str(result.exception)
+
+
+def test_layer_batches_stream_in_batches_of_the_size_asked(gk_url: str) -> None:
+    with open_store(gk_url) as store:
+        stream = store.layer_batches("buildings", release=1, rows=3)
+        assert stream.release == 1 and stream.info.srid == GK
+        sizes = [batch.num_rows for batch in stream.batches]
+        assert sizes == [3, 3, 1]
+        names = [f.name for f in store.layer("buildings").fields]
+        assert stream.schema.names == ["fid", *names, "geometry"]
+        assert str(stream.schema.field("geometry").type) == "binary"
+        current = store.layer_batches("buildings", rows=1000)
+        assert current.release == store.current_number() == 2
+        table = current.reader().read_all()
+        assert sorted(table.column("name").to_pylist()) == ["B1", "B2", "B4", "B5", "B6", "B7", "B8"]
+        assert table.column("fid").to_pylist() == sorted(table.column("fid").to_pylist())
+        with pytest.raises(LayerNotFound):
+            store.layer_batches("nowhere")
+        with pytest.raises(NotFound):
+            store.layer_batches("buildings", release=7)
