@@ -126,7 +126,10 @@ class DownloadCache:
         found = _finished(path, layer, number, fmt)
         if found is not None:
             return found
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"the download cache {self.root} cannot be written ({exc.strerror}): set {CACHE_VARIABLE}") from None
         with _locked(folder / f".{name}.lock"):
             found = _finished(path, layer, number, fmt)  # another writer finished it while we waited
             if found is not None:
