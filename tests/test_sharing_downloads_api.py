@@ -21,6 +21,7 @@ import cim.sharing.download_cache as download_cache
 from cim.store import Edit, ReleaseDraft
 from support.planning_city import publish_planning_city, release_layers
 from support.postgis import BACKENDS, backend_store
+from test_tiles_rasters import raster_store_url  # noqa: F401 - the fixture: a store with a DEM and imagery
 
 GK = 4548
 PATH = "/collections/{collectionId}/downloads/{format}"
@@ -118,11 +119,14 @@ def test_bad_requests(client: TestClient, path: str, status: int, text: str) -> 
     assert_exception(client.get(path), status, text)
 
 
-def test_a_raster_layer_has_no_download(api_client: TestClient) -> None:
-    rasters = [i.name for i in api_client.app.state.store.layers() if i.spec.kind == "raster"]
-    if not rasters:
-        pytest.skip("the demo store has no raster layer")
-    assert_exception(api_client.get(f"/collections/{rasters[0]}/downloads/gpkg"), 400, "raster")
+def test_a_raster_layer_has_no_download(raster_store_url: str, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+    for client in _client(raster_store_url, tmp_path):
+        rasters = [i.name for i in client.app.state.store.layers() if i.spec.kind == "raster"]
+        assert rasters
+        for name in rasters:
+            assert_exception(client.get(f"/collections/{name}/downloads/gpkg"), 400, "raster")
+            assert_exception(client.get(f"/collections/{name}/downloads/parquet?release=1"), 400, "raster")
+        assert all(link["rel"] != "enclosure" for link in client.get(f"/collections/{rasters[0]}").json().get("links", []))
 
 
 def test_an_edit_changes_the_current_file_and_a_pruned_release_is_gone(fresh: TestClient) -> None:
