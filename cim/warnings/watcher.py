@@ -19,22 +19,21 @@ The MQTT leader rule: with several server processes on one host, each runs a wat
 one holding an exclusive ``flock`` on ``$CIM_LOCK_DIR`` (default: the temp directory)
 ``/cim-warnings-<hash of the store URL>.lock`` publishes to MQTT; the others retry the lock every
 few seconds and take over when the leader exits (the kernel frees the lock with its process).
-Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only.
+Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only. The lock
+and the subscribers are cim/events/ (shared with the release announcements).
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
+from cim.events.leadership import Leadership
+from cim.events.subscribers import Subscribers
 from cim.store.live import LiveEvent
 from cim.warnings.ingest import expire_due, next_expiry
 
@@ -74,43 +73,6 @@ def latest_seq(store: Any, layer: str = LAYER) -> int:
             return last
 
 
-def lock_path(store_url: str) -> str:
-    digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
-    return os.path.join(os.environ.get("CIM_LOCK_DIR") or tempfile.gettempdir(), f"cim-warnings-{digest}.lock")
-
-
-class Leadership:
-    """An exclusive, non-blocking ``flock`` on a file named after the store URL."""
-
-    def __init__(self, store_url: str) -> None:
-        self.path = lock_path(store_url)
-        self._file: IO[bytes] | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def try_acquire(self) -> bool:
-        if self._file is not None:
-            return True
-        handle = open(self.path, "ab")  # noqa: SIM115 (kept open while the lock is held)
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            finally:
-                self._file.close()
-                self._file = None
-
-
 def _default_scheduler() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return expire_due, next_expiry
 
@@ -136,9 +98,7 @@ class Watcher:
             Leadership(getattr(store, "url", repr(store))) if publisher is not None else None
         )
         self._scheduler = _default_scheduler() if scheduler is True else (scheduler or None)
-        self._subscribers: dict[int, Subscriber] = {}
-        self._next_id = 0
-        self._lock = threading.Lock()
+        self._subscribers = Subscribers("warnings watcher")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,16 +115,7 @@ class Watcher:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` (on the watcher's thread; it must not block) for each public
         event from now on; returns the function that unsubscribes."""
-        with self._lock:
-            key = self._next_id
-            self._next_id += 1
-            self._subscribers[key] = callback
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers.pop(key, None)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def poke(self) -> None:
         """Look at the store now (after a write in this process)."""
@@ -280,13 +231,7 @@ class Watcher:
     def _hand_on(self, event: LiveEvent) -> None:
         if not is_public(event):
             return
-        with self._lock:
-            subscribers = list(self._subscribers.values())
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:
-                LOGGER.exception("warnings watcher: a subscriber failed on event %s", event.seq)
+        self._subscribers.hand_on(event, event.seq)
         if self.publisher is not None and self.is_leader:
             self.publisher.publish(event)
 
