@@ -15,6 +15,7 @@ Retry-After) and drops one that falls behind.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from ogcapi.event_stream import (
 )  # fmt: skip
 from ogcapi.releases_routes import STREAM_PATH, check_parameters
 
+LOGGER = logging.getLogger(__name__)
 PARAMETERS = ("lastEventId", "f")
 
 
@@ -77,7 +79,12 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
             try:
                 yield {"retry": RETRY_MS, "comment": "cim-basemap releases"}
                 if last is not None:
-                    for event in await asyncio.to_thread(stored_announcements, store, last, base):
+                    try:
+                        stored = await asyncio.to_thread(stored_announcements, store, last, base)
+                    except Exception:  # e.g. a release pruned while read: end; the client resumes
+                        LOGGER.exception("releases stream: cannot read the releases after %s", last)
+                        return
+                    for event in stored:
                         sent = event.number
                         yield message(event)
                 while True:
