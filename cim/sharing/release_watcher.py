@@ -1,8 +1,8 @@
 """The release watcher: sees the store's current release change and announces it (SSE and MQTT).
 
 Every server process runs one :class:`ReleaseWatcher` (a daemon thread; store calls block and never
-run on an event loop). It polls ``store.known_current_number()`` (else ``current_number()``: one
-readlink for DuckDB, a query at most once a second for PostGIS) every ``poll_seconds`` (0.25 s),
+run on an event loop). It polls ``store.peek_current_number()`` (one readlink for DuckDB; for
+PostGIS ``current_number()``, a query at most once a second) every ``poll_seconds`` (0.25 s),
 so a ``cim build`` or ``cim releases rollback`` in another process is seen within a fraction of a
 second (a second for PostGIS, whose store caches the current release that long). On a change it
 makes the announcements (cim/sharing/announce.py):
@@ -168,8 +168,17 @@ class ReleaseWatcher:
 
     # -- one round -------------------------------------------------------------------------------
     def _current_number(self) -> int:
-        known = self.store.known_current_number()
-        return int(known) if known is not None else int(self.store.current_number())
+        return int(self.store.peek_current_number())
+
+    def _layers(self, number: int) -> list[Any]:
+        """The layers of release ``number``: the current release's as the server reads them when it
+        is current (opening it here readies it for the next request: on DuckDB the first read of a
+        release costs about a second), else as published."""
+        if self._current_number() == number:
+            layers = self.store.layers()
+            if self.store.current_number() == number:
+                return layers
+        return self.store.release_layers(number)
 
     def step(self) -> list[Announcement]:
         """One round: the MQTT lock, the current release; the announcements made."""
@@ -183,13 +192,13 @@ class ReleaseWatcher:
         if number > self.newest:
             for release in releases:
                 if self.newest < release.number <= number:
-                    made.append(announcement(PUBLISHED, release, self.store.release_layers(release.number), previous, self.base))
+                    made.append(announcement(PUBLISHED, release, self._layers(release.number), previous, self.base))
                     previous = release.number
         if not made:
             release = next((r for r in releases if r.number == number), None)
             if release is None:  # gone between the two reads: next round
                 return []
-            made.append(announcement(CURRENT, release, self.store.release_layers(number), previous, self.base,
+            made.append(announcement(CURRENT, release, self._layers(number), previous, self.base,
                                      at=datetime.now(UTC)))  # fmt: skip
         self.current = number
         self.newest = max(self.newest, number, *(r.number for r in releases))
@@ -228,7 +237,7 @@ class ReleaseWatcher:
         previous = max(before) if before else None
         newest = max(r.number for r in releases)
         kind = PUBLISHED if current.number == newest else CURRENT
-        return announcement(kind, current, self.store.release_layers(current.number), previous, self.base,
+        return announcement(kind, current, self._layers(current.number), previous, self.base,
                             at=datetime.now(UTC))  # fmt: skip
 
 
