@@ -216,3 +216,25 @@ def test_sse_subscriber_cap_gives_503(store_url: str, monkeypatch: pytest.Monkey
             response = httpx.get(f"{live.url}/releases/stream", timeout=10)
             assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
             assert response.json()["code"] == "ServiceUnavailable"
+
+
+def test_peek_current_number_follows_publish_and_rollback(store_url: str) -> None:
+    """What the watcher polls: another process's switch is seen (DuckDB: at once, by the link;
+    PostGIS: once its cached current release, kept a second, is read again)."""
+    import time
+
+    from cim.store import open_store
+
+    def seen(store: Any, number: int) -> bool:
+        deadline = time.monotonic() + 10
+        while store.peek_current_number() != number and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return store.peek_current_number() == number
+
+    publish(store_url)
+    with open_store(store_url) as store:
+        assert store.peek_current_number() == store.current_number() == 1
+        publish(store_url)
+        assert seen(store, 2)
+        rollback(store_url, 1)
+        assert seen(store, 1)
