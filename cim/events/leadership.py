@@ -9,7 +9,11 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import time
 from typing import IO
+
+#: seconds between two attempts of :meth:`Leadership.take_when_free`
+RETRY_SECONDS = 2.0
 
 
 def lock_path(store_url: str, channel: str = "warnings") -> str:
@@ -23,6 +27,7 @@ class Leadership:
     def __init__(self, store_url: str, channel: str = "warnings") -> None:
         self.path = lock_path(store_url, channel)
         self._file: IO[bytes] | None = None
+        self._next_try = 0.0
 
     @property
     def held(self) -> bool:
@@ -40,6 +45,17 @@ class Leadership:
         self._file = handle
         return True
 
+    def take_when_free(self, retry_seconds: float = RETRY_SECONDS) -> bool:
+        """Try the lock, at most once every ``retry_seconds`` (a watcher calls this every round);
+        True only on the call that took it."""
+        if self._file is not None:
+            return False
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        self._next_try = now + retry_seconds
+        return self.try_acquire()
+
     def release(self) -> None:
         if self._file is not None:
             try:
@@ -49,4 +65,4 @@ class Leadership:
                 self._file = None
 
 
-__all__ = ["Leadership", "lock_path"]
+__all__ = ["RETRY_SECONDS", "Leadership", "lock_path"]

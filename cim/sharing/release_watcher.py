@@ -25,23 +25,20 @@ one process of a host leads; servers on several hosts sharing one PostGIS store 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from cim.events.leadership import Leadership
 from cim.events.mqtt import QUEUE_SIZE, MqttClient, environment_url
-from cim.events.subscribers import Subscribers
+from cim.events.poller import Poller
 from cim.sharing.announce import CURRENT, PUBLISHED, Announcement, announcement
+from cim.sharing.releases import previous_number
 
 LOGGER = logging.getLogger(__name__)
 
 CHANNEL = "releases"
 POLL_SECONDS = 0.25
-#: seconds between attempts to become the MQTT leader, and the back-off after a failed store call
-RETRY_SECONDS = 2.0
 
 
 class ReleasePublisher(MqttClient):
@@ -72,8 +69,10 @@ class ReleasePublisher(MqttClient):
         return self.send(self.topic(CURRENT), event.json, retain=True, what=f"retained release announcement {event.id}")
 
 
-class ReleaseWatcher:
-    """See the module's doc. ``start()``/``stop()``; thread-safe ``subscribe``/``poke``."""
+class ReleaseWatcher(Poller):
+    """See the module's doc. ``start()``/``stop()``; thread-safe ``subscribe``/``poke`` (cim/events/poller.py)."""
+
+    label = "release watcher"
 
     def __init__(
         self,
@@ -84,87 +83,31 @@ class ReleaseWatcher:
         poll_seconds: float = POLL_SECONDS,
         leadership: Leadership | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(
+            store, publisher,
+            leadership if leadership is not None else (
+                Leadership(getattr(store, "url", repr(store)), CHANNEL) if publisher is not None else None
+            ),
+            poll_seconds,
+        )  # fmt: skip
+        self.publisher: ReleasePublisher | None = publisher
         self.base = base_url.rstrip("/")
-        self.publisher = publisher
-        self.poll_seconds = poll_seconds
-        self.leadership = leadership if leadership is not None else (
-            Leadership(getattr(store, "url", repr(store)), CHANNEL) if publisher is not None else None
-        )
-        self._subscribers = Subscribers("release watcher")
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         #: the current release seen last (None: not read yet)
         self.current: int | None = None
         #: the newest release number seen
         self.newest = 0
-        self._next_leader_try = 0.0
-        self.ready = threading.Event()
-        self.errors = 0
-        #: announcements made (all kinds), for the curious
+        #: announcements made (all kinds)
         self.announced = 0
+        self._retain_pending = False
 
     def subscribe(self, callback: Callable[[Announcement], None]) -> Callable[[], None]:
         """Call ``callback(announcement)`` (on the watcher's thread; it must not block) from now on."""
-        return self._subscribers.subscribe(callback)
+        return super().subscribe(callback)
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    @property
-    def is_leader(self) -> bool:
-        return self.leadership is not None and self.leadership.held
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        if self.publisher is not None:
-            self.publisher.start()
-        try:  # where to start, before the server takes requests: nothing old is announced
-            self._read_start()
-        except Exception:  # the store is away: the thread tries again
-            LOGGER.exception("release watcher: cannot read the store's releases; retrying")
-        self._thread = threading.Thread(target=self._run, name="cim-release-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self.publisher is not None:
-            self.publisher.stop()
-        if self.leadership is not None:
-            self.leadership.release()
-
-    def _read_start(self) -> None:
+    def initialise(self) -> None:
         releases = self.store.releases()
         self.newest = max((r.number for r in releases), default=0)
         self.current = self._current_number()
-        self.ready.set()
-
-    def _run(self) -> None:
-        while not self.ready.is_set() and not self._stop.is_set():
-            try:
-                self._read_start()
-            except Exception:
-                self.errors += 1
-                LOGGER.exception("release watcher: cannot read the store's releases; retrying")
-                self._stop.wait(RETRY_SECONDS)
-        while not self._stop.is_set():
-            timeout = self.poll_seconds
-            try:
-                self.step()
-            except Exception:
-                self.errors += 1
-                LOGGER.exception("release watcher: a step failed; retrying in %.0f s", RETRY_SECONDS)
-                timeout = RETRY_SECONDS
-            self._wake.wait(timeout)
-            self._wake.clear()
 
     # -- one round -------------------------------------------------------------------------------
     def _current_number(self) -> int:
@@ -182,7 +125,9 @@ class ReleaseWatcher:
 
     def step(self) -> list[Announcement]:
         """One round: the MQTT lock, the current release; the announcements made."""
-        self._try_leadership()
+        self.try_leadership()
+        if self._retain_pending:
+            self._retain_current()
         number = self._current_number()
         if number == self.current:
             return []
@@ -209,22 +154,18 @@ class ReleaseWatcher:
     def _hand_on(self, event: Announcement) -> None:
         self.announced += 1
         LOGGER.info("release watcher: %s", event.id)
-        self._subscribers.hand_on(event, event.id)
+        self.hand_on(event, event.id)
         if self.publisher is not None and self.is_leader:
             self.publisher.publish(event)
 
-    def _try_leadership(self) -> None:
-        if self.publisher is None or self.leadership is None or self.leadership.held:
-            return
-        now = time.monotonic()
-        if now < self._next_leader_try:
-            return
-        self._next_leader_try = now + RETRY_SECONDS
-        if self.leadership.try_acquire():
-            LOGGER.info("release watcher: this process publishes releases to MQTT (lock %s)", self.leadership.path)
-            retained = self.retained_announcement()
-            if retained is not None:
-                self.publisher.retain(retained)
+    def took_leadership(self) -> None:
+        self._retain_pending = True  # published by the round (again by the next if it fails)
+
+    def _retain_current(self) -> None:
+        retained = self.retained_announcement()
+        if retained is not None and self.publisher is not None:
+            self.publisher.retain(retained)
+        self._retain_pending = False
 
     def retained_announcement(self) -> Announcement | None:
         """What ``{root}/current`` should hold now: the current release's ``published``
@@ -233,8 +174,7 @@ class ReleaseWatcher:
         current = next((r for r in releases if r.current), None)
         if current is None:
             return None
-        before = [r.number for r in releases if r.number < current.number]
-        previous = max(before) if before else None
+        previous = previous_number(releases, current.number)
         newest = max(r.number for r in releases)
         kind = PUBLISHED if current.number == newest else CURRENT
         return announcement(kind, current, self._layers(current.number), previous, self.base,
