@@ -12,7 +12,7 @@ responses on the way out:
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py)
   the processes' and jobs' (ogcapi/processes_openapi.py) and the releases' (ogcapi/releases_openapi.py);
-- landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``data``) and
+- landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
   ``/releases/stream`` (rel ``hub``).
 
 Only complete, uncompressed JSON bodies of successful GETs are touched.

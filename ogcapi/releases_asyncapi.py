@@ -27,7 +27,7 @@ def release_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["number", "created", "current", "layers", "checksums", "links"],
         "properties": {
-            "number": {"type": "integer", "minimum": 1},
+            "number": {"type": "integer", "minimum": 0},
             "created": {"type": "string", "format": "date-time"},
             "current": {"type": "boolean"},
             "previous": {"type": ["integer", "null"], "description": "the release current before (announcements) or the kept one before"},

@@ -21,8 +21,24 @@ def _f(values: list[str]) -> dict[str, Any]:
             "description": "The format of the response"}  # fmt: skip
 
 
+def openapi30(node: Any) -> Any:
+    """A JSON Schema as OpenAPI 3.0 writes it: ``type: [X, "null"]`` becomes ``type: X, nullable: true``."""
+    if isinstance(node, list):
+        return [openapi30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: openapi30(value) for key, value in node.items()}
+    kinds = out.get("type")
+    if isinstance(kinds, list):
+        others = [k for k in kinds if k != "null"]
+        out["type"] = others[0] if len(others) == 1 else "string"
+        if "null" in kinds:
+            out["nullable"] = True
+    return out
+
+
 def releases_paths() -> dict[str, Any]:
-    release = release_schema()
+    release = openapi30(release_schema())
     resume = {"type": "string", "pattern": "^(release-)?[0-9]+(-.*)?$"}
     return {
         "/releases": {"get": {
@@ -33,7 +49,7 @@ def releases_paths() -> dict[str, Any]:
             "responses": {
                 "200": {"description": "The releases, oldest first", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["releases"], "properties": {
-                        "releases": {"type": "array", "items": release}, "current": {"type": ["integer", "null"]},
+                        "releases": {"type": "array", "items": release}, "current": {"type": "integer", "nullable": True},
                         "numberReturned": {"type": "integer"}, "links": {"type": "array", "items": {"type": "object"}}}}}}},
                 "400": _exception("A parameter is wrong"),
             },
@@ -88,7 +104,7 @@ def add_releases_paths(doc: dict[str, Any]) -> dict[str, Any]:
 
 def landing_links(base: str) -> list[dict[str, Any]]:
     return [
-        {"rel": "data", "type": "application/json", "title": "Releases of the base map", "href": f"{base}/releases"},
+        {"rel": "version-history", "type": "application/json", "title": "Releases of the base map", "href": f"{base}/releases"},
         {"rel": "hub", "type": "text/event-stream", "title": "Release announcements as Server-Sent Events",
          "href": f"{base}{STREAM_PATH}"},
     ]  # fmt: skip

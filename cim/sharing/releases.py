@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cim.errors import BadInput, NotFound
+from cim.events.cloudevents import utc
 from cim.sharing.formats import DOWNLOAD_FORMATS, download_path
 from cim.store import LayerInfo, ReleaseInfo
 
@@ -94,7 +95,7 @@ def describe_release(
     """The JSON of one release (``GET /releases/{n}``; the ``data`` of its announcements)."""
     return {
         "number": release.number,
-        "created": release.created.isoformat(),
+        "created": utc(release.created).isoformat(),
         "current": release.current,
         "previous": previous,
         "layers": [{"name": info.name, "kind": info.spec.kind, "count": info.count} for info in layers],
