@@ -19,8 +19,9 @@ The MQTT leader rule: with several server processes on one host, each runs a wat
 one holding an exclusive ``flock`` on ``$CIM_LOCK_DIR`` (default: the temp directory)
 ``/cim-warnings-<hash of the store URL>.lock`` publishes to MQTT; the others retry the lock every
 few seconds and take over when the leader exits (the kernel frees the lock with its process).
-Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only. The lock
-and the subscribers are cim/events/ (shared with the release announcements).
+Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only. The thread,
+the lock and the subscribers are cim/events/ (poller.py, leadership.py, subscribers.py), shared with
+the release announcements.
 """
 
 from __future__ import annotations
