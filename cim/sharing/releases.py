@@ -57,7 +57,7 @@ def find_release(store: Any, number: int) -> tuple[ReleaseInfo, list[ReleaseInfo
 def catalog_href(base: str, number: int, layers: Sequence[str]) -> str:
     """The catalog records of the layers of release ``number`` (record ids ``{layer}@r{N}``)."""
     ids = ",".join(f"{name}@r{number}" for name in layers)
-    return f"{base}/collections/catalog/items?ids={ids}"
+    return f"{base}/collections/catalog/items?ids={ids}&limit={max(len(layers), 1)}"
 
 
 def changes_href(base: str, layer: str, previous: int, number: int) -> str:
