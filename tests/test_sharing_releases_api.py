@@ -105,3 +105,12 @@ def test_landing_openapi_and_asyncapi_list_the_releases(client: Any) -> None:
     assert validate_asyncapi_document(json.loads(json.dumps(with_mqtt)))
     assert with_mqtt["channels"]["releasesMqtt"]["address"] == "city/tj/releases/{kind}"
     assert with_mqtt["channels"]["warningsMqtt"]["address"] == "city/tj/warnings/{severity}/{division}/{kind}"
+
+
+def test_the_catalog_link_of_a_release_gives_its_records(client: Any) -> None:
+    release = client.get("/releases/2").json()
+    (href,) = [link["href"] for link in release["links"] if link["rel"] == "describedby"]
+    response = client.get(href.removeprefix("http://testserver"))
+    assert response.status_code == 200, response.text
+    ids = sorted(feature["id"] for feature in response.json()["features"])
+    assert ids == sorted(f"{layer['name']}@r2" for layer in release["layers"])
