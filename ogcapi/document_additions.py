@@ -8,10 +8,12 @@ responses on the way out:
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
   ``map`` link (text/html) to the map viewer ``/viewer``;
-- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
+- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles`` and
+  one ``enclosure`` link per download format (ogcapi/downloads_openapi.py);
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
-- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py)
-  the processes' and jobs' (ogcapi/processes_openapi.py) and the releases' (ogcapi/releases_openapi.py);
+- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
+  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py)
+  and the releases' (ogcapi/releases_openapi.py);
 - landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
   ``/releases/stream`` (rel ``hub``);
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
@@ -30,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cim.errors import CIMError
 
 from ogcapi.asyncapi import add_push_paths, landing_links
+from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
 from ogcapi.tiles_openapi import add_tiles_paths
@@ -74,9 +77,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_releases_paths(add_records_paths(
+            return lambda doc: add_releases_paths(add_downloads_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            ))
+            )))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,6 +158,9 @@ class DocumentAdditions:
         cid = entry.get("id")
         if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
             entry.setdefault("links", []).append(self._tilesets_link(cid))
+        if cid in vector and not any(link.get("rel") == "enclosure" for link in entry.get("links", [])):
+            # the bulk downloads, one per format (ogcapi/downloads_routes.py)
+            entry.setdefault("links", []).extend(enclosure_links(self.base, cid))
 
     def _collections(self, doc: Any) -> Any:
         vector = set(self.vector_collections())
