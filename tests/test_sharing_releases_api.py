@@ -114,3 +114,13 @@ def test_the_catalog_link_of_a_release_gives_its_records(client: Any) -> None:
     assert response.status_code == 200, response.text
     ids = sorted(feature["id"] for feature in response.json()["features"])
     assert ids == sorted(f"{layer['name']}@r2" for layer in release["layers"])
+
+
+def test_the_download_links_of_a_past_release_work(client: Any) -> None:
+    release = client.get("/releases/2").json()
+    hrefs = [link["href"] for link in release["links"] if link["rel"] == "enclosure"]
+    assert len(hrefs) == 3
+    for href in hrefs:
+        response = client.get(href.removeprefix("http://testserver"))
+        assert response.status_code == 200, (href, response.text[:200])
+        assert response.headers["etag"]
