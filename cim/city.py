@@ -170,6 +170,13 @@ class City:
     def __repr__(self) -> str:
         return f"City({self.store.url!r}, layers={self.layers})"
 
+    def releases(self, base: str = "") -> list[dict[str, Any]]:
+        """The kept releases, oldest first, as ``GET /releases`` lists them (links below ``base``):
+        :func:`cim.sharing.releases.describe_releases`."""
+        from cim.sharing.releases import describe_releases
+
+        return describe_releases(self.store, base)
+
 
 def open(url: str | None = None) -> City:  # noqa: A001 - mirrors the builtin, as in `cim.open(...)`
     """Open the city base map in store ``url`` (default: ``$CIM_STORE`` or ``./cim.duckdb``)."""

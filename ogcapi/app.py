@@ -35,7 +35,8 @@ from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.viewer import viewer_routes
-from ogcapi import warnings_stream
+from ogcapi import releases_stream, warnings_stream
+from ogcapi.releases_routes import releases_routes
 from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
@@ -60,9 +61,10 @@ class CIMApp(FastAPI):
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The warnings watcher (SSE, MQTT, expiry: ogcapi/warnings_stream.py) runs while the app does; at
+    """The warnings watcher (SSE, MQTT, expiry: ogcapi/warnings_stream.py) and the release watcher
+    (release announcements: ogcapi/releases_stream.py) run while the app does; at
     shutdown this process's running jobs are stopped and marked failed (cim/processes/runner.py)."""
-    async with warnings_stream.lifespan(app):
+    async with warnings_stream.lifespan(app), releases_stream.lifespan(app):
         try:
             yield
         finally:
@@ -120,6 +122,9 @@ def create_app(
     job_runner.start(store)  # jobs a dead server left running: failed; old ones pruned (cim/processes/runner.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)
+    # /releases/stream (SSE) and the watcher announcing releases (SSE, MQTT), then /releases, /releases/{n}
+    releases_stream.install(app, store, service.server_url)
+    app.router.routes.extend(releases_routes(store, service.server_url))  # ogcapi/releases_routes.py
     app.router.routes.extend(asyncapi_routes(service.server_url))  # /asyncapi (ogcapi/asyncapi.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(

@@ -12,8 +12,10 @@ responses on the way out:
   one ``enclosure`` link per download format (ogcapi/downloads_openapi.py);
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
-  the processes' and jobs' (ogcapi/processes_openapi.py) and the downloads' (ogcapi/downloads_openapi.py);
-- landing page: the ``processes`` and ``job-list`` links;
+  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py)
+  and the releases' (ogcapi/releases_openapi.py);
+- landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
+  ``/releases/stream`` (rel ``hub``);
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
   a link to it on the landing page, its paths in the OpenAPI document.
 
@@ -35,6 +37,7 @@ from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
+from ogcapi.releases_openapi import add_releases_paths, landing_links as releases_landing_links
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
 
 Rewriter = Callable[[Any], Any]
@@ -74,7 +77,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_downloads_paths(add_records_paths(add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))))
+            return lambda doc: add_releases_paths(add_downloads_paths(add_records_paths(
+                add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
+            )))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -138,6 +143,8 @@ class DocumentAdditions:
         links.append({"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": f"{self.base}/viewer"})
         # the AsyncAPI document (rel service-desc, application/asyncapi+json, as pygeoapi) and the push channels (hub)
         links.extend(landing_links(self.base))
+        # the releases and their announcements (ogcapi/releases_routes.py, releases_stream.py)
+        links.extend(releases_landing_links(self.base))
         # OGC API - Processes (ogcapi/processes_routes.py): the process list and the job list
         links.append({"rel": REL_PROCESSES, "type": "application/json", "title": "Processes", "href": f"{self.base}/processes"})
         links.append({"rel": REL_JOB_LIST, "type": "application/json", "title": "Jobs", "href": f"{self.base}/jobs"})

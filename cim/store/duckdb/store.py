@@ -156,6 +156,11 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             return None
         return release_number(target) if reader is not None and reader.path == target else None
 
+    def peek_current_number(self) -> int:
+        # the release link (one readlink), not the release opened: that waits for a request
+        target = self._current_target()
+        return release_number(target) if target is not None else self.current_number()
+
     def check_ready(self) -> int:
         """The current release's number, its file open and answering (readiness, ogcapi/health.py)."""
         reader = self._read()
