@@ -241,18 +241,41 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             statement = build([dialect])
             with interrupting(cur.interrupt):
                 return self._fetch(cur, statement.sql, statement.params)
-        # several releases: their files attached read-only to a connection of this read
-        paths = [self._past_reader(number).path for number in releases]
+        # several releases: their files attached read-only to a connection of this read; the current
+        # release read with its edits (None) is its file plus the overlay version it reads now
         con = spatial.connect(":memory:", read_only=False)
         try:
-            aliases = [f"release_{i}" for i in range(len(paths))]
-            for alias, path in zip(aliases, paths):
-                con.execute(spatial.attach_sql(path, quote_ident(alias), read_only=True))
-            statement = build([AttachedReleaseDialect(alias) for alias in aliases])
+            attached: dict[Path, str] = {}
+            dialects = [self._attach(con, attached, f"release_{i}", number) for i, number in enumerate(releases)]
+            statement = build(dialects)
             with interrupting(con.interrupt):
                 return self._fetch(con, statement.sql, statement.params)
         finally:
             con.close()
+
+    def _attach(
+        self, con: duckdb.DuckDBPyConnection, attached: dict[Path, str], alias: str, number: int | None
+    ) -> AttachedReleaseDialect:
+        """Attach release ``number``'s file (None: the current one and its edits overlay) read-only
+        to ``con`` as ``alias`` (a file ``attached`` already keeps its alias); its dialect. Nothing is
+        ever opened read-write: the overlay version attached is an immutable file as well
+        (cim/store/duckdb/live.py writes a new one per edit)."""
+        reader = self._past_reader(number) if number is not None else self._read()
+        if reader.path in attached:
+            alias = attached[reader.path]
+        else:
+            con.execute(spatial.attach_sql(reader.path, quote_ident(alias), read_only=True))
+            attached[reader.path] = alias
+        if number is not None:
+            return AttachedReleaseDialect(alias)
+        view = self._live.view(reader.overlays, release_number(reader.path))
+        if view is None:
+            return AttachedReleaseDialect(alias)
+        try:
+            con.execute(spatial.attach_sql(view.path, quote_ident(view.alias), read_only=True))
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read the edits overlay {view.path}: {exc}") from exc
+        return AttachedReleaseDialect(alias, live=view)
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
         reader = self._read() if release is None else self._past_reader(release)

@@ -242,6 +242,19 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
     return Statement(sql, ())
 
 
+def select_by_fids(info: LayerInfo, dialect: Dialect, fids: Sequence[int], out_srid: int | None, flip_axes: bool) -> Statement:
+    """SELECT fid, GeoJSON, *properties of the features whose fid is in ``fids`` (a page of a
+    change feed: cim/sharing/changes.py), in no particular order."""
+    geom = output_geometry(info, out_srid, flip_axes, dialect, null_outside=True)
+    cols = ", ".join(quote_ident(f.name) for f in info.fields)
+    marks = ", ".join([dialect.placeholder] * max(len(fids), 1))
+    sql = (
+        f"SELECT {quote_ident(FID)}, {dialect.geojson(geom)}, {cols} FROM {dialect.source(info)}"
+        f" WHERE {quote_ident(FID)} IN ({marks})"
+    )
+    return Statement(sql, tuple(int(f) for f in fids) if fids else (-1,))
+
+
 def feature_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, fid: int) -> dict[str, Any]:
     """The feature of :func:`select_one`'s rows; FeatureNotFound when there is none."""
     if not rows:
