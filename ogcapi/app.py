@@ -16,6 +16,7 @@ from cim.processes import runner as job_runner
 from cim.store import resolve_url, shared_store
 from ogcapi.access import LayerAccess
 from ogcapi.admin_routes import admin_routes
+from ogcapi.changes_routes import changes_routes
 from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
@@ -102,6 +103,7 @@ def create_app(
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
+    app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
@@ -120,6 +122,7 @@ def create_app(
         DocumentAdditions,
         server_url=service.server_url,
         vector_collections=lambda: [i.name for i in vector_layers(store)],
+        feed_collections=lambda: [i.name for i in store.layers() if i.spec.kind == "vector" and not i.spec.live],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
