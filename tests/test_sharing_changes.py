@@ -127,7 +127,10 @@ def test_bad_input(three) -> None:
 
 
 def test_pruned_release_is_gone_naming_those_kept(fresh_three) -> None:
+    assert changes(fresh_three, "buildings", 1, 3).number_matched == 10  # its list now in the cache
     fresh_three.publish(ReleaseDraft(layers=release_three(), srid=4326), keep=2)  # release 4; 1 and 2 pruned
+    with pytest.raises(ReleaseGone, match=r"releases kept: 3, 4"):
+        changes(fresh_three, "buildings", 1, 3)
     with pytest.raises(ReleaseGone, match=r"release 1 .*pruned \(releases kept: 3, 4\)"):
         changes(fresh_three, "buildings", 1, 4)
     assert changes(fresh_three, "buildings", 3, 4).number_matched == 0

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cim.errors import BadInput, LayerNotFound
+from cim.errors import BadInput, LayerNotFound, NotFound
 from cim.sharing.change_cursor import ChangeCursor, SortKey, decode_cursor, sort_key
 from cim.store import Store
 
@@ -32,7 +32,7 @@ ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 MAX_RELEASE = 10**9
 #: changes one page gives at most, and when ``limit`` is absent
 MAX_LIMIT = 10_000
-DEFAULT_LIMIT = 100
+DEFAULT_LIMIT = 1000
 #: changes the in-process cache keeps in all (``CIM_CHANGES_CACHE_ROWS``); a longer list is not kept
 CACHE_ROWS = int(os.environ.get("CIM_CHANGES_CACHE_ROWS", "") or 2_000_000)
 
@@ -161,6 +161,7 @@ def changes(
     check_layer(store, layer)
     current = store.current_number()
     to = current if to_release is None else to_release
+    _check_kept(store, from_release, to)
     if from_release > to:
         raise BadInput(f"from ({from_release}) is after to ({to}): a change feed goes forward (from <= to)")
     after = decode_cursor(cursor, layer, from_release, to) if cursor is not None else None
@@ -186,6 +187,16 @@ def iter_changes(
     while page.next_cursor is not None:
         page = changes(store, layer, from_release, page.to_release, page_size, page.next_cursor, out_srid, flip_axes)
         yield from page.features
+
+
+def _check_kept(store: Store, *numbers: int) -> None:
+    """NotFound / ReleaseGone (410) naming the releases kept, for a number not kept — asked on every
+    page: a list in the cache outlives the pruning of its releases."""
+    kept = {r.number for r in store.releases()}
+    for number in numbers:
+        if number not in kept:
+            store.release_layers(number)  # raises, naming the releases kept
+            raise NotFound(f"no release {number}")
 
 
 def _change_list(store: Store, layer: str, from_release: int, to: int, with_edits: bool) -> ChangeList:

@@ -30,14 +30,14 @@ from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
-from cim.store.duckdb.dialect import AttachedReleaseDialect, DuckDBDialect, DuckDBTileDialect
+from cim.store.duckdb.compare import Comparisons
+from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
 from cim.store.duckdb.edits import DuckDBEdits
 from cim.store.duckdb.live import LiveFiles, ReaderOverlays
 from cim.store.duckdb.live_layers import DuckDBLiveLayers, LiveLayerFiles
 from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
 from cim.store.release_reads import Build, ReleaseReads
-from cim.store.sql import quote_ident
 from cim.store.sql.division_totals import TOTALS_TABLE
 from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
 from cim.store.sql.tiles import join_layers, tile_statement
@@ -93,6 +93,8 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
         self._reader_lock = threading.Lock()
         #: readers of releases read by number (Store.read_frame(release=N), diffs), opened once
         self._past: dict[int, _ReleaseReader] = {}
+        #: the connection releases are compared on (cim/store/duckdb/compare.py)
+        self._comparisons = Comparisons()
         #: the release link's text and the file it names (see _current_target)
         self._resolved: tuple[str, Path] | None = None
         self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
@@ -241,41 +243,16 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             statement = build([dialect])
             with interrupting(cur.interrupt):
                 return self._fetch(cur, statement.sql, statement.params)
-        # several releases: their files attached read-only to a connection of this read; the current
+        # several releases: their files attached read-only to the comparing connection; the current
         # release read with its edits (None) is its file plus the overlay version it reads now
-        con = spatial.connect(":memory:", read_only=False)
-        try:
-            attached: dict[Path, str] = {}
-            dialects = [self._attach(con, attached, f"release_{i}", number) for i, number in enumerate(releases)]
-            statement = build(dialects)
-            with interrupting(con.interrupt):
-                return self._fetch(con, statement.sql, statement.params)
-        finally:
-            con.close()
-
-    def _attach(
-        self, con: duckdb.DuckDBPyConnection, attached: dict[Path, str], alias: str, number: int | None
-    ) -> AttachedReleaseDialect:
-        """Attach release ``number``'s file (None: the current one and its edits overlay) read-only
-        to ``con`` as ``alias`` (a file ``attached`` already keeps its alias); its dialect. Nothing is
-        ever opened read-write: the overlay version attached is an immutable file as well
-        (cim/store/duckdb/live.py writes a new one per edit)."""
-        reader = self._past_reader(number) if number is not None else self._read()
-        if reader.path in attached:
-            alias = attached[reader.path]
-        else:
-            con.execute(spatial.attach_sql(reader.path, quote_ident(alias), read_only=True))
-            attached[reader.path] = alias
-        if number is not None:
-            return AttachedReleaseDialect(alias)
-        view = self._live.view(reader.overlays, release_number(reader.path))
-        if view is None:
-            return AttachedReleaseDialect(alias)
-        try:
-            con.execute(spatial.attach_sql(view.path, quote_ident(view.alias), read_only=True))
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot read the edits overlay {view.path}: {exc}") from exc
-        return AttachedReleaseDialect(alias, live=view)
+        sides = []
+        for number in releases:
+            if number is not None:
+                sides.append((self._past_reader(number).path, None))
+                continue
+            reader = self._read()
+            sides.append((reader.path, self._live.view(reader.overlays, release_number(reader.path))))
+        return self._comparisons.rows(sides, build, self._fetch)
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
         reader = self._read() if release is None else self._past_reader(release)
@@ -314,6 +291,7 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             raise StoreError(f"query failed: {exc}") from exc
 
     def close(self) -> None:
+        self._comparisons.close()
         for reader in self._past.values():
             reader.close()
         self._past.clear()
