@@ -183,3 +183,16 @@ def test_restricted_layer_feed_needs_its_role(store_url: str, monkeypatch: pytes
     shared = _shared.pop(store_url, None)
     if shared is not None:
         shared.close()
+
+
+def test_raster_and_live_collections_have_no_feed(api_client: Any) -> None:
+    store = api_client.app.state.store
+    number = store.current_number()
+    names = [i.name for i in store.layers() if i.spec.kind == "raster" or i.spec.live]
+    assert names
+    for name in names:
+        response = api_client.get(f"/collections/{name}/changes?from={number}")
+        assert response.status_code == 400, response.text[:300]
+        assert "no change feed" in response.json()["description"] or "live layer" in response.json()["description"]
+    links = api_client.get("/collections/warnings", params={"f": "json"}).json()["links"]
+    assert not any(link["rel"] == "changes" for link in links)
