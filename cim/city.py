@@ -152,6 +152,36 @@ class City:
 
         return measure(geometry, **kw)
 
+    def catalog(
+        self,
+        q: str | None = None,
+        bbox: Sequence[float] | None = None,
+        datetime: Any = None,
+        external_ids: Sequence[str] = (),
+        ids: Sequence[str] = (),
+        sortby: str | None = None,
+        release: int | None = None,
+        all_releases: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The layer catalog's records (OGC API – Records GeoJSON, with lineage: cim/sharing/records.py)
+        of the current release (``release``: that one; ``all_releases``: every kept one), searched as
+        ``/collections/catalog/items`` searches them: ``q`` terms, a CRS84 ``bbox``, a ``datetime``
+        (date, datetime, (start, end) or TimeInterval), the sha256 of a source file in ``external_ids``,
+        record ``ids`` (``buildings@r3``), ``sortby`` (``-release,title``)."""
+        from cim.sharing.records_search import RecordQuery, instant_or_interval, select_records, sort_keys, terms
+
+        query = RecordQuery(
+            terms=terms(q or ""),
+            bbox=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
+            interval=instant_or_interval(datetime),
+            external_ids=tuple(external_ids),
+            ids=tuple(ids),
+            sortby=sort_keys(sortby) if sortby else (),
+            limit=limit,
+        )
+        return select_records(self.store, query, release, all_releases)[0]
+
     def close(self) -> None:
         self.store.close()
 

@@ -29,6 +29,7 @@ from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
+from ogcapi.records_routes import CatalogRecords, records_routes
 from ogcapi.request_guard import RequestGuard
 from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
@@ -104,6 +105,9 @@ def create_app(
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
     app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)
+    # the layer catalog (OGC API - Records, ogcapi/records_routes.py): before pygeoapi's /collections/{id}
+    app.state.catalog = CatalogRecords(store, service.server_url.rstrip("/"))
+    app.router.routes.extend(records_routes(store, service.server_url, app.state.catalog))
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
@@ -124,6 +128,7 @@ def create_app(
         vector_collections=lambda: [i.name for i in vector_layers(store)],
         feed_collections=lambda: [i.name for i in store.layers() if i.spec.kind == "vector" and not i.spec.live],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
+        catalog_collection=app.state.catalog.collection,
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py

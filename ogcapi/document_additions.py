@@ -14,7 +14,9 @@ responses on the way out:
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
   the change feed's (ogcapi/changes_openapi.py)
   and the processes' and jobs' (ogcapi/processes_openapi.py);
-- landing page: the ``processes`` and ``job-list`` links.
+- landing page: the ``processes`` and ``job-list`` links;
+- the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
+  a link to it on the landing page, its paths in the OpenAPI document.
 
 Only complete, uncompressed JSON bodies of successful GETs are touched.
 """
@@ -26,10 +28,13 @@ from typing import Any, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cim.errors import CIMError
+
 from ogcapi.asyncapi import add_push_paths, landing_links
 from ogcapi.changes_openapi import add_changes_paths
 from ogcapi.changes_routes import REL_CHANGES, changes_link
 from ogcapi.processes_openapi import add_processes_paths
+from ogcapi.records_openapi import add_records_paths
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
@@ -52,6 +57,7 @@ class DocumentAdditions:
         vector_collections: Callable[[], list[str]],
         raster_collections: Callable[[], list[dict[str, Any]]] | None = None,
         feed_collections: Callable[[], list[str]] | None = None,
+        catalog_collection: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
         self.base = server_url.rstrip("/")
@@ -60,6 +66,8 @@ class DocumentAdditions:
         self.raster_collections = raster_collections
         #: the collections with a change feed (the release layers)
         self.feed_collections = feed_collections
+        #: the layer catalog's records collection document, listed in ``/collections``
+        self.catalog_collection = catalog_collection
 
     def _rewriter(self, path: str) -> Rewriter | None:
         path = path.rstrip("/") or "/"
@@ -71,9 +79,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_changes_paths(
+            return lambda doc: add_changes_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            )
+            ))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,6 +148,9 @@ class DocumentAdditions:
         # OGC API - Processes (ogcapi/processes_routes.py): the process list and the job list
         links.append({"rel": REL_PROCESSES, "type": "application/json", "title": "Processes", "href": f"{self.base}/processes"})
         links.append({"rel": REL_JOB_LIST, "type": "application/json", "title": "Jobs", "href": f"{self.base}/jobs"})
+        if self.catalog_collection is not None:  # the layer catalog (OGC API - Records)
+            links.append({"rel": "related", "type": "application/json", "title": "Layer catalog with lineage (OGC API - Records)",
+                          "href": f"{self.base}/collections/catalog"})  # fmt: skip
         doc["links"] = links
         return doc
 
@@ -160,6 +171,11 @@ class DocumentAdditions:
         if self.raster_collections is not None and isinstance(doc.get("collections"), list):
             known = {entry.get("id") for entry in doc["collections"]}
             doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
+        if self.catalog_collection is not None and isinstance(doc.get("collections"), list):
+            try:
+                doc["collections"].append(self.catalog_collection())
+            except CIMError:  # the store cannot answer now: the list without the catalog
+                pass
         return doc
 
     def _collection(self, doc: Any) -> Any:

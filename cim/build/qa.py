@@ -59,7 +59,12 @@ class SourceStats:
     layer: str
     source: str
     format: str
+    #: the CRS the source was read in (the declared one, else the file's)
     crs: str = ""
+    #: the CRS the build config declares for the source ("" when none)
+    declared_crs: str = ""
+    #: the CRS the file itself carries ("" when none or unreadable)
+    embedded_crs: str = ""
     #: features read (after ``where``)
     read: int = 0
     #: features left out by ``where``
@@ -113,6 +118,9 @@ class QAReport:
         for stats in self.sources:
             rules = Counter(r.rule for r in self.records if r.layer == stats.layer and r.source == stats.source)
             by_source[f"{stats.layer}/{stats.source}"] = {**asdict(stats), "rules": dict(sorted(rules.items()))}
+        by_layer: dict[str, dict[str, dict[str, int]]] = {}
+        for (layer, rule, action), n in sorted(Counter((r.layer, r.rule, r.action) for r in self.records).items()):
+            by_layer.setdefault(layer, {}).setdefault(rule, {})[action] = n
         return {
             "city": self.city,
             "config": self.config,
@@ -120,6 +128,7 @@ class QAReport:
             "features": dict(self.features),
             "records": len(self.records),
             "by_rule": by_rule,
+            "by_layer": by_layer,
             "by_source": by_source,
             "crosschecks": list(self.crosschecks),
             "rasters": dict(self.rasters),
