@@ -20,7 +20,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cim.errors import BadInput, LayerNotFound, NotFound
@@ -68,7 +68,6 @@ class ChangePage:
     features: list[dict[str, Any]]
     number_matched: int
     next_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def feature_collection(self) -> dict[str, Any]:
         """The page as a GeoJSON FeatureCollection (links are the web layer's)."""
