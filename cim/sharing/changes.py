@@ -10,7 +10,8 @@ as GeoJSON, paged by cursor (``GET /collections/{id}/changes``, ``city.changes``
 - The list of changes (identities, kind, changed fields, the fid in each release; no geometry) is
   made once per (store, layer, from, to, current release, edit generation) and kept in a bounded
   in-process LRU (:data:`CACHE_ROWS` changes in all); a page is a slice of it after the cursor's
-  key, and its features are read by fid, one statement per side.
+  key, and its features are read by fid, one statement per side. The order is by feature id
+  (cim/sharing/change_cursor.py: the ids a page reads lie close together).
 """
 
 from __future__ import annotations
@@ -166,13 +167,13 @@ def changes(
     after = decode_cursor(cursor, layer, from_release, to) if cursor is not None else None
     with_edits = to == current
     listed = _change_list(store, layer, from_release, to, with_edits)
-    start = 0 if after is None else bisect.bisect_right(listed.keys, after.key())
+    start = 0 if after is None else bisect.bisect_right(listed.keys, after.key)
     page = listed.changes[start : start + limit]
     features = _features(store, layer, from_release, None if with_edits else to, page, out_srid, flip_axes)
     next_cursor = None
     if start + limit < len(listed.changes) and page:
         last = page[-1]
-        next_cursor = ChangeCursor(layer, from_release, to, last.source, last.source_id, last.fid_from, last.fid_to).encode()
+        next_cursor = ChangeCursor(layer, from_release, to, last.key).encode()
     return ChangePage(layer, from_release, to, with_edits, features, len(listed.changes), next_cursor)
 
 
@@ -208,7 +209,7 @@ def _change_list(store: Store, layer: str, from_release: int, to: int, with_edit
         return found
     rows = store.change_list(layer, from_release, None if with_edits else to)
     entries = sorted(
-        (Change(sort_key(c.source, c.source_id, c.fid_from, c.fid_to), c.source, c.source_id, c.change, c.fid_from, c.fid_to, c.fields) for c in rows),
+        (Change(sort_key(c.fid_from, c.fid_to), c.source, c.source_id, c.change, c.fid_from, c.fid_to, c.fields) for c in rows),
         key=lambda c: c.key,
     )
     made = ChangeList(entries, [c.key for c in entries])
