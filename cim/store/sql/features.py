@@ -249,13 +249,15 @@ def select_by_fids(info: LayerInfo, dialect: Dialect, fids: Sequence[int], out_s
     cols = ", ".join(quote_ident(f.name) for f in info.fields)
     ids = sorted({int(f) for f in fids}) or [-1]
     ph, fid = dialect.placeholder, quote_ident(FID)
-    # the range first: DuckDB skips the row groups outside it by their zone maps (a change feed's
-    # page holds ids close together), which it does not derive from a long IN list
+    # the ids as one array parameter, joined: DuckDB evaluates a long IN list row by row (0.14 s for
+    # 1,000 ids over 150,000 rows, 0.05 s joined); the range lets it skip row groups by their zone
+    # maps (a change feed's page holds ids close together); PostgreSQL probes the primary key
     sql = (
         f"SELECT {fid}, {dialect.geojson(geom)}, {cols} FROM {dialect.source(info)}"
-        f" WHERE {fid} BETWEEN {ph} AND {ph} AND {fid} IN ({', '.join([ph] * len(ids))})"
+        f" JOIN (SELECT unnest(CAST({ph} AS BIGINT[])) AS cim_id) AS ids ON {fid} = ids.cim_id"
+        f" WHERE {fid} BETWEEN {ph} AND {ph}"
     )
-    return Statement(sql, (ids[0], ids[-1], *ids))
+    return Statement(sql, (ids, ids[0], ids[-1]))
 
 
 def feature_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, fid: int) -> dict[str, Any]:
