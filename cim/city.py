@@ -182,6 +182,14 @@ class City:
         )
         return select_records(self.store, query, release, all_releases)[0]
 
+    def export_features(self, layer: str, fmt: str, path: Any, release: int | None = None) -> Any:
+        """Write ``layer`` of the current release (with its edits) or of ``release`` to ``path`` as
+        ``fmt`` (gpkg, parquet, fgb): the bytes /collections/{layer}/downloads/{fmt} serves
+        (:func:`cim.sharing.download_cache.export_features`); returns the ``Download`` (sha256, size)."""
+        from cim.sharing.download_cache import export_features
+
+        return export_features(self.store, layer, fmt, path, release)
+
     def close(self) -> None:
         self.store.close()
 

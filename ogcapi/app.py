@@ -20,6 +20,7 @@ from ogcapi.changes_routes import changes_routes
 from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
+from ogcapi.downloads_routes import downloads_routes
 from ogcapi.edit_routes import edit_routes
 from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
@@ -108,6 +109,7 @@ def create_app(
     # the layer catalog (OGC API - Records, ogcapi/records_routes.py): before pygeoapi's /collections/{id}
     app.state.catalog = CatalogRecords(store, service.server_url.rstrip("/"))
     app.router.routes.extend(records_routes(store, service.server_url, app.state.catalog))
+    app.router.routes.extend(downloads_routes(store))  # /collections/{id}/downloads/{format} (ogcapi/downloads_routes.py)
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()

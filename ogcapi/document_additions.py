@@ -8,12 +8,13 @@ responses on the way out:
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
   ``map`` link (text/html) to the map viewer ``/viewer``;
-- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``, and
-  (release layers, not live ones) a ``changes`` link to its change feed (ogcapi/changes_routes.py);
+- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``,
+  one ``enclosure`` link per download format (ogcapi/downloads_openapi.py) and (release layers, not
+  live ones) a ``changes`` link to its change feed (ogcapi/changes_routes.py);
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
-  the change feed's (ogcapi/changes_openapi.py)
-  and the processes' and jobs' (ogcapi/processes_openapi.py);
+  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py)
+  and the change feed's (ogcapi/changes_openapi.py);
 - landing page: the ``processes`` and ``job-list`` links;
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
   a link to it on the landing page, its paths in the OpenAPI document.
@@ -33,6 +34,7 @@ from cim.errors import CIMError
 from ogcapi.asyncapi import add_push_paths, landing_links
 from ogcapi.changes_openapi import add_changes_paths
 from ogcapi.changes_routes import REL_CHANGES, changes_link
+from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
 from ogcapi.tiles_openapi import add_tiles_paths
@@ -79,9 +81,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_changes_paths(add_records_paths(
+            return lambda doc: add_changes_paths(add_downloads_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            ))
+            )))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,6 +160,9 @@ class DocumentAdditions:
         cid = entry.get("id")
         if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
             entry.setdefault("links", []).append(self._tilesets_link(cid))
+        if cid in vector and not any(link.get("rel") == "enclosure" for link in entry.get("links", [])):
+            # the bulk downloads, one per format (ogcapi/downloads_routes.py)
+            entry.setdefault("links", []).extend(enclosure_links(self.base, cid))
         if cid in feeds and not any(link.get("rel") == REL_CHANGES for link in entry.get("links", [])):
             entry.setdefault("links", []).append(changes_link(self.base, cid))
 

@@ -519,7 +519,7 @@ class ChangesParameters:
 
 def changes_parameters(items: Iterable[tuple[str, str]], supported_crs: Iterable[str]) -> ChangesParameters:
     """``from`` (required), ``to`` (release numbers 1..10^9), ``limit`` (1..the smaller of 10,000 and
-    ``max_features``, default 100), ``cursor`` (the next link's; checked against the feed by the core),
+    ``max_features``, default 1,000), ``cursor`` (the next link's; checked against the feed by the core),
     ``crs`` (one of the collection's, default CRS84), ``f`` (json only). An unknown or repeated
     parameter, or a missing ``from``, is a 400 naming it."""
     from cim.sharing.changes import DEFAULT_LIMIT, MAX_LIMIT, MAX_RELEASE
@@ -543,3 +543,19 @@ def changes_parameters(items: Iterable[tuple[str, str]], supported_crs: Iterable
         crs=crs(single["crs"], "crs", supported_crs) if "crs" in single else CRS84_URI,
         crs_given="crs" in single,
     )
+
+
+# -- downloads (ogcapi/downloads_routes.py): GET /collections/{id}/downloads/{format}?release=N
+
+#: the query parameters of a download
+DOWNLOAD_PARAMETERS = frozenset(("release",))
+
+
+def download_release(query: Mapping[str, str]) -> int | None:
+    """``release`` of a download: a release number (ASCII digits, 1 or more), None when absent (the
+    current release); InvalidQuery (400) for anything else or an unknown parameter."""
+    unknown = sorted(set(query) - DOWNLOAD_PARAMETERS)
+    if unknown:
+        raise InvalidQuery(f"unknown query parameter(s): {', '.join(_show(n) for n in unknown[:5])} (downloads take: release)")
+    value = query.get("release")
+    return None if value is None else integer(value, "release", 9, minimum=1)

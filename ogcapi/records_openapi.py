@@ -59,7 +59,12 @@ _ERRORS = {
 
 
 def records_paths() -> dict[str, Any]:
-    json = lambda schema, media="application/json": {"description": "OK", "content": {media: {"schema": schema}}}  # noqa: E731
+    def json(schema: dict[str, Any], media: str = "application/json", html: bool = True) -> dict[str, Any]:
+        content = {media: {"schema": schema}}
+        if html:  # f=html, or a browser's Accept
+            content["text/html"] = {"schema": {"type": "string"}}
+        return {"description": "OK", "content": content}
+
     items_parameters = [
         _query("q", f"search terms, any of them (title, description, keywords, theme, layer, source files); at most {MAX_Q_CHARS} characters", {"type": "string"}),
         _query("bbox", "minx,miny,maxx,maxy (CRS84): records whose extent intersects it", {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 6}),
@@ -92,9 +97,9 @@ def records_paths() -> dict[str, Any]:
             "parameters": [{"name": "recordId", "in": "path", "required": True, "schema": {"type": "string"}, "example": "buildings@r1"}, _F],
             "responses": {"200": json(_RECORD, "application/geo+json"), **_ERRORS}}},
         f"{path}/queryables": {"get": {"tags": [TAG], "summary": "What the record search reads", "operationId": "getCatalogQueryables",
-                                       "responses": {"200": json(schema, "application/schema+json")}}},
+                                       "responses": {"200": json(schema, "application/schema+json", html=False)}}},
         f"{path}/sortables": {"get": {"tags": [TAG], "summary": "What sortby accepts", "operationId": "getCatalogSortables",
-                                      "responses": {"200": json(schema, "application/schema+json")}}},
+                                      "responses": {"200": json(schema, "application/schema+json", html=False)}}},
     }  # fmt: skip
 
 

@@ -23,8 +23,10 @@ from typing import Any
 
 import duckdb
 import geopandas as gpd
+import pyarrow as pa
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store.arrow_batches import conform
 from cim.store.audit import AuditLog, JsonLinesAuditLog
 from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
@@ -253,6 +255,23 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             reader = self._read()
             sides.append((reader.path, self._live.view(reader.overlays, release_number(reader.path))))
         return self._comparisons.rows(sides, build, self._fetch)
+
+    def _release_batches(self, release, build, schema: pa.Schema, rows: int):
+        # the reader and its dialect now (an edits overlay attached to its connection), the rows on
+        # a cursor of its own: DuckDB streams the result in chunks (to_arrow_reader)
+        reader = self._read() if release is None else self._past_reader(release)
+        dialect = self._dialect(reader) if release is None else self.dialect
+        statement = build(dialect)
+        cur = spatial.cursor(reader.connection)
+        try:
+            try:
+                stream = cur.execute(statement.sql, statement.params).to_arrow_reader(rows)
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+            for batch in stream:
+                yield conform(batch, schema)
+        finally:
+            cur.close()
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
         reader = self._read() if release is None else self._past_reader(release)
