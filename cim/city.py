@@ -108,6 +108,38 @@ class City:
 
         return release_diff(self.store, from_release, to_release, **kw)
 
+    def changes(
+        self, layer: str, from_release: int, to_release: int | None = None, crs: str | int | None = None
+    ) -> gpd.GeoDataFrame:
+        """The change feed of ``layer`` from release ``from_release`` to ``to_release`` (None: the
+        current release with its edits) as a GeoDataFrame indexed by feature id (in ``to``; in
+        ``from`` for removed features): the later release's properties (the earlier one's for removed
+        features), the geometry in ``crs`` (default: the storage CRS), and columns ``change``
+        (added/removed/changed), ``changed_fields``, ``fid_from``, ``fid_to``. All pages of
+        :func:`cim.sharing.changes.changes` (docs/sharing.md)."""
+        import shapely.geometry
+
+        from cim.sharing.changes import iter_changes
+
+        out_srid = srid_of(parse_crs(crs)) if crs is not None else None
+        records, ids = [], []
+        for feature in iter_changes(self.store, layer, from_release, to_release, out_srid):
+            change = feature["change"]
+            geometry = feature["geometry"]
+            records.append({
+                **feature["properties"], "change": change["type"], "changed_fields": change["fields"],
+                "fid_from": change["from"], "fid_to": change["to"],
+                "geometry": shapely.geometry.shape(geometry) if geometry is not None else None,
+            })  # fmt: skip
+            ids.append(feature["id"])
+        srid = out_srid
+        if srid is None:
+            srid = next((i.srid for i in self.store.layers() if i.name == layer), None)
+        frame = gpd.GeoDataFrame(records, geometry="geometry", crs=f"EPSG:{srid}" if srid else None)
+        frame.index = ids
+        frame.index.name = "fid"
+        return frame
+
     def district_statistics(self, **kw: Any) -> Any:
         """Counts, areas and lengths per district: :func:`cim.analysis.statistics.district_statistics`."""
         from cim.analysis.statistics import district_statistics

@@ -10,6 +10,7 @@ path                                                          reads
 ============================================================  =========================================
 ``/collections/{id}/items``, ``.../items/{featureId}``         layer ``id`` (every method: a write to a
                                                               restricted layer needs its role too)
+``/collections/{id}/changes`` (the change feed)                layer ``id``
 ``/collections/{id}/tiles/{tms}/{z}/{row}/{col}``              layer ``id``
 ``/collections/{id}/map/tiles/{tms}/{z}/{row}/{col}``          layer ``id`` (raster layers)
 ``/collections/{id}/downloads/{format}``                       layer ``id`` (bulk downloads)
@@ -52,7 +53,7 @@ from ogcapi.tiles_fastpath import mark_private
 log = logging.getLogger(__name__)
 
 _COLLECTION_DATA = re.compile(
-    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+)/?$"
+    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+)/?$"
 )
 _COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
 #: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)

@@ -16,6 +16,7 @@ from cim.processes import runner as job_runner
 from cim.store import resolve_url, shared_store
 from ogcapi.access import LayerAccess
 from ogcapi.admin_routes import admin_routes
+from ogcapi.changes_routes import changes_routes
 from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
@@ -106,6 +107,7 @@ def create_app(
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
+    app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)
     # the layer catalog (OGC API - Records, ogcapi/records_routes.py): before pygeoapi's /collections/{id}
     app.state.catalog = CatalogRecords(store, service.server_url.rstrip("/"))
     app.router.routes.extend(records_routes(store, service.server_url, app.state.catalog))
@@ -131,6 +133,7 @@ def create_app(
         DocumentAdditions,
         server_url=service.server_url,
         vector_collections=lambda: [i.name for i in vector_layers(store)],
+        feed_collections=lambda: [i.name for i in store.layers() if i.spec.kind == "vector" and not i.spec.live],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
         catalog_collection=app.state.catalog.collection,
     )

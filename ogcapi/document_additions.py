@@ -8,12 +8,13 @@ responses on the way out:
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
   ``map`` link (text/html) to the map viewer ``/viewer``;
-- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles`` and
-  one ``enclosure`` link per download format (ogcapi/downloads_openapi.py);
+- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``,
+  one ``enclosure`` link per download format (ogcapi/downloads_openapi.py) and (release layers, not
+  live ones) a ``changes`` link to its change feed (ogcapi/changes_routes.py);
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
-  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py)
-  and the releases' (ogcapi/releases_openapi.py);
+  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py),
+  the releases' (ogcapi/releases_openapi.py) and the change feed's (ogcapi/changes_openapi.py);
 - landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
   ``/releases/stream`` (rel ``hub``);
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
@@ -32,6 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cim.errors import CIMError
 
 from ogcapi.asyncapi import add_push_paths, landing_links
+from ogcapi.changes_openapi import add_changes_paths
+from ogcapi.changes_routes import REL_CHANGES, changes_link
 from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
@@ -57,6 +60,7 @@ class DocumentAdditions:
         server_url: str,
         vector_collections: Callable[[], list[str]],
         raster_collections: Callable[[], list[dict[str, Any]]] | None = None,
+        feed_collections: Callable[[], list[str]] | None = None,
         catalog_collection: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
@@ -64,6 +68,8 @@ class DocumentAdditions:
         self.vector_collections = vector_collections
         #: collection documents of the raster layers, appended to ``/collections``
         self.raster_collections = raster_collections
+        #: the collections with a change feed (the release layers)
+        self.feed_collections = feed_collections
         #: the layer catalog's records collection document, listed in ``/collections``
         self.catalog_collection = catalog_collection
 
@@ -77,9 +83,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_releases_paths(add_downloads_paths(add_records_paths(
+            return lambda doc: add_changes_paths(add_releases_paths(add_downloads_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            )))
+            ))))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,18 +160,23 @@ class DocumentAdditions:
         doc["links"] = links
         return doc
 
-    def _add_to_collection(self, entry: dict[str, Any], vector: set[str]) -> None:
+    def _add_to_collection(self, entry: dict[str, Any], vector: set[str], feeds: set[str]) -> None:
         cid = entry.get("id")
         if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
             entry.setdefault("links", []).append(self._tilesets_link(cid))
         if cid in vector and not any(link.get("rel") == "enclosure" for link in entry.get("links", [])):
             # the bulk downloads, one per format (ogcapi/downloads_routes.py)
             entry.setdefault("links", []).extend(enclosure_links(self.base, cid))
+        if cid in feeds and not any(link.get("rel") == REL_CHANGES for link in entry.get("links", [])):
+            entry.setdefault("links", []).append(changes_link(self.base, cid))
+
+    def _feeds(self) -> set[str]:
+        return set(self.feed_collections()) if self.feed_collections is not None else set()
 
     def _collections(self, doc: Any) -> Any:
-        vector = set(self.vector_collections())
+        vector, feeds = set(self.vector_collections()), self._feeds()
         for entry in doc.get("collections", []):
-            self._add_to_collection(entry, vector)
+            self._add_to_collection(entry, vector, feeds)
         if self.raster_collections is not None and isinstance(doc.get("collections"), list):
             known = {entry.get("id") for entry in doc["collections"]}
             doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
@@ -177,5 +188,5 @@ class DocumentAdditions:
         return doc
 
     def _collection(self, doc: Any) -> Any:
-        self._add_to_collection(doc, set(self.vector_collections()))
+        self._add_to_collection(doc, set(self.vector_collections()), self._feeds())
         return doc

@@ -495,6 +495,56 @@ def wants_html(f: str | None, accept: str | None, what: str) -> bool:
     return "text/html" in accept and "application/json" not in accept.split("text/html", 1)[0]
 
 
+# -- the change feed (ogcapi/changes_routes.py): GET /collections/{id}/changes?from=&to=&limit=&cursor=&crs=&f=
+
+#: the query parameters of a change feed
+CHANGES_PARAMETERS = frozenset(("from", "to", "limit", "cursor", "crs", "f"))
+#: digits of a release number (the core takes 1..10^9: cim.sharing.changes.MAX_RELEASE)
+RELEASE_DIGITS = 10
+
+
+@dataclass(frozen=True)
+class ChangesParameters:
+    """The typed query of ``GET /collections/{id}/changes``; ``to`` None: the current release."""
+
+    from_release: int
+    to_release: int | None
+    limit: int
+    cursor: str | None
+    #: the output CRS's URI (CRS84 when absent)
+    crs: str
+    #: whether ``crs`` was asked for (the next link repeats it)
+    crs_given: bool
+
+
+def changes_parameters(items: Iterable[tuple[str, str]], supported_crs: Iterable[str]) -> ChangesParameters:
+    """``from`` (required), ``to`` (release numbers 1..10^9), ``limit`` (1..the smaller of 10,000 and
+    ``max_features``, default 1,000), ``cursor`` (the next link's; checked against the feed by the core),
+    ``crs`` (one of the collection's, default CRS84), ``f`` (json only). An unknown or repeated
+    parameter, or a missing ``from``, is a 400 naming it."""
+    from cim.sharing.changes import DEFAULT_LIMIT, MAX_LIMIT, MAX_RELEASE
+
+    single: dict[str, str] = {}
+    for name, value in items:
+        if name not in CHANGES_PARAMETERS:
+            raise InvalidQuery(f"unknown parameter {_show(name)}: a change feed takes {', '.join(sorted(CHANGES_PARAMETERS))}")
+        if name in single:
+            raise InvalidQuery(f"parameter {name} given more than once")
+        single[name] = value
+    if "from" not in single:
+        raise InvalidQuery("from is required: the release number the changes start from (e.g. ?from=3)")
+    only_format(single.get("f"), "json", "a change feed is GeoJSON")
+    most = min(MAX_LIMIT, limits().max_features)
+    return ChangesParameters(
+        from_release=integer(single["from"], "from", RELEASE_DIGITS, 1, MAX_RELEASE),
+        to_release=integer(single["to"], "to", RELEASE_DIGITS, 1, MAX_RELEASE) if "to" in single else None,
+        limit=integer(single["limit"], "limit", LIMIT_DIGITS, 1, most) if "limit" in single else min(DEFAULT_LIMIT, most),
+        cursor=single.get("cursor"),
+        crs=crs(single["crs"], "crs", supported_crs) if "crs" in single else CRS84_URI,
+        crs_given="crs" in single,
+    )
+
+
 # -- downloads (ogcapi/downloads_routes.py): GET /collections/{id}/downloads/{format}?release=N
 
 #: the query parameters of a download

@@ -284,6 +284,18 @@ class Store(abc.ABC):
         ``area_wkb`` (storage CRS) in either release when given; geometries in ``out_srid``. A layer
         missing from one release: every feature of the other is added or removed."""
 
+    def change_list(self, layer: str, from_release: int, to_release: int | None) -> list[FeatureChange]:
+        """The features of ``layer`` that differ from release ``from_release`` (as published) to
+        ``to_release`` (None: the current release with its edits), without geometry: the change
+        feed's list (cim/sharing/changes.py; implemented in cim/store/release_reads.py)."""
+        raise NotImplementedError
+
+    def features_by_fid(
+        self, layer: str, release: int | None, fids: Sequence[int], out_srid: int | None = None, flip_axes: bool = False
+    ) -> dict[int, dict[str, Any]]:
+        """GeoJSON features of ``layer`` by fid in release ``release`` (None: the current one with its edits)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def division_totals(
         self, layer: str, level: str, codes: Sequence[str] | None = None, group_by: str | None = None,

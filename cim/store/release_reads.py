@@ -23,7 +23,7 @@ from cim.store.frames import to_frame
 from cim.store.sql.diff import diff_statement, compared_fields
 from cim.store.sql.dialect import Dialect, Statement
 from cim.store.sql.division_totals import division_totals_statement, prepared_statement
-from cim.store.sql.features import frame_fields, select_frame
+from cim.store.sql.features import frame_fields, row_to_feature, select_by_fids, select_frame
 
 #: builds a statement from the dialects of the releases it reads, in the order asked
 Build = Callable[[Sequence[Dialect]], Statement]
@@ -70,7 +70,7 @@ class ReleaseReads(abc.ABC):
     @abc.abstractmethod
     def _release_rows(self, releases: Sequence[int | None], build: Build) -> list[tuple[Any, ...]]:
         """Rows of ``build(dialects)``, one dialect per entry of ``releases`` (None: the current
-        release with its edits, only alone; numbers checked by :meth:`_check_release` first)."""
+        release with its edits, alone or beside numbers; numbers checked by :meth:`_check_release` first)."""
 
     @abc.abstractmethod
     def _release_batches(self, release: int | None, build: Callable[[Dialect], Statement], schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
@@ -149,14 +149,40 @@ class ReleaseReads(abc.ABC):
         rows = self._release_rows(
             (from_release, to_release), lambda d: diff_statement(before, after, d, area_wkb, out_srid)
         )
-        names = [*fields, "geometry"]
-        changes = []
-        for row in rows:
-            flags = row[6:]
-            changed = tuple(name for name, flag in zip(names, flags) if flag) if row[4] == "changed" else ()
-            wkb = bytes(row[5]) if row[5] is not None else None
-            changes.append(FeatureChange(row[0], row[1], row[4], row[2], row[3], changed, wkb))
-        return changes
+        return _feature_changes(rows, fields)
+
+    def change_list(self, layer: str, from_release: int, to_release: int | None) -> list[FeatureChange]:
+        """The features of ``layer`` that differ from release ``from_release`` (as published) to
+        ``to_release`` (None: the current release as served, with its edits), without geometry
+        (``wkb`` None): the change feed's list (cim/sharing/changes.py). The diff of
+        :meth:`diff_releases`, one statement; NotFound/ReleaseGone for a release not kept."""
+        before = self._optional_layer(layer, from_release)
+        after = self._optional_layer(layer, to_release) if to_release is not None else self._optional_current(layer)
+        if before is None and after is None:
+            where = "the current release" if to_release is None else f"release {to_release}"
+            raise LayerNotFound(f"no layer {layer!r} in release {from_release} nor in {where}")
+        rows = self._release_rows(
+            (from_release, to_release), lambda d: diff_statement(before, after, d, geometry=False)
+        )
+        return _feature_changes(rows, compared_fields(before, after))
+
+    def features_by_fid(
+        self, layer: str, release: int | None, fids: Sequence[int], out_srid: int | None = None, flip_axes: bool = False
+    ) -> dict[int, dict[str, Any]]:
+        """GeoJSON features of ``layer`` by fid, in release ``release`` (None: the current one with its
+        edits), geometry in ``out_srid`` (None: storage CRS), y/x with ``flip_axes``; one statement."""
+        if not fids:
+            return {}
+        info = self._layer_of(layer, release)
+        rows = self._release_rows((release,), lambda d: select_by_fids(info, d[0], fids, out_srid, flip_axes))
+        names = [f.name for f in info.fields]
+        return {int(row[0]): row_to_feature(row, names) for row in rows}
+
+    def _optional_current(self, layer: str) -> LayerInfo | None:
+        try:
+            return self._layer_of(layer, None)
+        except LayerNotFound:
+            return None
 
     def division_totals(
         self, layer: str, level: str, codes: Sequence[str] | None = None, group_by: str | None = None,
@@ -177,6 +203,18 @@ class ReleaseReads(abc.ABC):
                 lambda d: division_totals_statement(info, divisions, d[0], level, codes, group_by, measure, metric_srid),  # type: ignore[arg-type]
             )
         return [DivisionTotal(r[0], r[1], int(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
+
+def _feature_changes(rows: Sequence[Sequence[Any]], fields: Sequence[str]) -> list[FeatureChange]:
+    """The changes of :func:`cim.store.sql.diff.diff_statement`'s rows."""
+    names = [*fields, "geometry"]
+    changes = []
+    for row in rows:
+        flags = row[6:]
+        changed = tuple(name for name, flag in zip(names, flags) if flag) if row[4] == "changed" else ()
+        wkb = bytes(row[5]) if row[5] is not None else None
+        changes.append(FeatureChange(row[0], row[1], row[4], row[2], row[3], changed, wkb))
+    return changes
 
 
 __all__ = ["DIVISIONS", "Build", "DivisionTotal", "FeatureChange", "ReleaseReads"]

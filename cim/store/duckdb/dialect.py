@@ -71,10 +71,11 @@ class DuckDBDialect(Dialect):
 
 
 class AttachedReleaseDialect(DuckDBDialect):
-    """A release file attached to a connection under ``alias`` (comparing releases: cim/store/sql/diff.py)."""
+    """A release file attached to a connection under ``alias`` (comparing releases: cim/store/sql/diff.py),
+    with ``live``, the edits overlay version attached beside it (the current release as served)."""
 
-    def __init__(self, alias: str) -> None:
-        super().__init__()
+    def __init__(self, alias: str, live: LiveView | None = None) -> None:
+        super().__init__(live)
         self.alias = alias
 
     def table(self, layer: str) -> str:

@@ -32,14 +32,14 @@ from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.budget import interrupting
 from cim.store.duckdb import spatial
-from cim.store.duckdb.dialect import AttachedReleaseDialect, DuckDBDialect, DuckDBTileDialect
+from cim.store.duckdb.compare import Comparisons
+from cim.store.duckdb.dialect import DuckDBDialect, DuckDBTileDialect
 from cim.store.duckdb.edits import DuckDBEdits
 from cim.store.duckdb.live import LiveFiles, ReaderOverlays
 from cim.store.duckdb.live_layers import DuckDBLiveLayers, LiveLayerFiles
 from cim.store.duckdb.releases import DuckDBReleases, release_number
 from cim.store.frames import to_frame
 from cim.store.release_reads import Build, ReleaseReads
-from cim.store.sql import quote_ident
 from cim.store.sql.division_totals import TOTALS_TABLE
 from cim.store.sql.features import count_features, feature_from_rows, page_from_rows, select_features, select_frame, select_one
 from cim.store.sql.tiles import join_layers, tile_statement
@@ -95,6 +95,8 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
         self._reader_lock = threading.Lock()
         #: readers of releases read by number (Store.read_frame(release=N), diffs), opened once
         self._past: dict[int, _ReleaseReader] = {}
+        #: the connection releases are compared on (cim/store/duckdb/compare.py)
+        self._comparisons = Comparisons()
         #: the release link's text and the file it names (see _current_target)
         self._resolved: tuple[str, Path] | None = None
         self._live = LiveFiles(self.path.with_name(self.path.name + ".d"))
@@ -248,18 +250,16 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             statement = build([dialect])
             with interrupting(cur.interrupt):
                 return self._fetch(cur, statement.sql, statement.params)
-        # several releases: their files attached read-only to a connection of this read
-        paths = [self._past_reader(number).path for number in releases]
-        con = spatial.connect(":memory:", read_only=False)
-        try:
-            aliases = [f"release_{i}" for i in range(len(paths))]
-            for alias, path in zip(aliases, paths):
-                con.execute(spatial.attach_sql(path, quote_ident(alias), read_only=True))
-            statement = build([AttachedReleaseDialect(alias) for alias in aliases])
-            with interrupting(con.interrupt):
-                return self._fetch(con, statement.sql, statement.params)
-        finally:
-            con.close()
+        # several releases: their files attached read-only to the comparing connection; the current
+        # release read with its edits (None) is its file plus the overlay version it reads now
+        sides = []
+        for number in releases:
+            if number is not None:
+                sides.append((self._past_reader(number).path, None))
+                continue
+            reader = self._read()
+            sides.append((reader.path, self._live.view(reader.overlays, release_number(reader.path))))
+        return self._comparisons.rows(sides, build, self._fetch)
 
     def _release_batches(self, release, build, schema: pa.Schema, rows: int):
         # the reader and its dialect now (an edits overlay attached to its connection), the rows on
@@ -315,6 +315,7 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             raise StoreError(f"query failed: {exc}") from exc
 
     def close(self) -> None:
+        self._comparisons.close()
         for reader in self._past.values():
             reader.close()
         self._past.clear()

@@ -40,12 +40,17 @@ def diff_statement(
     dialects: Sequence[Dialect],
     area_wkb: bytes | None = None,
     out_srid: int | None = None,
+    geometry: bool = True,
 ) -> Statement:
     """Rows (source, source_id, fid before, fid after, change, geometry WKB in ``out_srid``, one
     boolean per :func:`compared_fields` then one for the geometry) of the features that differ.
     ``before``/``after``: the layer in each release (None: the release lacks it, so every feature of
     the other is added or removed); ``dialects``: the two releases' dialects, in that order;
-    ``area_wkb``: an area in the layer's storage CRS."""
+    ``area_wkb``: an area in the layer's storage CRS; without ``geometry`` the geometry column is
+    NULL (the change feed's list: cim/sharing/changes.py reads the geometry of a page's features).
+
+    A dialect whose reads merge an edits overlay (the current release as served, ``Dialect.source``)
+    compares the layer as served: the later side of a change feed to the current release."""
     if before is None and after is None:
         raise ValueError("the layer is in neither release")
     da, db = dialects
@@ -68,32 +73,31 @@ def diff_statement(
                 + [f"{_null_geometry(dialect)} AS {q_geom}"]
             )
             return f"(SELECT {nulls} WHERE 1 = 0) AS {alias}"
-        table = dialect.table(layer.name)
         if area_wkb is None:
-            return f"(SELECT {cols} FROM {table}) AS {alias}"
-        return f"(SELECT {cols} FROM {table} WHERE {ident_in}) AS {alias}"
+            return f"(SELECT {cols} FROM {dialect.source(layer)}) AS {alias}"
+        return f"(SELECT {cols} FROM {dialect.source(layer)} WHERE {ident_in}) AS {alias}"
 
     ident_in = ""
     if area_wkb is not None:
         picks = []
         for layer, dialect in ((before, da), (after, db)):
             if layer is not None:
-                picks.append(f"SELECT {ident} FROM {dialect.table(layer.name)} WHERE ST_Intersects({q_geom}, {dialect.geometry_param(srid)})")
+                picks.append(f"SELECT {ident} FROM {dialect.source(layer)} WHERE ST_Intersects({q_geom}, {dialect.geometry_param(srid)})")
                 params.append(area_wkb)
         ident_in = f"({ident}) IN ({' UNION '.join(picks)})"
         # the same identities select each side present: its parameters go once per such side
         params = params * sum(layer is not None for layer in (before, after))
     flags = [f"(a.{quote_ident(f)} IS DISTINCT FROM b.{quote_ident(f)})" for f in fields]
     geometry_flag = f"({da.wkb('a.' + q_geom)} IS DISTINCT FROM {db.wkb('b.' + q_geom)})"
-    geometry = f"CASE WHEN b.{q_fid} IS NULL THEN a.{q_geom} ELSE b.{q_geom} END"
+    shape = f"CASE WHEN b.{q_fid} IS NULL THEN a.{q_geom} ELSE b.{q_geom} END"
     if out_srid is not None and out_srid != srid:
-        geometry = da.transform(geometry, srid, out_srid)
+        shape = da.transform(shape, srid, out_srid)
     change = f"CASE WHEN a.{q_fid} IS NULL THEN '{ADDED}' WHEN b.{q_fid} IS NULL THEN '{REMOVED}' ELSE '{CHANGED}' END"
     differs = " OR ".join([f"a.{q_fid} IS NULL", f"b.{q_fid} IS NULL", *flags, geometry_flag])
     select = ", ".join([
         f"coalesce(a.{quote_ident('source')}, b.{quote_ident('source')})",
         f"coalesce(a.{quote_ident('source_id')}, b.{quote_ident('source_id')})",
-        f"a.{q_fid}", f"b.{q_fid}", change, da.wkb(geometry), *flags, geometry_flag,
+        f"a.{q_fid}", f"b.{q_fid}", change, da.wkb(shape) if geometry else "NULL", *flags, geometry_flag,
     ])  # fmt: skip
     sql = (
         f"SELECT {select} FROM {side(before, da, 'a')} FULL JOIN {side(after, db, 'b')} ON {on}"

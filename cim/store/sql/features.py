@@ -242,6 +242,24 @@ def select_one(info: LayerInfo, out_srid: int | None, flip_axes: bool, dialect: 
     return Statement(sql, ())
 
 
+def select_by_fids(info: LayerInfo, dialect: Dialect, fids: Sequence[int], out_srid: int | None, flip_axes: bool) -> Statement:
+    """SELECT fid, GeoJSON, *properties of the features whose fid is in ``fids`` (a page of a
+    change feed: cim/sharing/changes.py), in no particular order."""
+    geom = output_geometry(info, out_srid, flip_axes, dialect, null_outside=True)
+    cols = ", ".join(quote_ident(f.name) for f in info.fields)
+    ids = sorted({int(f) for f in fids}) or [-1]
+    ph, fid = dialect.placeholder, quote_ident(FID)
+    # the ids as one array parameter, joined: DuckDB evaluates a long IN list row by row (0.14 s for
+    # 1,000 ids over 150,000 rows, 0.05 s joined); the range lets it skip row groups by their zone
+    # maps (a change feed's page holds ids close together); PostgreSQL probes the primary key
+    sql = (
+        f"SELECT {fid}, {dialect.geojson(geom)}, {cols} FROM {dialect.source(info)}"
+        f" JOIN (SELECT unnest(CAST({ph} AS BIGINT[])) AS cim_id) AS ids ON {fid} = ids.cim_id"
+        f" WHERE {fid} BETWEEN {ph} AND {ph}"
+    )
+    return Statement(sql, (ids, ids[0], ids[-1]))
+
+
 def feature_from_rows(rows: Sequence[Sequence[Any]], info: LayerInfo, fid: int) -> dict[str, Any]:
     """The feature of :func:`select_one`'s rows; FeatureNotFound when there is none."""
     if not rows:
