@@ -274,7 +274,7 @@ def feed_in_process(url: str, a: int, b: int) -> dict[str, Any]:
             count = sum(1 for _ in result)
         seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "returned": type(result).__name__, "items": count,
-            "note": "one call; if it returns one page, this is a page, not the feed"}  # fmt: skip
+            "note": "one call, the store opened before; city.changes returns every change (all pages)"}  # fmt: skip
 
 
 def changes(url: str, a: int, b: int, limits: list[int]) -> dict[str, Any]:
