@@ -18,6 +18,7 @@ from cim.errors import StoreError
 from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.duckdb import spatial
+from cim.store.duckdb.carry import Holders, carry_raster, carry_vector, copy_totals
 from cim.store.duckdb.dialect import SQL_TYPES, DuckDBDialect
 from cim.store.duckdb.live import LiveFiles
 from cim.store.frames import measure, prepare
@@ -103,12 +104,23 @@ class DuckDBReleases:
 
     def _write_release(self, path: Path, number: int, created: datetime, draft: ReleaseDraft) -> list[LayerInfo]:
         con = spatial.connect(path, read_only=False)
+        holders = Holders(con, self._release_file)  # the files carried layers come from (cim/store/duckdb/carry.py)
         try:
             con.execute("CREATE TABLE cim_release (number INTEGER, created TIMESTAMPTZ, meta VARCHAR)")
             con.execute("CREATE TABLE cim_layer (name VARCHAR PRIMARY KEY, ord INTEGER, info VARCHAR)")
             infos = []
+            carried: dict[str, int] = {}
             for layer in draft.layers:
-                if layer.spec.kind == "raster":
+                if layer.carried_from is not None:
+                    if layer.spec.kind == "raster":
+                        earlier = holders.info(layer.carried_from, layer.spec.name).raster_path or ""
+                        source = self.releases_dir / earlier
+                        info = carry_raster(holders, layer, source, self._raster_file(number, layer.spec.name))
+                    else:
+                        info = carry_vector(holders, layer)
+                    crash_point("publish.carry")  # a carried layer in the .partial file (tests/test_build_crash.py)
+                    carried[layer.spec.name] = layer.carried_from
+                elif layer.spec.kind == "raster":
                     # the COG beside the release file, in place before the release can become current
                     raster = self._raster_file(number, layer.spec.name)
                     install(layer, raster)
@@ -119,9 +131,8 @@ class DuckDBReleases:
                     crash_point("publish.write")  # the .partial file half written (tests/test_build_crash.py)
                 infos.append(info)
             infos = catalog_order(infos)
-            # the release's totals per division, in the file before it is closed (read by Store.division_totals)
-            for statement in division_totals.prepare_statements(infos, DuckDBDialect()):
-                con.execute(statement.sql, statement.params)
+            self._write_totals(con, holders, infos, carried)
+            holders.detach()
             for ordinal, info in enumerate(infos):
                 con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
             # the draft's metadata is complete only once its layers are (ReleaseDraft)
@@ -131,6 +142,25 @@ class DuckDBReleases:
         finally:
             con.close()
         return infos
+
+    @staticmethod
+    def _write_totals(con: duckdb.DuckDBPyConnection, holders: Holders, infos: list[LayerInfo], carried: dict[str, int]) -> None:
+        """The release's totals per division, in the file before it is closed (read by
+        Store.division_totals); those of a layer carried over from the same release as the
+        divisions are copied from that release's file."""
+        dialect = DuckDBDialect()
+        copied = division_totals.carried_with_divisions(infos, carried)
+        statements = division_totals.prepare_statements(infos, dialect, skip=copied)
+        for statement in statements:
+            con.execute(statement.sql, statement.params)
+        if not statements:
+            return
+        srid = division_totals.release_metric_srid(infos)
+        for name, source in copied.items():
+            if not copy_totals(holders, source, name, srid):
+                info = next(i for i in infos if i.name == name)
+                for statement in division_totals.layer_statements(infos, info, dialect):
+                    con.execute(statement.sql, statement.params)
 
     @staticmethod
     def _write_layer(con: duckdb.DuckDBPyConnection, layer: Any, srid: int) -> None:
