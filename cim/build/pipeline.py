@@ -164,13 +164,18 @@ def prepare(
     carrier = carrier if carrier is not None else Carrier(None)
     layers = []
     try:
+        # the carried layers first, before anything is read: the store may start the release from
+        # the file that holds them (the embedded store copies it: cim/store/duckdb/carry.py)
+        built = []
         for layer in config.layers:
-            spec = catalog[layer.name]
-            carried = _carry(config, layer, spec, carrier, report, checksums, progress)
+            carried = _carry(config, layer, catalog[layer.name], carrier, report, checksums, progress)
             if carried is not None:
                 layers.append(carried)
                 ready(carried)
-                continue
+            else:
+                built.append(layer)
+        for layer in built:
+            spec = catalog[layer.name]
             if staging is not None and spec.kind == "raster":
                 layers.append(build_raster_layer(layer, spec, report, checksums, progress, staging))
                 ready(layers[-1])

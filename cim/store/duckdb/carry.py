@@ -1,17 +1,22 @@
 """Layers carried over into a new release file of the embedded store (incremental builds,
 cim/build/carry.py).
 
-A release file is immutable and a reader opens only its own, so a carried vector layer is copied
-inside DuckDB: the holding release's file is attached read-only to the connection writing the new
-``.partial`` file and the table goes over with one ``INSERT INTO ... SELECT *`` (no row passes
-through Python), then gets its R-tree index; its ``LayerInfo`` is the holding release's. A carried
-raster layer's COG is hard linked under the new release's name (copied across file systems).
-Measured in docs/sharing-incremental.md.
+A release file is immutable and a reader opens only its own, so a carried vector layer must be in
+the new file. When the first layer of a release is carried, the new ``.partial`` file starts as a
+byte copy of the holding release's file (:func:`start_from`: a file copy, far cheaper than copying
+rows and building indexes again; docs/sharing-incremental.md has the figures): the layers carried
+from that release stay as they are, with their indexes and ``LayerInfo``, the others are dropped
+and written anew. A layer carried from another release is copied inside DuckDB: that file is
+attached read-only and the table goes over with one ``INSERT INTO ... SELECT *`` (no row passes
+through Python), then gets its R-tree index. A carried raster layer's COG is hard linked under the
+new release's name (copied across file systems).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -69,25 +74,68 @@ def carry_vector(holders: Holders, layer: LayerData) -> LayerInfo:
     return info
 
 
-def carry_raster(holders: Holders, layer: LayerData, source: Path, dest: Path) -> LayerInfo:
-    """Link the COG of ``layer``'s holding release (``source``) as ``dest``."""
-    assert layer.carried_from is not None
-    info = holders.info(layer.carried_from, layer.spec.name)
-    link(source, dest)
+def carry_raster(info: LayerInfo, releases_dir: Path, dest: Path) -> LayerInfo:
+    """Link the COG of a raster layer's holding release (its ``info``) as ``dest``."""
+    link(releases_dir / (info.raster_path or ""), dest)
     return dataclasses.replace(info, raster_path=dest.name)
 
 
-def copy_totals(holders: Holders, number: int, layer: str, metric_srid: int) -> bool:
-    """Copy ``layer``'s prepared totals per division from release ``number`` when it has them for
-    ``metric_srid`` (the new file's totals table exists); False: total it."""
-    alias = holders.alias(number)
-    con = holders.con
+#: the copied file's totals per division while the release is written (dropped before it is closed)
+INHERITED_TOTALS = "cim_carried_totals"
+
+
+def start_from(source: Path, path: Path) -> None:
+    """The new release file ``path`` as a copy of release file ``source`` (immutable, maybe open
+    read-only by servers: only read here)."""
+    path.unlink(missing_ok=True)
+    shutil.copyfile(source, path)
+    os.chmod(path, 0o644)
+
+
+def inherit(con: duckdb.DuckDBPyConnection) -> dict[str, LayerInfo]:
+    """The layers of the copied release file opened on ``con`` by name; its metadata tables dropped
+    and its totals kept aside as :data:`INHERITED_TOTALS`."""
+    infos = {name: LayerInfo.from_json(info) for name, info in con.execute("SELECT name, info FROM cim_layer").fetchall()}
+    con.execute("DROP TABLE cim_layer")
+    con.execute("DROP TABLE cim_release")
+    if _has_table(con, _database(con), TOTALS_TABLE):
+        con.execute(f"ALTER TABLE {quote_ident(TOTALS_TABLE)} RENAME TO {quote_ident(INHERITED_TOTALS)}")
+    return infos
+
+
+def drop_inherited(con: duckdb.DuckDBPyConnection, left: dict[str, LayerInfo]) -> None:
+    """Drop what the copied file holds and the new release does not: the vector tables in ``left``
+    and the totals kept aside."""
+    for name, info in left.items():
+        if info.spec.kind == "vector":
+            con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+    con.execute(f"DROP TABLE IF EXISTS {quote_ident(INHERITED_TOTALS)}")
+
+
+def _database(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_database()").fetchone()
+    return str(row[0]) if row else ""
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, database: str, table: str) -> bool:
     found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", (alias, TOTALS_TABLE)
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", (database, table)
     ).fetchone()
-    if not found or not found[0]:
+    return bool(found and found[0])
+
+
+def copy_totals(holders: Holders, number: int | None, layer: str, metric_srid: int) -> bool:
+    """Copy ``layer``'s prepared totals per division from release ``number``'s file (None: from the
+    copied file's, :data:`INHERITED_TOTALS`) when made for ``metric_srid`` (the new file's totals
+    table exists); False: total it."""
+    con = holders.con
+    if number is None:
+        database, table = _database(con), INHERITED_TOTALS
+    else:
+        database, table = holders.alias(number), TOTALS_TABLE
+    if not _has_table(con, database, table):
         return False
-    source = f"{alias}.{quote_ident(TOTALS_TABLE)}"
+    source = f"{quote_ident(database)}.{quote_ident(table)}"
     marker = con.execute(
         f"SELECT 1 FROM {source} WHERE layer = ? AND level IS NULL AND metric_srid = ?", (layer, metric_srid)
     ).fetchone()
