@@ -28,6 +28,7 @@ POIS = """\
   pois:
     sources:
       - path: {csv}
+        crs: EPSG:4326
         lon: lon
         lat: lat
         id: id
