@@ -88,6 +88,8 @@ def start_from(source: Path, path: Path) -> None:
     """The new release file ``path`` as a copy of release file ``source`` (immutable, maybe open
     read-only by servers: only read here)."""
     path.unlink(missing_ok=True)
+    # a killed build's write-ahead log beside it would be replayed onto the copy (it matches it)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
     shutil.copyfile(source, path)
     os.chmod(path, 0o644)
 
