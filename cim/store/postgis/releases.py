@@ -189,7 +189,7 @@ class PostgisReleases:
 
     def _activate(
         self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo],
-        tiles: list[tuple[str, int]] = [],  # noqa: B006 - read only
+        tiles: list[tuple[str, int]] | tuple[()] = (),
     ) -> None:
         with self._engine.begin() as conn:
             # the pointer's row first, as edits lock it first (FOR SHARE): one lock order, no deadlock
