@@ -120,6 +120,44 @@ class City:
 
         return measure(geometry, **kw)
 
+    def catalog(
+        self,
+        q: str | None = None,
+        bbox: Sequence[float] | None = None,
+        datetime: Any = None,
+        external_ids: Sequence[str] = (),
+        ids: Sequence[str] = (),
+        sortby: str | None = None,
+        release: int | None = None,
+        all_releases: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The layer catalog's records (OGC API – Records GeoJSON, with lineage: cim/sharing/records.py)
+        of the current release (``release``: that one; ``all_releases``: every kept one), searched as
+        ``/collections/catalog/items`` searches them: ``q`` terms, a CRS84 ``bbox``, a ``datetime``
+        (date, datetime, (start, end) or TimeInterval), the sha256 of a source file in ``external_ids``,
+        record ``ids`` (``buildings@r3``), ``sortby`` (``-release,title``)."""
+        from cim.sharing.records_search import RecordQuery, instant_or_interval, select_records, sort_keys, terms
+
+        query = RecordQuery(
+            terms=terms(q or ""),
+            bbox=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
+            interval=instant_or_interval(datetime),
+            external_ids=tuple(external_ids),
+            ids=tuple(ids),
+            sortby=sort_keys(sortby) if sortby else (),
+            limit=limit,
+        )
+        return select_records(self.store, query, release, all_releases)[0]
+
+    def export_features(self, layer: str, fmt: str, path: Any, release: int | None = None) -> Any:
+        """Write ``layer`` of the current release (with its edits) or of ``release`` to ``path`` as
+        ``fmt`` (gpkg, parquet, fgb): the bytes /collections/{layer}/downloads/{fmt} serves
+        (:func:`cim.sharing.download_cache.export_features`); returns the ``Download`` (sha256, size)."""
+        from cim.sharing.download_cache import export_features
+
+        return export_features(self.store, layer, fmt, path, release)
+
     def close(self) -> None:
         self.store.close()
 
@@ -131,6 +169,13 @@ class City:
 
     def __repr__(self) -> str:
         return f"City({self.store.url!r}, layers={self.layers})"
+
+    def releases(self, base: str = "") -> list[dict[str, Any]]:
+        """The kept releases, oldest first, as ``GET /releases`` lists them (links below ``base``):
+        :func:`cim.sharing.releases.describe_releases`."""
+        from cim.sharing.releases import describe_releases
+
+        return describe_releases(self.store, base)
 
 
 def open(url: str | None = None) -> City:  # noqa: A001 - mirrors the builtin, as in `cim.open(...)`

@@ -12,6 +12,7 @@ path                                                          reads
                                                               restricted layer needs its role too)
 ``/collections/{id}/tiles/{tms}/{z}/{row}/{col}``              layer ``id``
 ``/collections/{id}/map/tiles/{tms}/{z}/{row}/{col}``          layer ``id`` (raster layers)
+``/collections/{id}/downloads/{format}``                       layer ``id`` (bulk downloads)
 ``/tiles/{tms}/{z}/{row}/{col}`` (the composite base map)      every vector layer: while the current
                                                               release has a restricted layer, the
                                                               composite needs the roles of all of them
@@ -51,7 +52,7 @@ from ogcapi.tiles_fastpath import mark_private
 log = logging.getLogger(__name__)
 
 _COLLECTION_DATA = re.compile(
-    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+)/?$"
+    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+)/?$"
 )
 _COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
 #: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)

@@ -19,6 +19,7 @@ from ogcapi.admin_routes import admin_routes
 from ogcapi.asyncapi import asyncapi_routes
 from ogcapi.auth import JWTAuth
 from ogcapi import health
+from ogcapi.downloads_routes import downloads_routes
 from ogcapi.edit_routes import edit_routes
 from ogcapi.warnings_routes import warnings_routes
 from ogcapi.errors import install_handlers
@@ -28,12 +29,14 @@ from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
+from ogcapi.records_routes import CatalogRecords, records_routes
 from ogcapi.request_guard import RequestGuard
 from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.viewer import viewer_routes
-from ogcapi import warnings_stream
+from ogcapi import releases_stream, warnings_stream
+from ogcapi.releases_routes import releases_routes
 from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
@@ -58,9 +61,10 @@ class CIMApp(FastAPI):
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The warnings watcher (SSE, MQTT, expiry: ogcapi/warnings_stream.py) runs while the app does; at
+    """The warnings watcher (SSE, MQTT, expiry: ogcapi/warnings_stream.py) and the release watcher
+    (release announcements: ogcapi/releases_stream.py) run while the app does; at
     shutdown this process's running jobs are stopped and marked failed (cim/processes/runner.py)."""
-    async with warnings_stream.lifespan(app):
+    async with warnings_stream.lifespan(app), releases_stream.lifespan(app):
         try:
             yield
         finally:
@@ -102,6 +106,10 @@ def create_app(
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
+    # the layer catalog (OGC API - Records, ogcapi/records_routes.py): before pygeoapi's /collections/{id}
+    app.state.catalog = CatalogRecords(store, service.server_url.rstrip("/"))
+    app.router.routes.extend(records_routes(store, service.server_url, app.state.catalog))
+    app.router.routes.extend(downloads_routes(store))  # /collections/{id}/downloads/{format} (ogcapi/downloads_routes.py)
     app.router.routes.extend(routes(service))
     # OGC API - Features Part 4 on editable layers, for bearer tokens with the editor role
     app.state.auth = JWTAuth.from_environment()
@@ -114,6 +122,9 @@ def create_app(
     job_runner.start(store)  # jobs a dead server left running: failed; old ones pruned (cim/processes/runner.py)
     # /warnings/stream (SSE) and the watcher pushing warning events (SSE, MQTT) and emitting expiry
     warnings_stream.install(app, store, service.server_url)
+    # /releases/stream (SSE) and the watcher announcing releases (SSE, MQTT), then /releases, /releases/{n}
+    releases_stream.install(app, store, service.server_url)
+    app.router.routes.extend(releases_routes(store, service.server_url))  # ogcapi/releases_routes.py
     app.router.routes.extend(asyncapi_routes(service.server_url))  # /asyncapi (ogcapi/asyncapi.py)
     base_url = service.server_url.rstrip("/")
     app.add_middleware(
@@ -121,6 +132,7 @@ def create_app(
         server_url=service.server_url,
         vector_collections=lambda: [i.name for i in vector_layers(store)],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
+        catalog_collection=app.state.catalog.collection,
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py

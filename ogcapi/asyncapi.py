@@ -1,4 +1,5 @@
-"""``GET /asyncapi``: the AsyncAPI 3.0 document of the warning push channels, self-contained.
+"""``GET /asyncapi``: the AsyncAPI 3.0 document of the push channels (warnings; release announcements:
+ogcapi/releases_asyncapi.py), self-contained.
 
 It describes the Server-Sent Events channel (``/warnings/stream``) and, when ``$CIM_MQTT_URL`` is
 set, the MQTT channel (``cim/warnings/{severity}/{division}/{kind}``): every message is a
@@ -28,6 +29,7 @@ from cim.warnings.cloudevents import DATA_MEDIA_TYPE, EVENT_TYPES, MEDIA_TYPE
 from cim.warnings.mqtt import URL_ENV, parse_url
 from cim.warnings.versions import LAYER, SEVERITIES
 from ogcapi.openapi_features import JSON_TYPES
+from ogcapi.releases_asyncapi import add_release_channels
 
 PATH = "/asyncapi"
 MEDIA = "application/asyncapi+json"
@@ -181,15 +183,16 @@ def asyncapi_document(server_url: str, mqtt_url: str | None = None) -> dict[str,
             "messages": {kind: _message(kind) for kind in EVENT_KINDS},
         },
     }
+    broker = None
     if mqtt_url:
         try:
             broker = parse_url(mqtt_url)
         except ConfigError:
-            return doc
+            return add_release_channels(doc, None)
         doc["servers"]["mqtt"] = {
             "host": f"{broker.host}:{broker.port}",
             "protocol": "mqtts" if broker.tls else "mqtt",
-            "description": "The MQTT broker the server publishes warnings to (QoS 1, not retained)",
+            "description": "The MQTT broker the server publishes warnings (QoS 1, not retained) and release announcements to",
         }
         doc["channels"]["warningsMqtt"] = {
             "address": broker.root + "/{severity}/{division}/{kind}",
@@ -213,7 +216,7 @@ def asyncapi_document(server_url: str, mqtt_url: str | None = None) -> dict[str,
             "messages": [{"$ref": f"#/channels/warningsMqtt/messages/{k}"} for k in EVENT_KINDS],
             "bindings": {"mqtt": {"qos": 1, "retain": False}},
         }
-    return doc
+    return add_release_channels(doc, broker)
 
 
 def landing_links(base: str) -> list[dict[str, Any]]:

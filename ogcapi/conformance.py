@@ -13,6 +13,7 @@ FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
 PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/{name}"
+RECORDS = "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/{name}"
 
 DECLARED: tuple[str, ...] = (
     COMMON.format(part=1, name="core"),
@@ -57,6 +58,9 @@ DECLARED: tuple[str, ...] = (
     # OGC API - Processes 1.0 (ogcapi/processes_routes.py, the jobs' routes; tests/test_processes_api.py);
     # not callback (no subscriber URLs are called)
     *(PROCESSES.format(name=name) for name in ("core", "ogc-process-description", "json", "html", "oas30", "job-list", "dismiss")),
+    # OGC API - Records 1.0: the layer catalog, /collections/catalog (ogcapi/records_routes.py;
+    # tests/test_sharing_records_api.py); not the local resources catalog (no q/bbox on /collections)
+    *(RECORDS.format(name=name) for name in ("core", "record-core", "record-collection", "json", "html", "sorting", "searchable-catalog")),
 )
 
 

@@ -8,11 +8,16 @@ responses on the way out:
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
   ``map`` link (text/html) to the map viewer ``/viewer``;
-- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles``;
+- each vector collection (in the list and alone): a ``tilesets-vector`` link to its ``/tiles`` and
+  one ``enclosure`` link per download format (ogcapi/downloads_openapi.py);
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
-- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py)
-  and the processes' and jobs' (ogcapi/processes_openapi.py);
-- landing page: the ``processes`` and ``job-list`` links.
+- the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
+  the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py)
+  and the releases' (ogcapi/releases_openapi.py);
+- landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
+  ``/releases/stream`` (rel ``hub``);
+- the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
+  a link to it on the landing page, its paths in the OpenAPI document.
 
 Only complete, uncompressed JSON bodies of successful GETs are touched.
 """
@@ -24,10 +29,15 @@ from typing import Any, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cim.errors import CIMError
+
 from ogcapi.asyncapi import add_push_paths, landing_links
+from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
+from ogcapi.records_openapi import add_records_paths
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
+from ogcapi.releases_openapi import add_releases_paths, landing_links as releases_landing_links
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
 
 Rewriter = Callable[[Any], Any]
@@ -47,12 +57,15 @@ class DocumentAdditions:
         server_url: str,
         vector_collections: Callable[[], list[str]],
         raster_collections: Callable[[], list[dict[str, Any]]] | None = None,
+        catalog_collection: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
         self.base = server_url.rstrip("/")
         self.vector_collections = vector_collections
         #: collection documents of the raster layers, appended to ``/collections``
         self.raster_collections = raster_collections
+        #: the layer catalog's records collection document, listed in ``/collections``
+        self.catalog_collection = catalog_collection
 
     def _rewriter(self, path: str) -> Rewriter | None:
         path = path.rstrip("/") or "/"
@@ -64,7 +77,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
+            return lambda doc: add_releases_paths(add_downloads_paths(add_records_paths(
+                add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
+            )))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,9 +143,14 @@ class DocumentAdditions:
         links.append({"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": f"{self.base}/viewer"})
         # the AsyncAPI document (rel service-desc, application/asyncapi+json, as pygeoapi) and the push channels (hub)
         links.extend(landing_links(self.base))
+        # the releases and their announcements (ogcapi/releases_routes.py, releases_stream.py)
+        links.extend(releases_landing_links(self.base))
         # OGC API - Processes (ogcapi/processes_routes.py): the process list and the job list
         links.append({"rel": REL_PROCESSES, "type": "application/json", "title": "Processes", "href": f"{self.base}/processes"})
         links.append({"rel": REL_JOB_LIST, "type": "application/json", "title": "Jobs", "href": f"{self.base}/jobs"})
+        if self.catalog_collection is not None:  # the layer catalog (OGC API - Records)
+            links.append({"rel": "related", "type": "application/json", "title": "Layer catalog with lineage (OGC API - Records)",
+                          "href": f"{self.base}/collections/catalog"})  # fmt: skip
         doc["links"] = links
         return doc
 
@@ -138,6 +158,9 @@ class DocumentAdditions:
         cid = entry.get("id")
         if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
             entry.setdefault("links", []).append(self._tilesets_link(cid))
+        if cid in vector and not any(link.get("rel") == "enclosure" for link in entry.get("links", [])):
+            # the bulk downloads, one per format (ogcapi/downloads_routes.py)
+            entry.setdefault("links", []).extend(enclosure_links(self.base, cid))
 
     def _collections(self, doc: Any) -> Any:
         vector = set(self.vector_collections())
@@ -146,6 +169,11 @@ class DocumentAdditions:
         if self.raster_collections is not None and isinstance(doc.get("collections"), list):
             known = {entry.get("id") for entry in doc["collections"]}
             doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
+        if self.catalog_collection is not None and isinstance(doc.get("collections"), list):
+            try:
+                doc["collections"].append(self.catalog_collection())
+            except CIMError:  # the store cannot answer now: the list without the catalog
+                pass
         return doc
 
     def _collection(self, doc: Any) -> Any:

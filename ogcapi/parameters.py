@@ -493,3 +493,19 @@ def wants_html(f: str | None, accept: str | None, what: str) -> bool:
         return f == "html"
     accept = (accept or "").lower()
     return "text/html" in accept and "application/json" not in accept.split("text/html", 1)[0]
+
+
+# -- downloads (ogcapi/downloads_routes.py): GET /collections/{id}/downloads/{format}?release=N
+
+#: the query parameters of a download
+DOWNLOAD_PARAMETERS = frozenset(("release",))
+
+
+def download_release(query: Mapping[str, str]) -> int | None:
+    """``release`` of a download: a release number (ASCII digits, 1 or more), None when absent (the
+    current release); InvalidQuery (400) for anything else or an unknown parameter."""
+    unknown = sorted(set(query) - DOWNLOAD_PARAMETERS)
+    if unknown:
+        raise InvalidQuery(f"unknown query parameter(s): {', '.join(_show(n) for n in unknown[:5])} (downloads take: release)")
+    value = query.get("release")
+    return None if value is None else integer(value, "release", 9, minimum=1)

@@ -8,51 +8,41 @@ read; live events at or below the last one sent are skipped). Filters: ``severit
 comma separated) and ``division`` (a prefix of the GB/T 2260 division code). Keep-alive comments
 every 15 s.
 
-The hub (:class:`StreamHub`) gets each event from the process's watcher (its thread) and puts it
-into every subscriber's bounded queue on that subscriber's event loop; a slow subscriber never
-delays the others: when its queue overflows it is disconnected (its client resumes with
-Last-Event-ID). At most ``limits().sse_clients`` subscribers per process: 503 + Retry-After beyond.
+The hub (:class:`StreamHub`, ogcapi/event_stream.py, shared with ``/releases/stream``) gets each
+event from the process's watcher (its thread) and puts it into every subscriber's bounded queue on
+that subscriber's event loop; a slow subscriber never delays the others: when its queue overflows it
+is disconnected (its client resumes with Last-Event-ID). At most ``limits().sse_clients``
+subscribers per process: 503 + Retry-After beyond.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from cim.errors import BadInput
-from cim.limits import limits
 from cim.store.live import LiveEvent
 from cim.warnings.cloudevents import to_json
 from cim.warnings.mqtt import MqttPublisher
 from cim.warnings.versions import SEVERITIES
 from cim.warnings.watcher import PAGE, Watcher, is_public
-from ogcapi.errors import ogc_exception
-from ogcapi.retry_after import RETRY_AFTER_SECONDS
-
-LOGGER = logging.getLogger(__name__)
+from ogcapi.event_stream import (
+    CLOSED, RETRY_MS, StreamHub, Subscription, TooManySubscribers, event_source, last_event_id, running,
+    too_many_message,
+)  # fmt: skip
 
 PATH = "/warnings/stream"
 PARAMETERS = ("severity", "division", "lastEventId", "f")
-#: seconds between keep-alive comments
-PING_SECONDS = 15
-#: reconnection delay suggested to EventSource clients (ms)
-RETRY_MS = 3000
-#: a send to a client that takes longer than this closes its stream
-SEND_TIMEOUT_SECONDS = 30
 _DIVISION = re.compile(r"^[0-9]{1,12}$")
-_CLOSED = None  # queue sentinel: the hub dropped this subscriber
 
 
 @dataclass(frozen=True)
@@ -69,75 +59,6 @@ class StreamFilter:
         if self.division and not str(properties.get("division_code") or "").startswith(self.division):
             return False
         return True
-
-
-@dataclass(eq=False)
-class Subscription:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[LiveEvent | None]
-    filter: StreamFilter
-    dropped: bool = False
-    hub: StreamHub | None = field(default=None, repr=False)
-
-    def offer(self, event: LiveEvent) -> None:
-        """On the subscriber's loop: queue ``event``; on overflow drop the subscriber."""
-        if self.dropped:
-            return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(_CLOSED)
-            if self.hub is not None:
-                self.hub.remove(self, overflowed=True)
-
-
-class TooManySubscribers(Exception):
-    pass
-
-
-class StreamHub:
-    """The SSE subscribers of one process; :meth:`deliver` is the watcher's callback."""
-
-    def __init__(self, max_clients: int | None = None, queue_size: int | None = None) -> None:
-        self.max_clients = limits().sse_clients if max_clients is None else max_clients
-        self.queue_size = max(1, limits().sse_queue if queue_size is None else queue_size)
-        self._subs: set[Subscription] = set()
-        self._lock = threading.Lock()
-        #: subscribers disconnected because their queue overflowed
-        self.overflowed = 0
-
-    def __len__(self) -> int:
-        return len(self._subs)
-
-    def add(self, stream_filter: StreamFilter) -> Subscription:
-        sub = Subscription(asyncio.get_running_loop(), asyncio.Queue(self.queue_size), stream_filter, hub=self)
-        with self._lock:
-            if len(self._subs) >= self.max_clients:
-                raise TooManySubscribers
-            self._subs.add(sub)
-        return sub
-
-    def remove(self, sub: Subscription, overflowed: bool = False) -> None:
-        with self._lock:
-            if sub in self._subs:
-                self._subs.discard(sub)
-                if overflowed:
-                    self.overflowed += 1
-                    LOGGER.warning("warnings stream: a subscriber fell %d events behind and was disconnected", self.queue_size)
-
-    def deliver(self, event: LiveEvent) -> None:
-        """Hand ``event`` to every subscriber whose filter takes it; never blocks (any thread)."""
-        with self._lock:
-            subs = list(self._subs)
-        for sub in subs:
-            if sub.filter.accepts(event):
-                try:
-                    sub.loop.call_soon_threadsafe(sub.offer, event)
-                except RuntimeError:  # its loop is closed
-                    self.remove(sub)
 
 
 def parse_parameters(request: Request) -> tuple[StreamFilter, int | None]:
@@ -165,12 +86,9 @@ def parse_parameters(request: Request) -> tuple[StreamFilter, int | None]:
     if "division" in params and not _DIVISION.match(division):
         raise BadInput(f"division={params['division']!r} is not a GB/T 2260 division code prefix (1 to 12 digits)")
     last: int | None = None
-    raw_last = request.headers.get("last-event-id")
-    source = "Last-Event-ID header"
-    if params.get("lastEventId") is not None:
-        raw_last, source = params["lastEventId"], "lastEventId"
-    if raw_last is not None and raw_last.strip() != "":
-        text = raw_last.strip()
+    text, source = last_event_id(request)
+    if text is not None:
+        raw_last = text
         # ASCII digits only: int() would also take "١٢" or "1_000"
         if not (text.isascii() and text.isdigit()):
             raise BadInput(f"{source} {raw_last[:40]!r} is not an event id (a non-negative integer)")
@@ -203,12 +121,9 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
 
     async def stream(request: Request) -> Response:
         stream_filter, last = parse_parameters(request)
-        if len(hub) >= hub.max_clients:
-            response = ogc_exception(
-                503, f"too many subscribers of {PATH} (at most {hub.max_clients}); try again later", "ServiceUnavailable"
-            )
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+        full = hub.full_response(PATH)
+        if full is not None:
+            return full
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             # subscribed here, where the finally below is sure to run: a client gone before its
@@ -217,7 +132,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
             try:
                 sub = hub.add(stream_filter)
             except TooManySubscribers:
-                yield {"retry": RETRY_AFTER_SECONDS * 1000, "comment": "too many subscribers; try again later"}
+                yield too_many_message()
                 return
             sent = last if last is not None else -1
             try:
@@ -235,7 +150,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
                             break
                 while True:
                     event = await sub.queue.get()
-                    if event is _CLOSED:
+                    if event is CLOSED:
                         return
                     if event.seq <= sent:
                         continue  # already sent from the store
@@ -244,12 +159,7 @@ def stream_routes(store: Any, hub: StreamHub, server_url: str) -> list[Route]:
             finally:
                 hub.remove(sub)
 
-        return EventSourceResponse(
-            events(),
-            ping=PING_SECONDS,
-            send_timeout=SEND_TIMEOUT_SECONDS,
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        return event_source(events())
 
     return [Route(PATH, stream, methods=["GET"], name="warnings_stream")]
 
@@ -261,7 +171,7 @@ def source_url(server_url: str) -> str:
 def install(app: Any, store: Any, server_url: str) -> None:
     """Mount ``/warnings/stream`` and make the watcher (``app.state.warnings_watcher``; ``poke()``
     it after a write) and the hub; the watcher runs while the app's lifespan does."""
-    hub = StreamHub()
+    hub = StreamHub(name="warnings stream")
     publisher = MqttPublisher.from_environment(source_url(server_url))
     watcher = Watcher(store, publisher)
     watcher.subscribe(hub.deliver)
@@ -273,11 +183,9 @@ def install(app: Any, store: Any, server_url: str) -> None:
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Starts the warnings watcher (and its MQTT publisher) with the app, stops it with the app."""
-    watcher: Watcher | None = getattr(app.state, "warnings_watcher", None)
-    if watcher is not None:
-        await asyncio.to_thread(watcher.start)
-    try:
+    async with running([getattr(app.state, "warnings_watcher", None)]):
         yield
-    finally:
-        if watcher is not None:
-            await asyncio.to_thread(watcher.stop)
+
+
+__all__ = ["PATH", "Messages", "StreamFilter", "StreamHub", "Subscription", "TooManySubscribers", "install",
+           "lifespan", "parse_parameters", "stream_routes"]

@@ -70,8 +70,9 @@ def fuzz(schema: Any, examples: int, checks: list[Any], headers: dict[str, str] 
 
 def test_read_operations_never_fail_on_the_server(api_client: Any) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi?f=json", api_client.app).include(method="GET")
-    # /warnings/stream never ends (Server-Sent Events): its parameters are tested in tests/test_warnings_push_sse.py
-    schema = schema.exclude(path_regex=SAME_ROUTES).exclude(path="/warnings/stream")
+    # the event streams never end (Server-Sent Events): their parameters are tested in
+    # tests/test_warnings_push_sse.py and tests/test_sharing_releases_api.py
+    schema = schema.exclude(path_regex=SAME_ROUTES).exclude(path="/warnings/stream").exclude(path="/releases/stream")
     failures = fuzz(schema, READ_EXAMPLES, READ_CHECKS)
     assert not failures, "\n".join(failures)
 

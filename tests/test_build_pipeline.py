@@ -124,6 +124,9 @@ def test_qa_report_lists_every_injected_defect(prepared) -> None:
         "matched": 3,
         "missing_in_primary": 1,
         "conflicts": 1,
+        "min_iou": 0.5,
+        "max_distance_m": 5.0,
+        "tolerances": {"height_m": 3},
     }
     # every source feature is accounted for: kept, or rejected/removed with a record
     for stats in prepared.report.sources:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shapely
 import pytest
 
-from cim.errors import LayerNotFound, NotFound
+from cim.errors import LayerNotFound, NotFound, ReleaseGone
 from cim.store import Edit, ReleaseDraft, open_store
 from support.planning_city import lonlat, publish_planning_city, release_layers
 from support.postgis import BACKENDS, backend_store
@@ -75,7 +75,7 @@ def test_unknown_and_pruned_releases_name_the_releases_kept(fresh_city) -> None:
     with pytest.raises(LayerNotFound, match="no layer 'trees' in release 1"):
         fresh_city.read_frame("trees", release=1)
     fresh_city.publish(ReleaseDraft(layers=release_layers(4326, 2), srid=4326), keep=2)  # release 3; 1 pruned
-    with pytest.raises(NotFound, match=r"no release 1 \(releases kept: 2, 3\)"):
+    with pytest.raises(ReleaseGone, match=r"release 1 of store .* was pruned \(releases kept: 2, 3\)"):
         fresh_city.read_frame("buildings", release=1)
     with pytest.raises(NotFound, match="releases kept: 2, 3"):
         fresh_city.diff_releases("buildings", 1, 3)

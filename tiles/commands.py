@@ -1,5 +1,5 @@
 """``cim tiles seed`` (pre-render into the tile cache), ``cim tiles prepare`` (the current release's
-tile geometry, PostGIS) and ``cim export pmtiles|mbtiles``."""
+tile geometry, PostGIS) ``cim export pmtiles|mbtiles`` and ``cim export features`` (a layer as a download file)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def seed(store_url: str | None, maxzoom: int, minzoom: int, tms_id: str, tileset
 
 @click.group()
 def export() -> None:
-    """Export the composite base map as a tile archive (WebMercatorQuad, gzip-compressed MVT)."""
+    """Export the composite base map as a tile archive (WebMercatorQuad, gzip-compressed MVT), or a
+    layer as a download file (GeoPackage, GeoParquet, FlatGeobuf)."""
 
 
 def _export(kind: str):
@@ -115,3 +116,27 @@ def _export(kind: str):
 
 _export("pmtiles")
 _export("mbtiles")
+
+
+@export.command("features")
+@store_option
+@click.argument("layer")
+@click.option("--format", "fmt", required=True, type=click.Choice(["gpkg", "parquet", "fgb"]),
+              help="GeoPackage, GeoParquet 1.1 or FlatGeobuf.")
+@click.option("--release", type=int, default=None, help="A kept past release (default: the current one, with its edits).")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="File to write (default: <layer>-r<N>.<ext> in the working directory).")
+def features(store_url: str | None, layer: str, fmt: str, release: int | None, out: str | None) -> None:
+    """Write vector layer LAYER of a release as a download file: the bytes the server's
+    /collections/LAYER/downloads/FORMAT sends (made through the same file cache)."""
+    from cim.city import City
+    from cim.sharing.download_cache import DownloadCache
+    from cim.store import open_store
+
+    with open_store(store_url) as store:
+        city = City(store)
+        if out is None:
+            out = DownloadCache(store).get(layer, fmt, release).filename
+        download = city.export_features(layer, fmt, out, release)
+    click.echo(f"wrote {out}: {layer} of release {download.release} as {download.format.title}, "
+               f"{download.size} bytes, sha256 {download.sha256}")

@@ -224,4 +224,8 @@ def crosscheck(
         "matched": len(sec),
         "missing_in_primary": len(missing),
         "conflicts": conflicts,
+        # what matched means (the catalog's lineage shows it beside the counts)
+        "min_iou": config.min_iou,
+        "max_distance_m": config.max_distance_m,
+        "tolerances": dict(tolerances),
     }

@@ -40,6 +40,7 @@ from cim.build.readers import SourceFrame, read_source, sha256, source_files
 from cim.build.referencing import resolve_crs
 from cim.build.to_storage import to_storage
 from cim.catalog import LayerCatalog, load_catalog
+from cim.crs import crs_label
 from cim.errors import BuildError, StoreError
 from cim.faults import crash_point
 from cim.layerspec import LayerSpec
@@ -311,7 +312,8 @@ def _load_source(
     progress.step("crs")
     embedded = CRS.from_user_input(read.frame.crs) if read.frame.crs is not None else None
     crs, note = resolve_crs(source.crs, embedded, label, layer, read.unreadable_crs)
-    stats.crs = crs.label
+    stats.crs, stats.declared_crs = crs.label, source.crs or ""
+    stats.embedded_crs = crs_label(embedded) if embedded is not None else ""
     if note:
         report.add(layer, label, None, "crs.override", "flagged", note)
     geoms = read.frame.geometry.to_numpy()

@@ -60,7 +60,12 @@ class SourceStats:
     layer: str
     source: str
     format: str
+    #: the CRS the source was read in (the declared one, else the file's)
     crs: str = ""
+    #: the CRS the build config declares for the source ("" when none)
+    declared_crs: str = ""
+    #: the CRS the file itself carries ("" when none or unreadable)
+    embedded_crs: str = ""
     #: features read (after ``where``)
     read: int = 0
     #: features left out by ``where``
@@ -117,7 +122,10 @@ class QAReport:
             for key, entry in (earlier.get("by_source") or {}).items()
             if isinstance(entry, dict) and entry.get("layer") == layer
         }
-        self.carried[layer] = {"from": number, "by_source": by_source}
+        earlier_rules = (earlier.get("by_layer") or {}).get(layer)
+        self.carried[layer] = {
+            "from": number, "by_source": by_source, "by_layer": earlier_rules if isinstance(earlier_rules, dict) else {},
+        }
         self.crosschecks.extend(c for c in earlier.get("crosschecks") or () if isinstance(c, dict) and c.get("layer") == layer)
         count = (earlier.get("features") or {}).get(layer)
         if isinstance(count, int):
@@ -137,6 +145,12 @@ class QAReport:
             by_source[f"{stats.layer}/{stats.source}"] = {**asdict(stats), "rules": dict(sorted(rules.items()))}
         for carried in self.carried.values():
             by_source.update(carried["by_source"])
+        by_layer: dict[str, dict[str, dict[str, int]]] = {}
+        for (layer, rule, action), n in sorted(Counter((r.layer, r.rule, r.action) for r in self.records).items()):
+            by_layer.setdefault(layer, {}).setdefault(rule, {})[action] = n
+        for layer, carried in self.carried.items():  # the carried layer's findings when it was built, and build.carried
+            for rule, actions in carried.get("by_layer", {}).items():
+                by_layer.setdefault(layer, {}).setdefault(rule, {}).update(actions)
         return {
             "city": self.city,
             "config": self.config,
@@ -144,6 +158,7 @@ class QAReport:
             "features": dict(self.features),
             "records": len(self.records),
             "by_rule": by_rule,
+            "by_layer": by_layer,
             "by_source": by_source,
             "crosschecks": list(self.crosschecks),
             "rasters": dict(self.rasters),

@@ -384,6 +384,12 @@ class Store(abc.ABC):
         when it cannot, and then the caller takes the way that calls :meth:`current_number`."""
         return None
 
+    def peek_current_number(self) -> int:
+        """The number of the current release, read as cheaply as the store can, without getting
+        ready to read that release (the release watcher polls it to see a switch soon after it
+        happens: cim/sharing/release_watcher.py). Default: :meth:`current_number`."""
+        return self.current_number()
+
     def known_edit_generation(self) -> int | None:
         """:meth:`edit_generation`, when the store can tell without blocking (as above); else None."""
         return None

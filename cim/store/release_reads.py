@@ -9,13 +9,15 @@ The statements are the shared SQL of cim/store/sql/ (features.py, diff.py, divis
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import pyarrow as pa
 
 from cim.errors import BadInput, LayerNotFound, NotFound, ReleaseGone
+from cim.store.arrow_batches import BATCH_ROWS, LayerBatches, arrow_schema
 from cim.store.base import FID, LayerInfo, ReleaseInfo
 from cim.store.frames import to_frame
 from cim.store.sql.diff import diff_statement, compared_fields
@@ -70,6 +72,12 @@ class ReleaseReads(abc.ABC):
         """Rows of ``build(dialects)``, one dialect per entry of ``releases`` (None: the current
         release with its edits, only alone; numbers checked by :meth:`_check_release` first)."""
 
+    @abc.abstractmethod
+    def _release_batches(self, release: int | None, build: Callable[[Dialect], Statement], schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
+        """The rows of ``build(dialect)`` (the dialect of ``release`` as :meth:`_release_rows` takes
+        it) as record batches of ``schema`` of at most ``rows`` rows, read from the database while
+        they are iterated (a generator: its connection or cursor is released when it is closed)."""
+
     def _check_release(self, number: int) -> None:
         """NotFound for a release never published; ReleaseGone (410) for one pruned away: release
         numbers are consecutive (a failed build's number is reused), so a number below the newest
@@ -111,6 +119,18 @@ class ReleaseReads(abc.ABC):
         rows = self._release_rows((release,), lambda d: select_frame(info, d[0], bbox, out_srid, limit, columns, equals))
         names = [FID, *frame_fields(info, columns), "wkb"]
         return to_frame(rows, out_srid or info.srid, names)
+
+    def layer_batches(self, layer: str, release: int | None = None, rows: int = BATCH_ROWS) -> LayerBatches:
+        """Every feature of vector layer ``layer`` of the current release (with its edits: what
+        /items serves) or of release ``release`` (as published), streamed as Arrow record batches
+        (cim/store/arrow_batches.py: fid, the fields, WKB in the storage CRS; fid order). The layer
+        and release are checked now (LayerNotFound, NotFound, ReleaseGone); rows are read as the
+        batches are iterated, never the whole layer at once."""
+        number = self.current_number() if release is None else release  # type: ignore[attr-defined]
+        info = self._layer_of(layer, release)
+        schema = arrow_schema(info)
+        batches = self._release_batches(release, lambda d: select_frame(info, d), schema, rows)
+        return LayerBatches(info, number, schema, batches)
 
     def find_features(
         self, layer: str, equals: Sequence[tuple[str, Any]], release: int | None = None, out_srid: int | None = None

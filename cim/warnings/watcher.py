@@ -19,22 +19,20 @@ The MQTT leader rule: with several server processes on one host, each runs a wat
 one holding an exclusive ``flock`` on ``$CIM_LOCK_DIR`` (default: the temp directory)
 ``/cim-warnings-<hash of the store URL>.lock`` publishes to MQTT; the others retry the lock every
 few seconds and take over when the leader exits (the kernel frees the lock with its process).
-Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only.
+Servers on several hosts sharing one PostGIS store: set ``CIM_MQTT_URL`` on one host only. The thread,
+the lock and the subscribers are cim/events/ (poller.py, leadership.py, subscribers.py), shared with
+the release announcements.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
-import tempfile
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
+from cim.events.leadership import Leadership
+from cim.events.poller import RETRY_SECONDS, Poller
 from cim.store.live import LiveEvent
 from cim.warnings.ingest import expire_due, next_expiry
 
@@ -44,8 +42,6 @@ LAYER = "warnings"
 POLL_SECONDS = 0.25
 #: page size of ``live_events`` reads
 PAGE = 1000
-#: seconds between attempts to become the MQTT leader, and the back-off after a failed store call
-RETRY_SECONDS = 2.0
 
 Subscriber = Callable[[LiveEvent], None]
 
@@ -54,6 +50,7 @@ class Publisher(Protocol):
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def publish(self, event: LiveEvent) -> bool: ...
+
 
 
 def is_public(event: LiveEvent) -> bool:
@@ -74,49 +71,14 @@ def latest_seq(store: Any, layer: str = LAYER) -> int:
             return last
 
 
-def lock_path(store_url: str) -> str:
-    digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
-    return os.path.join(os.environ.get("CIM_LOCK_DIR") or tempfile.gettempdir(), f"cim-warnings-{digest}.lock")
-
-
-class Leadership:
-    """An exclusive, non-blocking ``flock`` on a file named after the store URL."""
-
-    def __init__(self, store_url: str) -> None:
-        self.path = lock_path(store_url)
-        self._file: IO[bytes] | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def try_acquire(self) -> bool:
-        if self._file is not None:
-            return True
-        handle = open(self.path, "ab")  # noqa: SIM115 (kept open while the lock is held)
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            finally:
-                self._file.close()
-                self._file = None
-
-
 def _default_scheduler() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return expire_due, next_expiry
 
 
-class Watcher:
-    """See the module's doc. ``start()``/``stop()``; thread-safe ``subscribe``/``poke``."""
+class Watcher(Poller):
+    """See the module's doc. ``start()``/``stop()``; thread-safe ``subscribe``/``poke`` (cim/events/poller.py)."""
+
+    label = "warnings watcher"
 
     def __init__(
         self,
@@ -128,105 +90,36 @@ class Watcher:
         leadership: Leadership | None = None,
         scheduler: tuple[Callable[..., Any], Callable[..., Any]] | None | bool = True,
     ) -> None:
-        self.store = store
+        super().__init__(
+            store, publisher,
+            leadership if leadership is not None else (
+                Leadership(getattr(store, "url", repr(store))) if publisher is not None else None
+            ),
+            poll_seconds, RETRY_SECONDS,
+        )  # fmt: skip
         self.layer = layer
-        self.publisher = publisher
-        self.poll_seconds = poll_seconds
-        self.leadership = leadership if leadership is not None else (
-            Leadership(getattr(store, "url", repr(store))) if publisher is not None else None
-        )
         self._scheduler = _default_scheduler() if scheduler is True else (scheduler or None)
-        self._subscribers: dict[int, Subscriber] = {}
-        self._next_id = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         #: seq of the last event handed on
         self.last_seq = 0
         self._version: Any = object()
         self._next_expiry: datetime | None = None
         self._expiry_known = False
-        self._next_leader_try = 0.0
-        self.ready = threading.Event()
-        self.errors = 0
 
-    # -- subscribers -----------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` (on the watcher's thread; it must not block) for each public
         event from now on; returns the function that unsubscribes."""
-        with self._lock:
-            key = self._next_id
-            self._next_id += 1
-            self._subscribers[key] = callback
+        return super().subscribe(callback)
 
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers.pop(key, None)
+    # -- the poller's hooks ----------------------------------------------------------------------
+    def initialise(self) -> None:
+        self.last_seq = latest_seq(self.store, self.layer)
 
-        return unsubscribe
+    def after_error(self) -> None:
+        self._version = object()  # read everything again next time
+        self._expiry_known = False
 
-    def poke(self) -> None:
-        """Look at the store now (after a write in this process)."""
-        self._wake.set()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        if self.publisher is not None:
-            self.publisher.start()
-        # where to start, before the server takes requests (lifespan): no event between the start
-        # and a first subscriber is taken for history
-        try:
-            self.last_seq = latest_seq(self.store, self.layer)
-            self.ready.set()
-        except Exception:  # the store is away: the thread tries again
-            LOGGER.exception("warnings watcher: cannot read the event log; retrying")
-        self._thread = threading.Thread(target=self._run, name="cim-warnings-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self.publisher is not None:
-            self.publisher.stop()
-        if self.leadership is not None:
-            self.leadership.release()
-
-    @property
-    def is_leader(self) -> bool:
-        return self.leadership is not None and self.leadership.held
-
-    # -- the loop --------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self.ready.is_set() and not self._stop.is_set():
-            try:
-                self.last_seq = latest_seq(self.store, self.layer)
-                break
-            except Exception:  # the store is away: try again, never die
-                self.errors += 1
-                LOGGER.exception("warnings watcher: cannot read the event log; retrying")
-                self._stop.wait(RETRY_SECONDS)
-        self.ready.set()
-        while not self._stop.is_set():
-            try:
-                self.step()
-                timeout = self._timeout()
-            except Exception:
-                self.errors += 1
-                LOGGER.exception("warnings watcher: a step failed; retrying in %.0f s", RETRY_SECONDS)
-                self._version = object()  # read everything again next time
-                self._expiry_known = False
-                timeout = RETRY_SECONDS
-            self._wake.wait(timeout)
-            self._wake.clear()
-
-    def _timeout(self) -> float:
+    def next_timeout(self) -> float:
+        """The poll interval, or less when a warning expires sooner."""
         timeout = self.poll_seconds
         if self._next_expiry is not None:
             until = (self._next_expiry - datetime.now(UTC)).total_seconds()
@@ -235,7 +128,7 @@ class Watcher:
 
     def step(self) -> list[LiveEvent]:
         """One round: the MQTT lock, the log, the expiry scheduler; the events handed on."""
-        self._try_leadership()
+        self.try_leadership()
         events = self._read_log()
         if self._scheduler is not None:
             expire_due, next_expiry = self._scheduler
@@ -249,16 +142,6 @@ class Watcher:
                 self._next_expiry = _utc(next_expiry(self.store))
                 self._expiry_known = True
         return events
-
-    def _try_leadership(self) -> None:
-        if self.publisher is None or self.leadership is None or self.leadership.held:
-            return
-        now = time.monotonic()
-        if now < self._next_leader_try:
-            return
-        self._next_leader_try = now + RETRY_SECONDS
-        if self.leadership.try_acquire():
-            LOGGER.info("warnings watcher: this process publishes to MQTT (lock %s)", self.leadership.path)
 
     def _read_log(self) -> list[LiveEvent]:
         version = self.store.live_version(self.layer)
@@ -280,13 +163,7 @@ class Watcher:
     def _hand_on(self, event: LiveEvent) -> None:
         if not is_public(event):
             return
-        with self._lock:
-            subscribers = list(self._subscribers.values())
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:
-                LOGGER.exception("warnings watcher: a subscriber failed on event %s", event.seq)
+        self.hand_on(event, event.seq)
         if self.publisher is not None and self.is_leader:
             self.publisher.publish(event)
 
@@ -295,3 +172,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+__all__ = ["LAYER", "PAGE", "POLL_SECONDS", "RETRY_SECONDS", "Publisher", "Watcher", "is_public", "latest_seq"]

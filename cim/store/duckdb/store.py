@@ -23,8 +23,10 @@ from typing import Any
 
 import duckdb
 import geopandas as gpd
+import pyarrow as pa
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
+from cim.store.arrow_batches import conform
 from cim.store.audit import AuditLog, JsonLinesAuditLog
 from cim.store.duckdb.jobs import FileJobStore
 from cim.store.base import FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
@@ -154,6 +156,11 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             return None
         return release_number(target) if reader is not None and reader.path == target else None
 
+    def peek_current_number(self) -> int:
+        # the release link (one readlink), not the release opened: that waits for a request
+        target = self._current_target()
+        return release_number(target) if target is not None else self.current_number()
+
     def check_ready(self) -> int:
         """The current release's number, its file open and answering (readiness, ogcapi/health.py)."""
         reader = self._read()
@@ -253,6 +260,23 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
                 return self._fetch(con, statement.sql, statement.params)
         finally:
             con.close()
+
+    def _release_batches(self, release, build, schema: pa.Schema, rows: int):
+        # the reader and its dialect now (an edits overlay attached to its connection), the rows on
+        # a cursor of its own: DuckDB streams the result in chunks (to_arrow_reader)
+        reader = self._read() if release is None else self._past_reader(release)
+        dialect = self._dialect(reader) if release is None else self.dialect
+        statement = build(dialect)
+        cur = spatial.cursor(reader.connection)
+        try:
+            try:
+                stream = cur.execute(statement.sql, statement.params).to_arrow_reader(rows)
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+            for batch in stream:
+                yield conform(batch, schema)
+        finally:
+            cur.close()
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
         reader = self._read() if release is None else self._past_reader(release)

@@ -20,12 +20,14 @@ from typing import Any
 
 import geopandas as gpd
 import psycopg
+import pyarrow as pa
 import sqlalchemy
 from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy import text
 
 from cim.errors import LayerNotFound, NoRelease, StoreError
 from cim.store import budget
+from cim.store.arrow_batches import batch_from_rows
 from cim.store.audit import AuditLog
 from cim.store.base import FID, FeaturePage, FeatureQuery, LayerInfo, Store, catalog_order
 from cim.store.edits import Edit, EditRecord
@@ -311,6 +313,27 @@ class PostgisStore(ReleaseReads, PostgisReleases, Store):
                 dialects.append(PostgisDialect(row[0]))  # its tables as published: no edits overlay
             statement = build(dialects)
             return self._fetch(conn, statement.sql, statement.params)
+
+    def _release_batches(self, release, build, schema: pa.Schema, rows: int):
+        # a server-side cursor (in a transaction, on a connection of the unlimited pool: a download
+        # may take longer than a request's statement_timeout), fetched ``rows`` at a time
+        dialect = self._read().dialect if release is None else None
+        with self._pool.connection() as conn:
+            if dialect is None:
+                row = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (release,)).fetchone()
+                if row is None:
+                    self._check_release(release)
+                    raise StoreError(f"release {release} went away while being read")
+                dialect = PostgisDialect(row[0])
+            statement = build(dialect)
+            try:
+                with conn.transaction(), conn.cursor(name="cim_layer_batches", binary=True) as cur:
+                    cur.itersize = rows
+                    cur.execute(statement.sql, statement.params)
+                    while chunk := cur.fetchmany(rows):
+                        yield batch_from_rows(chunk, schema)
+            except psycopg.Error as exc:
+                raise StoreError(f"query failed: {str(exc).strip()}") from exc
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn:
