@@ -22,6 +22,7 @@ from support.tiles import counts, decode, tile_at, tile_path
 import cim.build.pipeline as pipeline
 from cim.build import build, load_config
 from cim.cli import cli
+from cim.sharing.lineage import lineage as sharing_lineage
 from cim.store import _shared, open_store
 from ogcapi.app import create_app
 
@@ -148,6 +149,9 @@ def test_only_the_changed_layer_is_read_and_the_rest_is_carried(store_url: str, 
         assert [c for c in qa["crosschecks"] if c["layer"] == "buildings"] == releases[0].qa["crosschecks"]
         assert "dem" in qa["rasters"]
         assert qa["by_rule"]["build.carried"] == {"flagged": 3}
+        assert qa["by_layer"]["buildings"] == {**releases[0].qa["by_layer"]["buildings"], "build.carried": {"flagged": 1}}
+        lineage = sharing_lineage(releases[1], "buildings", {r.number: r for r in releases})
+        assert lineage["builtInRelease"] == 1 and lineage["carriedFrom"] == 1
         assert releases[1].checksums == {**releases[0].checksums, "data/pois_amap.csv": releases[1].checksums["data/pois_amap.csv"]}
     assert "carried over from release 1" in (tmp_path / "qa" / "qa.md").read_text(encoding="utf-8")
     assert any(r.rule == "build.carried" and r.layer == "buildings" for r in second.report.records)
