@@ -115,6 +115,12 @@ def rollback(store_url: str | None, number: int) -> None:
     default=None,
     help="Features per spatial partition of a distributed build; smaller sources stay in-process [default: 25000].",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    default=False,
+    help="Read and load every layer; without it a layer whose sources and config are unchanged since the current release is carried over.",
+)
 def build_command(
     config: Path,
     store_url: str | None,
@@ -123,6 +129,7 @@ def build_command(
     workers: int | None,
     scheduler: str | None,
     partition_rows: int | None,
+    full: bool,
 ) -> None:
     """Build the base map from the sources named in CONFIG (YAML) and publish it as the next release."""
     from cim.build import build, load_config
@@ -145,7 +152,7 @@ def build_command(
         make_progress(sys.stdout.isatty(), emit=click.echo) as progress,
         open_scale(workers, scheduler, rows, progress),
     ):
-        result = build(settings, store, progress=progress, keep=keep, report_dir=report_dir)
+        result = build(settings, store, progress=progress, keep=keep, report_dir=report_dir, full=full)
     counts = ", ".join(f"{name} {n}" for name, n in result.report.features.items())
     click.echo(f"release {result.release.number} is current: {counts}")
     click.echo(f"QA: {len(result.report.records)} findings; report in {report_dir / 'qa.md'}")

@@ -42,16 +42,25 @@ POINTS = [
     ("build.switched", True, ("duckdb", "postgis")),  # switched; PostGIS tile geometry not yet prepared
     ("tiles.prepare", True, ("postgis",)),  # PostGIS: in the middle of the tile geometry
 ]
+#: points of an incremental build (the layers of the first build carried over, cim/build/carry.py),
+#: reached before those above: the points above are reached by full builds (``--full``)
+CARRY_POINTS = [
+    "publish.carry",  # DuckDB: a carried table copied into the .partial file; PostGIS: a view made
+    "publish.carry:3",  # the third carried layer
+]
 TILE = tile_path("/tiles", "WebMercatorQuad", tile_at("WebMercatorQuad", 14, *BUILDINGS["TJ-B002"].centroid.coords[0]))
 
 
-def cim_build(cwd: Path, config: Path, store_url: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+def cim_build(
+    cwd: Path, config: Path, store_url: str, crash_at: str | None = None, full: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = cim_env()
     env.pop(ENV, None)
     if crash_at is not None:
         env[ENV] = crash_at
     return subprocess.run(
-        [str(CIM), "build", config.name, "--store", store_url], cwd=cwd, env=env, capture_output=True, text=True,
+        [str(CIM), "build", config.name, "--store", store_url, *(["--full"] if full else [])], cwd=cwd, env=env,
+        capture_output=True, text=True,
         timeout=600,
     )  # fmt: skip
 
@@ -100,16 +109,21 @@ def test_a_build_killed_at_any_point_leaves_a_working_store(
     done = cim_build(tmp_path, first, store_url)
     assert done.returncode == 0, done.stderr
     current, layers = 1, FIRST
+    for point in CARRY_POINTS:
+        crashed = cim_build(tmp_path, config, store_url, crash_at=point)
+        assert crashed.returncode == -signal.SIGKILL, (point, crashed.returncode, crashed.stderr)
+        assert_current(store_url, current, layers)
+        assert_served(store_url, layers)
     for point, switches, backends in POINTS:
         if backend not in backends:
             continue
-        crashed = cim_build(tmp_path, config, store_url, crash_at=point)
+        crashed = cim_build(tmp_path, config, store_url, crash_at=point, full=True)
         assert crashed.returncode == -signal.SIGKILL, (point, crashed.returncode, crashed.stderr)
         if switches:
             current, layers = newest(store_url), FULL
         assert_current(store_url, current, layers)
         assert_served(store_url, layers)
-    done = cim_build(tmp_path, config, store_url)
+    done = cim_build(tmp_path, config, store_url)  # carries every layer over from the newest release
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert newest(store_url) > current
     assert_current(store_url, newest(store_url), FULL)

@@ -86,7 +86,7 @@ def test_workers_build_the_same_layers_and_qa_report(store_url: str, tmp_path: P
     expected = frames(store_url)
     assert workers.workers == 2
     with open_store(store_url) as store, use_scale(workers):
-        spread = build(config, store, report_dir=tmp_path / "qa2")
+        spread = build(config, store, report_dir=tmp_path / "qa2", full=True)  # (unchanged: else carried over)
     assert spread.release.number == 2 and spread.release.current
     assert_same_layers(expected, frames(store_url))
     # the same QA records in the same order, the same counts and cross-check results
@@ -110,7 +110,7 @@ def test_cli_on_an_external_scheduler(tmp_path: Path, cluster: LocalCluster) -> 
     expected = frames(store_url)
     address = cluster.scheduler_address
     lines = ok(
-        tmp_path, "build", config.name, "--store", store_url, "--report", "qa2",
+        tmp_path, "build", config.name, "--store", store_url, "--report", "qa2", "--full",
         "--dask-scheduler", address, "--partition-rows", "1",
     ).splitlines()  # fmt: skip
     # progress still says what happens per source and step, and how it was partitioned

@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from cim.build.carry import RECORD, Carrier, build_key, source_digests
 from cim.build.config import BuildConfig, LayerConfig, LossLimits, SourceConfig, check_against
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
@@ -78,9 +79,13 @@ def build(
     progress: Progress | None = None,
     keep: int | None = None,
     report_dir: Path | None = None,
+    full: bool = False,
 ) -> BuildResult:
     """Prepare the release ``config`` describes and publish it to ``store`` (pruning to ``keep``, else
     the config's ``keep``); write the QA report into ``report_dir`` when given.
+
+    A layer whose sources and config are those of the current release is carried over from it,
+    not read again (cim/build/carry.py), unless ``full``.
 
     The store loads each layer as soon as its features are final, while the pipeline goes on with
     its cross-checks and the next layers (:mod:`cim.build.feed`); the release becomes current once
@@ -95,9 +100,9 @@ def build(
             progress.message(f"{layer.spec.name}: loading into {store.url} while the checks go on")
             feed.put(layer)
 
-        prepared = prepare(config, catalog, progress, on_layer=load)
+        prepared = prepare(config, catalog, progress, on_layer=load, carrier=Carrier.open(store, full))
         done.append(prepared)
-        draft.checksums, draft.qa = prepared.draft.checksums, prepared.draft.qa
+        draft.config, draft.checksums, draft.qa = prepared.draft.config, prepared.draft.checksums, prepared.draft.qa
         if report_dir is not None:
             draft.qa["report"] = str(report_dir)
         progress.message(f"checks done; making the release of {len(config.layers)} layers current")
@@ -142,10 +147,12 @@ def prepare(
     catalog: LayerCatalog | None = None,
     progress: Progress | None = None,
     on_layer: Callable[[LayerData], None] | None = None,
+    carrier: Carrier | None = None,
 ) -> Prepared:
     """Read, check and normalise every source; raises BuildError for a source that cannot be used.
     ``on_layer`` gets each layer as soon as its features are final (before its cross-checks); the
-    draft lists the layers in catalog order."""
+    draft lists the layers in catalog order. A layer ``carrier`` finds unchanged since its release
+    is carried over (cim/build/carry.py): handed on with ``carried_from`` and not read."""
     progress = progress or Progress()
     ready = on_layer or (lambda layer: None)
     catalog = catalog if catalog is not None else load_catalog(config.catalog)
@@ -155,22 +162,34 @@ def prepare(
     checksums: dict[str, str] = {}
     raster_staging.remove_stale()  # left by builds that were killed
     staging = raster_staging.make() if any(catalog[l.name].kind == "raster" for l in config.layers) else None
+    carrier = carrier if carrier is not None else Carrier(None)
     layers = []
     try:
+        # the carried layers first, before anything is read: the store may start the release from
+        # the file that holds them (the embedded store copies it: cim/store/duckdb/carry.py)
+        built = []
         for layer in config.layers:
+            carried = _carry(config, layer, catalog[layer.name], carrier, report, checksums, progress)
+            if carried is not None:
+                layers.append(carried)
+                ready(carried)
+            else:
+                built.append(layer)
+        for layer in built:
             spec = catalog[layer.name]
             if staging is not None and spec.kind == "raster":
                 layers.append(build_raster_layer(layer, spec, report, checksums, progress, staging))
                 ready(layers[-1])
             else:
                 layers.append(_build_layer(layer, spec, storage, report, checksums, progress, ready))
+            carrier.record(layer.name, build_key(config, layer, spec, source_digests(layer)), None)
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         raise
     layers.sort(key=lambda data: (data.spec.order, data.spec.name))
     draft = ReleaseDraft(
-        layers=layers, config=_config_record(config), checksums=checksums, qa=report.summary(), srid=config.storage_srid
+        layers=layers, config={**_config_record(config), RECORD: carrier.config_record()}, checksums=checksums, qa=report.summary(), srid=config.storage_srid
     )
     return Prepared(draft, report, staging)
 
@@ -178,6 +197,34 @@ def prepare(
 def _config_record(config: BuildConfig) -> dict[str, Any]:
     """The build config as the release records it."""
     return {**config.raw, "config_file": str(config.path)}
+
+
+def _carry(
+    config: BuildConfig,
+    layer: LayerConfig,
+    spec: LayerSpec,
+    carrier: Carrier,
+    report: QAReport,
+    checksums: dict[str, str],
+    progress: Progress,
+) -> LayerData | None:
+    """The layer carried over from the release that holds it, when its build key is the one the
+    current release recorded for it; None: build it (also when a source file cannot be hashed: the
+    read then says why)."""
+    if not carrier.may_carry(layer.name):
+        return None
+    try:
+        digests = source_digests(layer)
+    except OSError:
+        return None
+    key = build_key(config, layer, spec, digests)
+    number = carrier.holder(layer.name, key, spec)
+    if number is None:
+        return None
+    checksums.update(digests)
+    carrier.record(layer.name, key, number)
+    progress.message(f"{layer.name}: unchanged since release {number} (sources and config): carried over, not read")
+    return carrier.carried(spec, number, config.storage_srid, report)
 
 
 def _build_layer(

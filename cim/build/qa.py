@@ -37,6 +37,7 @@ RULES: dict[str, str] = {
     "crosscheck.conflict": "matched features of two sources disagree beyond the tolerance",
     "edits.conflict": "an edit of a feature this release does not have (by source and source_id): kept aside, not applied",
     "raster.nodata": "a raster source has pixels without data (its nodata value or mask); they stay transparent",
+    "build.carried": "the layer was carried over from an earlier release unchanged: its sources and config are the same",
 }
 #: how many records per rule and source the Markdown page lists (qa.json has all)
 MARKDOWN_LIMIT = 50
@@ -85,6 +86,9 @@ class QAReport:
     #: per raster layer: size, bands, CRS, resolution, nodata share, value range, COG overviews
     rasters: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: layers carried over from an earlier release (cim/build/carry.py): their sources' entries as
+    #: that release's summary has them, by layer
+    carried: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: number of the release the build published (None until published)
     release: int | None = None
 
@@ -109,6 +113,27 @@ class QAReport:
             and (source is None or r.source == source)
         ]
 
+    def carry(self, layer: str, number: int, earlier: dict[str, Any]) -> None:
+        """Keep the QA of ``layer`` carried over from release ``number`` (whose summary is ``earlier``):
+        its sources' entries, cross-checks, feature count and raster summary, so the lineage of the
+        new release is complete."""
+        by_source = {
+            key: {**entry, "carried_from": number}
+            for key, entry in (earlier.get("by_source") or {}).items()
+            if isinstance(entry, dict) and entry.get("layer") == layer
+        }
+        earlier_rules = (earlier.get("by_layer") or {}).get(layer)
+        self.carried[layer] = {
+            "from": number, "by_source": by_source, "by_layer": earlier_rules if isinstance(earlier_rules, dict) else {},
+        }
+        self.crosschecks.extend(c for c in earlier.get("crosschecks") or () if isinstance(c, dict) and c.get("layer") == layer)
+        count = (earlier.get("features") or {}).get(layer)
+        if isinstance(count, int):
+            self.features[layer] = count
+        raster = (earlier.get("rasters") or {}).get(layer)
+        if isinstance(raster, dict):
+            self.rasters[layer] = raster
+
     def summary(self) -> dict[str, Any]:
         """Counts only: what a release keeps."""
         by_rule: dict[str, dict[str, int]] = {}
@@ -118,9 +143,14 @@ class QAReport:
         for stats in self.sources:
             rules = Counter(r.rule for r in self.records if r.layer == stats.layer and r.source == stats.source)
             by_source[f"{stats.layer}/{stats.source}"] = {**asdict(stats), "rules": dict(sorted(rules.items()))}
+        for carried in self.carried.values():
+            by_source.update(carried["by_source"])
         by_layer: dict[str, dict[str, dict[str, int]]] = {}
         for (layer, rule, action), n in sorted(Counter((r.layer, r.rule, r.action) for r in self.records).items()):
             by_layer.setdefault(layer, {}).setdefault(rule, {})[action] = n
+        for layer, carried in self.carried.items():  # the carried layer's findings when it was built, and build.carried
+            for rule, actions in carried.get("by_layer", {}).items():
+                by_layer.setdefault(layer, {}).setdefault(rule, {}).update(actions)
         return {
             "city": self.city,
             "config": self.config,
@@ -132,6 +162,7 @@ class QAReport:
             "by_source": by_source,
             "crosschecks": list(self.crosschecks),
             "rasters": dict(self.rasters),
+            "carried": {layer: carried["from"] for layer, carried in self.carried.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:

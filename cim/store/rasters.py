@@ -81,3 +81,20 @@ def postgis_raster_dir(url: str) -> Path:
 def remove(paths: list[str | Path]) -> None:
     for path in paths:
         Path(path).unlink(missing_ok=True)
+
+
+def link(source: Path, dest: Path) -> None:
+    """``dest`` as a hard link to ``source`` (a copy across file systems), read-only."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copyfile(source, partial)
+            os.chmod(partial, 0o444)
+        os.replace(partial, dest)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot link {source} as {dest}: {exc.strerror or exc}") from None

@@ -48,6 +48,7 @@ def build_catalog_city(url: str, root: Path) -> CatalogCity:
         pois = root / POIS
         pois.write_text(pois.read_text(encoding="utf-8") + NEW_POI, encoding="utf-8")
         second = {name: file_sha256(root / name) for name in names}
-        build(load_config(config), store)
+        # every layer built again (an incremental build would carry all but the POIs over from release 1)
+        build(load_config(config), store, full=True)
         releases = store.releases()
     return CatalogCity(url, root, config, first, second, (releases[0].created, releases[1].created))

@@ -4,6 +4,7 @@ Mixed into :class:`~cim.store.duckdb.store.DuckDBStore` (the layout is described
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from contextlib import AbstractContextManager
@@ -18,6 +19,7 @@ from cim.errors import StoreError
 from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.duckdb import spatial
+from cim.store.duckdb.carry import Holders, carry_raster, carry_vector, copy_totals, drop_inherited, inherit, start_from
 from cim.store.duckdb.dialect import SQL_TYPES, DuckDBDialect
 from cim.store.duckdb.live import LiveFiles
 from cim.store.frames import measure, prepare
@@ -102,15 +104,40 @@ class DuckDBReleases:
         return self._info(number)
 
     def _write_release(self, path: Path, number: int, created: datetime, draft: ReleaseDraft) -> list[LayerInfo]:
+        layers = iter(draft.layers)
+        first = next(layers, None)
+        # the first layer carried: the new file starts as a copy of its release's (cim/store/duckdb/carry.py)
+        base = first.carried_from if first is not None else None
+        if base is not None and self._release_file(base).is_file():
+            start_from(self._release_file(base), path)
+        else:
+            base = None
         con = spatial.connect(path, read_only=False)
+        holders = Holders(con, self._release_file)  # the files other carried layers come from
         try:
+            inherited = inherit(con) if base is not None else {}
             con.execute("CREATE TABLE cim_release (number INTEGER, created TIMESTAMPTZ, meta VARCHAR)")
             con.execute("CREATE TABLE cim_layer (name VARCHAR PRIMARY KEY, ord INTEGER, info VARCHAR)")
             infos = []
-            for layer in draft.layers:
-                if layer.spec.kind == "raster":
+            carried: dict[str, int] = {}
+            for layer in itertools.chain([first] if first is not None else [], layers):
+                name = layer.spec.name
+                kept = inherited.pop(name, None)
+                if kept is not None and kept.spec.kind == "vector" and (layer.carried_from != base or layer.spec.kind != "vector"):
+                    con.execute(f"DROP TABLE {quote_ident(name)}")  # the copied file's, not this release's
+                if layer.carried_from is not None:
+                    if layer.spec.kind == "raster":
+                        earlier = kept if layer.carried_from == base and kept is not None else holders.info(layer.carried_from, name)
+                        info = carry_raster(earlier, self.releases_dir, self._raster_file(number, name))
+                    elif layer.carried_from == base and kept is not None:
+                        info = kept  # in the copied file as published, indexes and all
+                    else:
+                        info = carry_vector(holders, layer)
+                    crash_point("publish.carry")  # a carried layer in the .partial file (tests/test_build_crash.py)
+                    carried[name] = layer.carried_from
+                elif layer.spec.kind == "raster":
                     # the COG beside the release file, in place before the release can become current
-                    raster = self._raster_file(number, layer.spec.name)
+                    raster = self._raster_file(number, name)
                     install(layer, raster)
                     info = measure_raster(layer, raster.name)
                 else:
@@ -119,9 +146,9 @@ class DuckDBReleases:
                     crash_point("publish.write")  # the .partial file half written (tests/test_build_crash.py)
                 infos.append(info)
             infos = catalog_order(infos)
-            # the release's totals per division, in the file before it is closed (read by Store.division_totals)
-            for statement in division_totals.prepare_statements(infos, DuckDBDialect()):
-                con.execute(statement.sql, statement.params)
+            self._write_totals(con, holders, infos, carried, base)
+            drop_inherited(con, inherited)
+            holders.detach()
             for ordinal, info in enumerate(infos):
                 con.execute("INSERT INTO cim_layer VALUES (?, ?, ?)", (info.name, ordinal, info.to_json()))
             # the draft's metadata is complete only once its layers are (ReleaseDraft)
@@ -131,6 +158,27 @@ class DuckDBReleases:
         finally:
             con.close()
         return infos
+
+    @staticmethod
+    def _write_totals(
+        con: duckdb.DuckDBPyConnection, holders: Holders, infos: list[LayerInfo], carried: dict[str, int], base: int | None
+    ) -> None:
+        """The release's totals per division, in the file before it is closed (read by
+        Store.division_totals); those of a layer carried over from the same release as the
+        divisions are copied from that release's file (``base``: the file this one is a copy of)."""
+        dialect = DuckDBDialect()
+        copied = division_totals.carried_with_divisions(infos, carried)
+        statements = division_totals.prepare_statements(infos, dialect, skip=copied)
+        for statement in statements:
+            con.execute(statement.sql, statement.params)
+        if not statements:
+            return
+        srid = division_totals.release_metric_srid(infos)
+        for name, source in copied.items():
+            if not copy_totals(holders, None if source == base else source, name, srid):
+                info = next(i for i in infos if i.name == name)
+                for statement in division_totals.layer_statements(infos, info, dialect):
+                    con.execute(statement.sql, statement.params)
 
     @staticmethod
     def _write_layer(con: duckdb.DuckDBPyConnection, layer: Any, srid: int) -> None:

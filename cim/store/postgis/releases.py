@@ -27,7 +27,7 @@ from cim.errors import StoreError
 from cim.faults import crash_point
 from cim.store.base import FID, GEOM, LayerData, LayerInfo, ReleaseDraft, ReleaseInfo, catalog_order
 from cim.store.frames import measure, prepare
-from cim.store.postgis import schema
+from cim.store.postgis import carry, schema
 from cim.store.postgis.copy import copy_rows
 from cim.store.postgis.dialect import PostgisDialect
 from cim.store.postgis.live import ensure_overlays, read_conflicts, rebase_overlays
@@ -59,10 +59,12 @@ class PostgisReleases:
                 number = self._next_number()
                 schema_name = f"cim_r{number:04d}"
                 rasters: list[str] = []
+                carried: dict[str, int] = {}  # carried layers: the release each came from
+                tiles: list[tuple[str, int]] = []  # their tile geometry, carried with them
                 try:
-                    infos = self._load_schema(schema_name, draft, rasters)
-                    self._prepare_totals(schema_name, infos)
-                    self._activate(number, schema_name, draft, infos)
+                    infos = self._load_schema(schema_name, draft, rasters, carried, tiles)
+                    self._prepare_totals(schema_name, infos, carried)
+                    self._activate(number, schema_name, draft, infos, tiles)
                 except BaseException:
                     remove(rasters)
                     with self._engine.begin() as conn:
@@ -86,15 +88,31 @@ class PostgisReleases:
                 conn.commit()
             return last + 1
 
-    def _load_schema(self, schema_name: str, draft: ReleaseDraft, rasters: list[str]) -> list[LayerInfo]:
+    def _load_schema(
+        self, schema_name: str, draft: ReleaseDraft, rasters: list[str],
+        carried: dict[str, int], tiles: list[tuple[str, int]],
+    ) -> list[LayerInfo]:
         """Load the vector layers into ``schema_name``; install the raster layers' COGs into
-        :attr:`raster_dir`, appending their paths to ``rasters`` (removed if the publish fails)."""
+        :attr:`raster_dir`, appending their paths to ``rasters`` (removed if the publish fails).
+        A carried layer (cim/store/postgis/carry.py) becomes a view, recorded in ``carried`` and,
+        with its tile geometry, in ``tiles``."""
         with self._engine.begin() as conn:
             conn.execute(text(f"CREATE SCHEMA {quote_ident(schema_name)}"))
         infos = []
         token = uuid.uuid4().hex[:8]
         for layer in draft.layers:
-            if layer.spec.kind == "raster":
+            if layer.carried_from is not None:
+                dest = None
+                if layer.spec.kind == "raster":
+                    dest = self.raster_dir / f"{schema_name}-{token}.{layer.spec.name}.tif"
+                    rasters.append(str(dest))
+                with self._engine.begin() as conn:
+                    info, zooms = carry.carry_layer(conn, schema_name, layer, dest)
+                crash_point("publish.carry")  # a carried layer in the staged schema (tests/test_build_crash.py)
+                infos.append(info)
+                carried[layer.spec.name] = layer.carried_from
+                tiles.extend((layer.spec.name, zoom) for zoom in zooms)
+            elif layer.spec.kind == "raster":
                 dest = self.raster_dir / f"{schema_name}-{token}.{layer.spec.name}.tif"
                 rasters.append(str(dest))
                 install(layer, dest)
@@ -125,13 +143,26 @@ class PostgisReleases:
                 conn.execute("RESET maintenance_work_mem")
             conn.execute(f"ANALYZE {qualified}")
 
-    def _prepare_totals(self, schema_name: str, infos: list[LayerInfo]) -> None:
+    def _prepare_totals(self, schema_name: str, infos: list[LayerInfo], carried: dict[str, int] | None = None) -> None:
         """The release's totals per division, table ``cim_division_totals`` of its schema, in one
-        transaction (cim/store/sql/division_totals.py; read by Store.division_totals)."""
+        transaction (cim/store/sql/division_totals.py; read by Store.division_totals). Those of a
+        layer carried over from the same release as the divisions are copied from that release."""
+        dialect = PostgisDialect(schema_name)
+        copied = division_totals.carried_with_divisions(infos, carried or {})
         with self._pool.connection() as conn, conn.transaction():
             conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
-            for statement in division_totals.prepare_statements(infos, PostgisDialect(schema_name)):
+            statements = division_totals.prepare_statements(infos, dialect, skip=copied)
+            for statement in statements:
                 conn.execute(statement.sql, statement.params)
+            if not statements:
+                return
+            srid = division_totals.release_metric_srid(infos)
+            for name, number in copied.items():
+                source = conn.execute("SELECT schema FROM cim.release WHERE number = %s", (number,)).fetchone()
+                if source is None or not carry.copy_totals(conn, schema_name, source[0], name, srid):
+                    info = next(i for i in infos if i.name == name)
+                    for statement in division_totals.layer_statements(infos, info, dialect):
+                        conn.execute(statement.sql, statement.params)
 
     def prepare_division_totals(self, number: int) -> bool:
         """Prepare the totals per division of release ``number`` published without them (before
@@ -156,7 +187,10 @@ class PostgisReleases:
             finally:
                 lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK})
 
-    def _activate(self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo]) -> None:
+    def _activate(
+        self, number: int, schema_name: str, draft: ReleaseDraft, infos: list[LayerInfo],
+        tiles: list[tuple[str, int]] | tuple[()] = (),
+    ) -> None:
         with self._engine.begin() as conn:
             # the pointer's row first, as edits lock it first (FOR SHARE): one lock order, no deadlock
             conn.execute(text("SELECT number FROM cim.current_release FOR UPDATE"))
@@ -174,6 +208,8 @@ class PostgisReleases:
                 conn.execute(
                     schema.layer.insert().values(release=number, name=info.name, ord=ordinal, info=json.loads(info.to_json()))
                 )
+            for layer_name, zoom in tiles:  # carried layers' tile geometry: views made with the schema
+                conn.execute(schema.tile_geometry.insert().values(release=number, layer=layer_name, zoom=zoom))
             ensure_overlays(conn, infos)
             rebase_overlays(conn, number, schema_name, infos)  # edits follow their features
             crash_point("publish.switch")
@@ -194,8 +230,12 @@ class PostgisReleases:
         with self._engine.begin() as conn:
             current = conn.execute(text("SELECT number FROM cim.current_release")).scalar_one_or_none()
             rows = conn.execute(select(schema.release.c.number, schema.release.c.schema).order_by("number")).all()
+            doomed = {number for number, _ in rows[: max(0, len(rows) - keep)] if number != current}
+            kept = {schema_name: number for number, schema_name in rows if number not in doomed}
             for number, schema_name in rows[: max(0, len(rows) - keep)]:
                 if number != current:
+                    # tables kept releases read (carried layers) move to the oldest of them first
+                    carry.rehome(conn, schema_name, kept)
                     infos = conn.execute(
                         text("SELECT info->>'raster_path' FROM cim.layer WHERE release = :n"), {"n": number}
                     ).scalars()

@@ -20,7 +20,7 @@ feature under 1 km across the result is within 0.02 % of the geodesic area.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from pyproj import CRS
@@ -178,36 +178,60 @@ def release_metric_srid(infos: Sequence[LayerInfo]) -> int:
     return metric_srid_for(vector[0].srid if vector else 4326, bounds)
 
 
-def prepare_statements(infos: Sequence[LayerInfo], dialect: Dialect) -> list[Statement]:
+def prepare_statements(infos: Sequence[LayerInfo], dialect: Dialect, skip: Collection[str] = ()) -> list[Statement]:
     """Create and fill :data:`TOTALS_TABLE` in the release read through ``dialect`` (its tables as
-    published); nothing when the release has no divisions. Run them in one transaction."""
+    published); nothing when the release has no divisions. Run them in one transaction. The layers
+    in ``skip`` are left out (a store copies their totals: layers carried over with the divisions)."""
     divisions = next((i for i in infos if i.name == DIVISIONS and i.spec.kind == "vector"), None)
     if divisions is None:
         return []
     t = dialect.sql_types
-    ph = dialect.placeholder
     table = dialect.table(TOTALS_TABLE)
     columns = (
         f"layer {t['string']}, level {t['string']}, code {t['string']}, group_by {t['string']}, "
         f"measure {t['string']}, metric_srid {t['integer']}, grp {t['string']}, n {t['integer']}, total {t['number']}"
     )
     statements = [Statement(f"CREATE TABLE {table} ({columns})", ())]
+    for info in totalled_layers(infos):
+        if info.name not in skip:
+            statements.extend(layer_statements(infos, info, dialect))
+    return statements
+
+
+def layer_statements(infos: Sequence[LayerInfo], info: LayerInfo, dialect: Dialect) -> list[Statement]:
+    """The statements filling :data:`TOTALS_TABLE` (made by :func:`prepare_statements`) with the
+    totals of ``info``, a layer of the release ``infos``."""
+    divisions = next((i for i in infos if i.name == DIVISIONS and i.spec.kind == "vector"), None)
+    if divisions is None:
+        return []
+    t = dialect.sql_types
+    ph = dialect.placeholder
+    table = dialect.table(TOTALS_TABLE)
     srid = release_metric_srid(infos)
     level_set = f"{quote_ident('level')} IS NOT NULL"
-    for info in totalled_layers(infos):
-        group_by, measure = what_to_total(info)
-        pairs = _pairs(info, divisions, dialect, level_set, group_by, measure, srid)
-        head = (ph, ph, ph, ph)  # layer, group_by, measure, metric_srid
-        statements.append(Statement(
+    group_by, measure = what_to_total(info)
+    pairs = _pairs(info, divisions, dialect, level_set, group_by, measure, srid)
+    head = (ph, ph, ph, ph)  # layer, group_by, measure, metric_srid
+    return [
+        Statement(
             f"INSERT INTO {table} SELECT {head[0]}, lvl, code, {head[1]}, {head[2]}, {head[3]}, CAST(grp AS {t['string']}),"
             f" count(*), sum(m) FROM ({pairs} OFFSET 0) AS p GROUP BY lvl, code, grp",
             (info.name, group_by, measure, srid),
-        ))  # fmt: skip
-        statements.append(Statement(
+        ),
+        Statement(
             f"INSERT INTO {table} VALUES ({ph}, NULL, NULL, {ph}, {ph}, {ph}, NULL, 0, NULL)",
             (info.name, group_by, measure, srid),
-        ))  # fmt: skip
-    return statements
+        ),
+    ]
+
+
+def carried_with_divisions(infos: Sequence[LayerInfo], carried: Mapping[str, int]) -> dict[str, int]:
+    """The totalled layers whose totals a release may copy from an earlier one: carried over
+    (``carried``: layer → the release it came from) from the same release as the divisions."""
+    source = carried.get(DIVISIONS)
+    if source is None:
+        return {}
+    return {i.name: source for i in totalled_layers(infos) if carried.get(i.name) == source}
 
 
 def prepared_statement(
@@ -238,6 +262,6 @@ def prepared_statement(
 
 
 __all__ = [
-    "DIVISIONS", "GROUP_BY", "Measure", "TOTALS_TABLE", "area_scale", "division_totals_statement", "is_metric",
+    "DIVISIONS", "GROUP_BY", "Measure", "TOTALS_TABLE", "area_scale", "carried_with_divisions", "division_totals_statement", "is_metric", "layer_statements",
     "metric_srid_for", "prepare_statements", "prepared_statement", "release_metric_srid", "totalled_layers", "what_to_total",
 ]  # fmt: skip
