@@ -17,8 +17,8 @@
 # server), tiles ~3.5 min (the size survey of ~2,000 tiles, 500 tiles fetched for the cached
 # scenario, the z10 pass on tipg at ~2 s a tile), edits ~0.5 min, build ~1.5 min (one ogr2ogr /
 # cim build pair of 1,000,000 features), embedded ~1.2 min (5 x 12 s; twice with CIM_BENCH_BEFORE),
-# sharing: TODO(lead: time it at 1M; mostly the 2 x 7 builds of 1,000,000 buildings, and its data,
-# bench/sharing_data.py, made once into /work/benchdata when missing).
+# sharing ~9 min at 1M (download ~1 min, change feeds ~2.5 min, 2 x 7 builds of 1,000,000 buildings ~5.5 min; its data,
+# bench/sharing_data.py, ~2 min, made once into /work/benchdata when missing).
 # The smoke test below took 6.5 min at 1-s settings on a machine at load average 30-50 (features
 # 127 s, tiles 177 s, edits 14 s, build 19 s, embedded 21-34 s). Made once per machine, only when
 # missing: the peers' venv (setup-peers.sh, ~35 s), the 1,000,000 buildings in cim_bench (~35 s),
