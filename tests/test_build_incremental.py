@@ -196,6 +196,43 @@ def test_a_changed_config_section_or_source_rebuilds_the_layer_and_full_rebuilds
     assert reads == []
 
 
+def test_a_source_file_seen_before_is_not_hashed_again_but_one_written_again_is(
+    store_url: str, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release records each source file (path, size, inode, mtime, ctime, sha256): a file that
+    still matches is not read even for its hash; a file written again — same size, its old
+    modification time put back — has a new ctime, so it is hashed, and its new bytes rebuild the layer."""
+    import cim.build.carry as carry
+
+    config = write_inputs(tmp_path)
+    first = run_build(config, store_url)
+    assert set(first.release.config["cim_build"]["files"]) == set(first.release.checksums)
+    hashed: list[str] = []
+    real = carry.sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(carry, "sha256", counting)
+    reads.clear()
+    second = run_build(config, store_url)
+    assert reads == [] and hashed == []
+    assert carried(second.release) == {"buildings": 1, "pois": 1, "admin_divisions": 1, "dem": 1}
+    assert second.release.checksums == first.release.checksums
+    districts = tmp_path / "data" / "districts.geojson"
+    before = districts.stat()
+    text = districts.read_text(encoding="utf-8")
+    districts.write_text(text.replace("河东区", "河西区"), encoding="utf-8")  # the same number of bytes
+    os.utime(districts, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert districts.stat().st_size == before.st_size and districts.stat().st_mtime_ns == before.st_mtime_ns
+    third = run_build(config, store_url)
+    assert reads == ["admin_divisions"] and "districts.geojson" in hashed
+    assert carried(third.release)["admin_divisions"] is None
+    with open_store(store_url) as store:
+        assert set(store.read_frame("admin_divisions")["name"]) == {"和平区", "河西区"}
+
+
 def test_pruning_the_holding_release_keeps_carried_layers_and_leaves_nothing(
     store_url: str, tmp_path: Path, reads: list[str]
 ) -> None:

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -41,10 +42,31 @@ CARRY_VERSION = 1
 RECORD = "cim_build"
 
 
-def source_digests(layer: LayerConfig) -> dict[str, str]:
+def source_digests(layer: LayerConfig, known: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The SHA-256 of every file of each of the layer's sources, by config-relative name (cached
-    per file version by :func:`cim.build.readers.sha256`, so the build's own checksums reuse them)."""
-    return {name: sha256(path) for source in layer.sources for name, path in source_files(source).items()}
+    per file version by :func:`cim.build.readers.sha256`, so the build's own checksums reuse them).
+    ``known``: file records of an earlier release (:func:`file_record`); a file whose record still
+    matches keeps its recorded digest instead of being read again."""
+    digests = {}
+    for source in layer.sources:
+        for name, path in source_files(source).items():
+            earlier = (known or {}).get(name)
+            if isinstance(earlier, dict) and isinstance(earlier.get("sha256"), str) and earlier == file_record(path, earlier["sha256"]):
+                digests[name] = earlier["sha256"]
+            else:
+                digests[name] = sha256(path)
+    return digests
+
+
+def file_record(path: Path, digest: str) -> dict[str, Any]:
+    """What a release records of a source file beside its SHA-256, so that the next build can tell
+    the file is the same one without reading it: its resolved path, size, inode, and modification
+    and status-change times in ns — as git's index does. A file written again, replaced, renamed
+    over or restored with its old modification time has a new status-change time (which no
+    program can set), so its digest is computed again; ``cim build --full`` reads everything."""
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "inode": stat.st_ino,
+            "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "sha256": digest}  # fmt: skip
 
 
 def build_key(config: BuildConfig, layer: LayerConfig, spec: LayerSpec, digests: Mapping[str, str]) -> str:
@@ -80,6 +102,8 @@ class Carrier:
     _held: dict[int, set[str]] = field(default_factory=dict)
     #: every layer's record for the new release's config record
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: every source file's record (:func:`file_record`) for it
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, store: Store | None, full: bool = False) -> Carrier:
@@ -135,6 +159,21 @@ class Carrier:
             return False
         return True
 
+    def known_files(self) -> dict[str, Any]:
+        """The base release's records of its source files (:func:`file_record`), by name."""
+        record = self.base.config.get(RECORD) if self.base is not None and isinstance(self.base.config, dict) else None
+        files = record.get("files") if isinstance(record, dict) else None
+        return files if isinstance(files, dict) and not self.full else {}
+
+    def digests(self, layer: LayerConfig) -> dict[str, str]:
+        """:func:`source_digests` of ``layer``, trusting the base release's file records; the files
+        are recorded for the new release."""
+        digests = source_digests(layer, self.known_files())
+        for source in layer.sources:
+            for name, path in source_files(source).items():
+                self.files[name] = file_record(path, digests[name])
+        return digests
+
     def record(self, name: str, key: str, carried_from: int | None) -> None:
         self.records[name] = {"key": key, "carried_from": carried_from}
 
@@ -148,4 +187,4 @@ class Carrier:
         return LayerData(spec, empty_frame(srid), carried_from=number)
 
     def config_record(self) -> dict[str, Any]:
-        return {"layers": dict(self.records), "version": CARRY_VERSION, "full": self.full}
+        return {"layers": dict(self.records), "files": dict(self.files), "version": CARRY_VERSION, "full": self.full}

@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from cim.build.carry import RECORD, Carrier, build_key, source_digests
+from cim.build.carry import RECORD, Carrier, build_key
 from cim.build.config import BuildConfig, LayerConfig, LossLimits, SourceConfig, check_against
 from cim.build.crosscheck import Side, crosscheck
 from cim.build.dedupe import find_duplicates
@@ -182,7 +182,7 @@ def prepare(
                 ready(layers[-1])
             else:
                 layers.append(_build_layer(layer, spec, storage, report, checksums, progress, ready))
-            carrier.record(layer.name, build_key(config, layer, spec, source_digests(layer)), None)
+            carrier.record(layer.name, build_key(config, layer, spec, carrier.digests(layer)), None)
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -214,7 +214,7 @@ def _carry(
     if not carrier.may_carry(layer.name):
         return None
     try:
-        digests = source_digests(layer)
+        digests = carrier.digests(layer)
     except OSError:
         return None
     key = build_key(config, layer, spec, digests)

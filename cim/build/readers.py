@@ -107,11 +107,13 @@ def sha256(path: Path) -> str:
     """The file's SHA-256, computed once per file version (sources often share a file: the layers
     of one GeoPackage)."""
     stat = path.stat()
-    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    # the status-change time and inode too: a file written again with its old size and
+    # modification time put back is another version (cim/build/carry.py: file_record)
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 @lru_cache(maxsize=1024)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
