@@ -60,7 +60,10 @@ DECLARED: tuple[str, ...] = (
     *(PROCESSES.format(name=name) for name in ("core", "ogc-process-description", "json", "html", "oas30", "job-list", "dismiss")),
     # OGC API - Records 1.0: the layer catalog, /collections/catalog (ogcapi/records_routes.py;
     # tests/test_sharing_records_api.py); not the local resources catalog (no q/bbox on /collections)
-    *(RECORDS.format(name=name) for name in ("core", "record-core", "record-collection", "json", "html", "sorting", "searchable-catalog")),
+    *(RECORDS.format(name=name) for name in (
+        "core", "record-core", "record-collection", "records-api", "record-core-query-parameters", "json", "html", "oas30",
+        "sorting", "searchable-catalog",
+    )),
 )
 
 

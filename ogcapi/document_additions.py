@@ -155,8 +155,9 @@ class DocumentAdditions:
         links.append({"rel": REL_PROCESSES, "type": "application/json", "title": "Processes", "href": f"{self.base}/processes"})
         links.append({"rel": REL_JOB_LIST, "type": "application/json", "title": "Jobs", "href": f"{self.base}/jobs"})
         if self.catalog_collection is not None:  # the layer catalog (OGC API - Records)
-            links.append({"rel": "related", "type": "application/json", "title": "Layer catalog with lineage (OGC API - Records)",
-                          "href": f"{self.base}/collections/catalog"})  # fmt: skip
+            # rel ogc-catalog: the relation Records Part 1 (autodiscovery) gives a link to a searchable catalog
+            links.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/ogc-catalog", "type": "application/json",
+                          "title": "Layer catalog with lineage (OGC API - Records)", "href": f"{self.base}/collections/catalog"})  # fmt: skip
         doc["links"] = links
         return doc
 

@@ -49,7 +49,7 @@ def test_the_records_collection(client) -> None:
     listed = client.get("/collections").json()["collections"]
     assert [c for c in listed if c["id"] == "catalog"][0]["itemType"] == "record"
     landing = client.get("/").json()["links"]
-    assert any(link["href"] == "http://testserver/collections/catalog" for link in landing)
+    assert any(link["href"] == "http://testserver/collections/catalog" and link["rel"].endswith("/ogc-catalog") for link in landing)
 
 
 def test_queryables_and_sortables(client) -> None:
@@ -125,7 +125,7 @@ def test_html(client) -> None:
 
 def test_conformance_and_openapi(client) -> None:
     conforms = client.get("/conformance").json()["conformsTo"]
-    for name in ("core", "record-core", "record-collection", "json", "html", "sorting", "searchable-catalog"):
+    for name in ("core", "record-core", "record-collection", "records-api", "record-core-query-parameters", "json", "html", "oas30", "sorting", "searchable-catalog"):
         assert RECORDS.format(name) in conforms
     paths = client.get("/openapi").json()["paths"]
     assert {"/collections/catalog", "/collections/catalog/items", "/collections/catalog/items/{recordId}",
