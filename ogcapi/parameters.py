@@ -75,7 +75,8 @@ def integer(value: str, name: str, digits: int, minimum: int = 0, maximum: int |
         raise InvalidQuery(f"{name} must be an integer in ASCII digits ({bound}); got {_show(value)}")
     number = int(value)
     if number < minimum or (maximum is not None and number > maximum):
-        raise InvalidQuery(f"{name} must be between {minimum} and {maximum}; got {number}")
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InvalidQuery(f"{name} must be {bounds}; got {number}")
     return number
 
 
@@ -557,5 +558,8 @@ def download_release(query: Mapping[str, str]) -> int | None:
     unknown = sorted(set(query) - DOWNLOAD_PARAMETERS)
     if unknown:
         raise InvalidQuery(f"unknown query parameter(s): {', '.join(_show(n) for n in unknown[:5])} (downloads take: release)")
-    value = query.get("release")
-    return None if value is None else integer(value, "release", 9, minimum=1)
+    values = query.getlist("release") if hasattr(query, "getlist") else [query.get("release")]
+    values = [v for v in values if v is not None]
+    if len(values) > 1:
+        raise InvalidQuery("release is given more than once")
+    return integer(values[0], "release", 9, minimum=1) if values else None

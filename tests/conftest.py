@@ -48,6 +48,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._cim_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the test process with pytest's own status once everything is reported, without the
+    interpreter's finalization: one full run (2026-12-04, after 2302 tests had passed) aborted there
+    ("terminate called without an active exception", SIGABRT) while native libraries (DuckDB,
+    Arrow, GDAL) tore down objects the session's shared stores and servers still held. The cause is
+    not found yet (docs/reliability.md); servers and the CLI are not affected: they close their
+    stores before they exit. ``CIM_TEST_FINALIZE=1`` lets the interpreter finalize as usual."""
+    status = getattr(config, "_cim_exitstatus", None)
+    if status is None or os.environ.get("CIM_TEST_FINALIZE") == "1":
+        return
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 @pytest.fixture(scope="session")
 def postgis_template() -> Iterator[str]:
     if SKIP_POSTGIS:

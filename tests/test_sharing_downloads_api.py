@@ -112,6 +112,7 @@ def test_a_past_release(client: TestClient) -> None:
         ("/collections/buildings/downloads/gpkg?release=1.5", 400, "release"),
         ("/collections/buildings/downloads/gpkg?release=99999999999999999999", 400, "release"),
         ("/collections/buildings/downloads/gpkg?release=%00", 400, "release"),
+        ("/collections/buildings/downloads/gpkg?release=1&release=1", 400, "more than once"),
         ("/collections/buildings/downloads/gpkg?bbox=1,2,3,4", 400, "bbox"),
     ],
 )

@@ -268,6 +268,7 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
         dialect = self._dialect(reader) if release is None else self.dialect
         statement = build(dialect)
         cur = spatial.cursor(reader.connection)
+        stream = None
         try:
             try:
                 stream = cur.execute(statement.sql, statement.params).to_arrow_reader(rows)
@@ -276,6 +277,10 @@ class DuckDBStore(ReleaseReads, DuckDBLiveLayers, DuckDBEdits, DuckDBReleases, S
             for batch in stream:
                 yield conform(batch, schema)
         finally:
+            # the stream before its cursor, also when the consumer stops early: a reader left to the
+            # collector would release DuckDB's result after its connection is gone
+            if stream is not None:
+                stream.close()
             cur.close()
 
     def _prepared_totals(self, release, build) -> list[tuple[Any, ...]]:
