@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from support.announce import BROKER, broker_up
 from support.server import LiveServer, free_port
 from support.warnings_push import SSEClient, in_seconds, publish_release, write_warning
 
@@ -26,17 +26,6 @@ from cim.store import _shared, open_store
 from cim.store.live import LiveEvent
 from cim.warnings.cloudevents import EVENT_TYPES, from_json, to_cloudevent
 from cim.warnings.mqtt import MqttPublisher, parse_url, topic
-
-BROKER = ("127.0.0.1", 1883)
-
-
-def broker_up() -> bool:
-    try:
-        with socket.create_connection(BROKER, timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 needs_broker = pytest.mark.skipif(not broker_up(), reason="no MQTT broker on 127.0.0.1:1883 (scripts/test starts Mosquitto)")
 
