@@ -85,6 +85,11 @@ class LayerSpec:
     #: polygon layers whose areas enclose the rest of the map (administrative divisions): the style
     #: draws them as outlines over a faint fill, so what lies inside stays visible
     outline: bool = False
+    #: footprints extruded into LOD1 blocks (CIM2 frame model, 白模) by the height rule
+    #: (cim/heights.py): served as OGC 3D Tiles at ``/collections/{name}/3dtiles`` (docs/3d.md). A
+    #: polygon layer; its ``height_m`` (number) and ``floors`` (integer) fields, where it has them,
+    #: give each footprint its height
+    lod1: bool = False
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -108,6 +113,8 @@ class LayerSpec:
             raise ValueError(f"raster layer {self.name!r} needs raster= one of {RASTER_ROLES}")
         if self.read_role is not None and not self.restricted:
             raise ValueError(f"layer {self.name!r}: read_role {self.read_role!r} is only for restricted layers")
+        if self.lod1 and self.geometry_type not in ("Polygon", "MultiPolygon"):
+            raise ValueError(f"layer {self.name!r}: lod1 extrudes footprints; it needs a Polygon or MultiPolygon layer")
         if not 0 <= self.minzoom <= self.maxzoom <= 30:
             raise ValueError(f"layer {self.name!r}: bad zoom range {self.minzoom}..{self.maxzoom}")
 

@@ -28,4 +28,5 @@ LAYER = LayerSpec(
     color="#d9d0c9",
     order=60,
     keywords=("building", "建筑物", "footprint", "LOD1", "白模"),
+    lod1=True,
 )
