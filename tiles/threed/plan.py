@@ -38,7 +38,7 @@ from tiles.terrain.sample import heights_at
 from tiles.threed.model import ScenePlan, SceneTile
 
 #: a tile is split while it holds more buildings than this (measured GLB sizes: docs/3d-tiles.md)
-MAX_LEAF = 500
+MAX_LEAF = 400
 #: the deepest level of the quadtree (Morton codes of 2 × 20 bits)
 MAX_LEVEL = 20
 #: inner tiles' geometric error = cell side (m) / this
