@@ -202,6 +202,8 @@ def check_content(path: str, data: bytes, chain: list[dict], gltf: bool = False)
     positions = np.asarray(decoded.positions, dtype=np.float64).reshape(-1, 3)
     if len(positions) == 0:
         return [*issues, f"{path}: no vertices"]
+    if any("transform" in tile and check_transform("", tile["transform"]) for tile in chain):
+        return issues  # a broken transform is reported with its tile; its vertices cannot be placed
     matrix = global_transform(chain)
     world = positions @ matrix[:3, :3].T + matrix[:3, 3]
     lon, lat, h = geodetic(world)
