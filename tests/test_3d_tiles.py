@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +245,7 @@ def test_export_writes_a_static_tileset(scene, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles3d"]
 
 
+@pytest.mark.slow  # two `cim` subprocesses (~20 s)
 def test_cim_export_3dtiles(scene_url: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CIM_STORE", "CIM_TILE_CACHE")}
     env["CIM_TILE_CACHE"] = "off"
@@ -257,8 +259,6 @@ def test_cim_export_3dtiles(scene_url: str, tmp_path: Path) -> None:
     assert "of release 3" in done.stdout and (out / "tileset.json").is_file()
     again = cim("export", "3dtiles", str(out), "--store", scene_url)
     assert again.returncode == 1 and "not empty (use --force" in again.stderr
-    gone = cim("export", "3dtiles", str(tmp_path / "x"), "--release", "1", "--store", scene_url)
-    assert gone.returncode == 1 and "pruned" in gone.stderr and not (tmp_path / "x").exists()
 
 
 def _tiles(tile: dict) -> Iterator[dict]:
@@ -281,6 +281,14 @@ def test_plans_are_cached_on_disk(scene, tmp_path: Path) -> None:
     assert (again.count, again.release, again.dem, again.bbox3d) == (plan.count, plan.release, plan.dem, plan.bbox3d)
     files[0].write_bytes(b"not a plan")  # a broken file is computed again
     assert SceneEngine(store, TileCache(disk=DiskCache(tmp_path))).plan(LAYER).count == plan.count
+
+
+def test_one_plan_computation_for_concurrent_requests(scene) -> None:
+    store, _ = scene
+    engine = engine_of(store, leaf=15)
+    with ThreadPoolExecutor(4) as pool:
+        plans = list(pool.map(lambda _: engine.plan(LAYER), range(8)))
+    assert len({id(p) for p in plans}) == 1  # every thread got the one plan computed
 
 
 @pytest.mark.browser
