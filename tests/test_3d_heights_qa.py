@@ -100,3 +100,64 @@ def test_a_layer_without_height_fields_takes_the_default() -> None:
     frame = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[shapely.box(0, 0, 1, 1)] * 2)
     assert report.count_heights("blocks", frame)["default"] == 2
     assert report.summary()["heights"]["blocks"]["height_m"] == 0
+
+
+# --- the 2D viewer's extrusion applies the same rule (MapLibre GL JS in headless Chromium) --------
+
+#: (height_m, floors) pairs as vector tiles may carry them: numbers, nothing, and odd values
+VIEWER_CASES = [
+    (24.0, None), (7.5, 12), (0.0, 5), (None, 4), (None, None), (-3.0, None), (None, 0), (None, 2.7),
+    (None, "n/a"), ("12.5", None), (True, None), (None, False), (float("nan"), 3), (-1.0, -2),
+]
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    from ogcapi.viewer import INSTALL_HINT, maplibre_version
+    from support.browser import find_chromium
+    from support.gltf_validator import SKIP_BROWSER
+
+    if SKIP_BROWSER:
+        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
+    path = find_chromium()
+    if path is None:
+        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
+    if maplibre_version() is None:
+        pytest.fail(INSTALL_HINT)
+    return path
+
+
+def test_the_viewer_extrudes_by_the_same_rule(chromium_path: str, tmp_path: Path) -> None:
+    import json
+
+    from support.browser import Chromium
+
+    static = Path(__file__).resolve().parents[1] / "ogcapi" / "static"
+    page = tmp_path / "rule.html"
+    page.write_text(
+        f'<html><body><div id="map" style="width:300px;height:200px"></div>'
+        f'<script src="{(static / "vendor" / "maplibre" / "maplibre-gl.js").as_uri()}"></script>'
+        f'<script src="{(static / "planner.js").as_uri()}"></script><script>'
+        "var blocks = new maplibregl.Map({container: 'map', style: {version: 8, sources: {b: {type: 'geojson',"
+        " data: {type: 'FeatureCollection', features: []}}}, layers: [{id: 'blocks', type: 'fill-extrusion',"
+        " source: 'b', paint: {'fill-extrusion-height': window.cimPlanner.lod1Height}}]}});"
+        "</script></body></html>",
+        encoding="utf-8",
+    )
+    cases = [
+        {k: v for k, v in (("height_m", h), ("floors", f)) if v is not None and not (isinstance(v, float) and v != v)}
+        for h, f in VIEWER_CASES
+    ]
+    with Chromium(chromium_path, width=400, height=300) as browser:
+        browser.navigate(page.as_uri())
+        browser.wait_for("window.maplibregl !== undefined && window.blocks !== undefined && window.blocks.loaded()", timeout=120)
+        # the layer's height evaluated per feature, as MapLibre does when it builds the extrusions
+        heights = json.loads(browser.evaluate(
+            "(function () { var layer = blocks.style.getLayer('blocks');"
+            " layer.recalculate({zoom: 16, zoomHistory: {}, now: 0, globalState: {}}, []);"
+            " var height = layer.paint.get('fill-extrusion-height');"
+            f" return JSON.stringify({json.dumps(cases)}.map(function (p) {{ return height.evaluate({{type: 3, properties: p}}, {{}}, undefined, []); }})); }})()"
+        ))
+        assert browser.page_errors() == []
+    want, _ = DEFAULT_RULE.resolve([h for h, _ in VIEWER_CASES], [f for _, f in VIEWER_CASES])
+    assert heights == pytest.approx(want.tolist()), list(zip(VIEWER_CASES, heights))
