@@ -407,3 +407,39 @@ def test_the_checker_catches_broken_tilesets(scene) -> None:
         assert any(expected in issue for issue in issues), f"{expected!r} not in {issues}"
     not_glb = lambda uri_: b"JSON" + b"\0" * 20  # noqa: E731
     assert any("not a GLB" in i for i in check_tileset(good, not_glb))
+
+
+# -- the plan on its own (no store) ---------------------------------------------------------------------
+def test_the_plan_puts_every_building_in_exactly_one_leaf() -> None:
+    from tiles.threed.plan import lonlat_bounds, plan_arrays, tileset_json
+
+    # 40 × 50 boxes on a 10 m grid: centroids fall on the quadtree's cell lines, where half-open
+    # cells must still give each building exactly one leaf; one box far away stretches the square
+    xs, ys = np.meshgrid(np.arange(40) * 10.0, np.arange(50) * 10.0)
+    x0, y0 = 500_000.0, 4_330_000.0
+    boxes = list(shapely.box(x0 + xs.ravel() - 3, y0 + ys.ravel() - 3, x0 + xs.ravel() + 3, y0 + ys.ravel() + 3))
+    boxes.append(shapely.box(x0 + 5000, y0 + 5000, x0 + 5010, y0 + 5010))
+    geometry = np.array(boxes + [None, shapely.Polygon()], dtype=object)
+    fids = np.arange(len(geometry), dtype=np.int64) * 7 + 3
+    heights = np.linspace(3, 90, len(geometry))
+    plan = plan_arrays(LAYER, 1, scene_city.SRID, fids, geometry, heights, max_leaf=50)
+    assert plan.count == len(boxes)  # missing and empty geometries are left out
+    tiles = plan.tiles()
+    in_leaves = np.concatenate([t.fids for t in tiles if t.has_content])
+    assert sorted(in_leaves.tolist()) == fids[: len(boxes)].tolist()
+    assert all(len(t.fids) <= 50 for t in tiles)
+    assert all(t.children == () for t in tiles if t.has_content)
+    ll = np.radians(lonlat_bounds(scene_city.SRID, shapely.bounds(np.array(boxes))))
+    height_of = dict(zip(fids.tolist(), heights.tolist()))
+    for tile in tiles:
+        for child in tile.children:  # children are the quadrants of their parent
+            assert child.level == tile.level + 1 and (child.x // 2, child.y // 2) == (tile.x, tile.y)
+            assert child.geometric_error < tile.geometric_error
+        if tile.has_content:
+            rows = (tile.fids - 3) // 7
+            w, s, e, n, lo, hi = tile.region
+            assert np.all((ll[rows, 0] >= w) & (ll[rows, 1] >= s) & (ll[rows, 2] <= e) & (ll[rows, 3] <= n))
+            assert lo <= 0 and hi >= max(height_of[int(f)] for f in tile.fids)
+    empty = plan_arrays(LAYER, 1, scene_city.SRID, np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+    assert empty.count == 0 and empty.root.children == () and not empty.root.has_content
+    assert check_tileset(tileset_json(empty, uri, lambda region: [])) == []  # no leaf, no transform asked
