@@ -223,6 +223,8 @@ class SceneEngine:
         frame = self.store.read_frame(info.name, bbox=tile.bbox, columns=columns, release=target.read)
         frame = frame[frame.index.isin(tile.fids)].sort_index()
         frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+        if len(frame) == 0:  # only when edits removed every building of the leaf since the plan
+            raise NotFound(f"3D tile {tile.level}/{tile.x}/{tile.y} of {info.name!r} has no buildings any more")
         geometry = frame.geometry.to_numpy()
         heights, sources = self.rule.resolve(
             frame["height_m"] if "height_m" in frame else None, frame["floors"] if "floors" in frame else None,
