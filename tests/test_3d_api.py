@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from cim.store import LayerData, ReleaseDraft, open_store
 from ogcapi.tiles_responses import IMMUTABLE, SHORT
 from support.postgis import BACKENDS, backend_store
+from support.tileset_check import check_tileset
 from tiles.threed.model import CONF_GEOVOLUMES, GLB_MEDIA_TYPE, REL_3D_GEOVOLUMES, TILESET_LINK_TYPE
 
 BASE = "http://testserver"
@@ -106,6 +107,14 @@ def test_tileset_contents_are_glbs_with_etags(api_client: TestClient) -> None:
         head = api_client.head(local(uri))
         assert head.status_code == 200 and head.headers["etag"] == etag and not head.content
         assert head.headers["content-type"] == GLB_MEDIA_TYPE
+    # the served tileset is valid and every content it names is served, inside its tile's region
+    # (GeoVolumes /req/3dtiles/tileset: "all tiled 3D data referenced by tileset SHALL be available")
+
+    def resolve(uri: str) -> bytes | None:
+        found = api_client.get(local(uri))
+        return found.content if found.status_code == 200 else None
+
+    assert check_tileset(tileset, resolve) == []
     # CesiumJS repeats the tileset URL's query on content URIs that carry it already: the same value twice
     assert api_client.get(local(uris[0]) + "&release=1").status_code == 200
     assert api_client.head(TILESET).status_code == 200
