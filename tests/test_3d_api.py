@@ -234,3 +234,20 @@ def test_a_restricted_lod1_layer_needs_its_role(store_url: str, demo_layers: lis
         shared = _shared.pop(store_url, None)
         if shared is not None:
             shared.close()
+
+
+def test_an_empty_lod1_layer_has_no_3d_box_and_no_content(store_url: str) -> None:
+    from support.citydata import building_frame
+    from support.server import app_client
+
+    from layers.catalog import CATALOG
+
+    with open_store(store_url) as store:
+        store.publish(ReleaseDraft([LayerData(CATALOG["buildings"], building_frame(4326).iloc[:0])], srid=4326))
+    with app_client(store_url) as app:
+        doc = app.get("/collections/buildings", params={"f": "json"}).json()
+        assert [len(box) for box in doc["extent"]["spatial"]["bbox"]] == [4]  # no blocks, no 3D box
+        tileset = app.get(TILESET)
+        assert tileset.status_code == 200 and contents(tileset.json()) == []
+        assert check_tileset(tileset.json()) == []
+        assert_exception(app.get(TILESET + "/0/0/0.glb"), 404, "0/0/0")
