@@ -35,6 +35,7 @@ from ogcapi.request_guard import RequestGuard
 from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
+from ogcapi.threed_routes import threed_routes
 from ogcapi.viewer import viewer_routes
 from ogcapi import releases_stream, warnings_stream
 from ogcapi.releases_routes import releases_routes
@@ -43,6 +44,8 @@ from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
 from tiles.map_tilesets import raster_layers
 from tiles.tilesets import vector_layers
+from tiles.threed.engine import SceneEngine
+from tiles.threed.model import ScenePlan
 
 
 class CIMApp(FastAPI):
@@ -104,6 +107,9 @@ def create_app(
     # map tiles of the raster layers (DEM, imagery), through the same cache
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
+    # 3D Tiles of the lod1 layers (OGC API - 3D GeoVolumes), through the same cache (ogcapi/threed_routes.py)
+    app.state.scenes = SceneEngine(store, app.state.tiles.cache)
+    app.router.routes.extend(threed_routes(app.state.scenes, service.server_url))
     # the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
@@ -136,6 +142,8 @@ def create_app(
         feed_collections=lambda: [i.name for i in store.layers() if i.spec.kind == "vector" and not i.spec.live],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
         catalog_collection=app.state.catalog.collection,
+        scene_collections=app.state.scenes.layers,
+        scene_box=lambda name: _scene_box(app.state.scenes.plan(name)),
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py
@@ -147,6 +155,11 @@ def create_app(
         None, current=store.known_current_number, generation=store.known_edit_generation, max_bytes=memory_budget()
     )
     return app
+
+
+def _scene_box(plan: ScenePlan) -> tuple[float, float, float, float, float, float] | None:
+    """A lod1 collection's 3D box for its description: None for a layer without buildings."""
+    return plan.bbox3d if plan.count else None
 
 
 def app_from_environment() -> FastAPI:
