@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from support.citydata import building_frame
 from support.quantized_mesh import QuantizedMesh, decode, oct_decode
 from support.rasters import HILL, elevation_at, raster_config
+from support.tiles import wait_until
 
 from cim.build import load_config, prepare
 from cim.store import LayerData, open_store
@@ -290,6 +291,7 @@ def test_a_pinned_release_serves_its_own_dem(client: TestClient, terrain_store_u
     tile = tile_at(13, *HILL)
     before = get_tile(client, tile)
     assert publish_city(terrain_store_url, tmp_path / "city", dem_shift=10.0) == 2
+    assert wait_until(lambda: client.app.state.store.current_number() == 2)  # PostGIS readers: within a second
     assert layer_json(client)["tiles"] == ["{z}/{x}/{y}.terrain?v={version}&release=2"]
     assert layer_json(client, "?release=1")["tiles"] == ["{z}/{x}/{y}.terrain?v={version}&release=1"]
     old = get_tile(client, tile, "?release=1")
