@@ -93,14 +93,15 @@ class TerrainEngine:
     def _layers(self, release: int | None) -> tuple[int, list[LayerInfo]]:
         """The release's number and layers (the current release's when None; NotFound / ReleaseGone
         for a release not kept)."""
-        if release is not None and release != self.store.current_number():
-            return release, self.store.release_layers(release)
-        for _ in range(3):
-            number = self.store.current_number()
-            layers = self.store.layers()
-            if self.store.current_number() == number:
-                break
-        return number, layers
+        if release is None or release == self.store.current_number():
+            for _ in range(3):
+                number = self.store.current_number()
+                layers = self.store.layers()
+                if self.store.current_number() == number:
+                    break
+            if release is None or number == release:
+                return number, layers
+        return release, self.store.release_layers(release)  # a past release (or one no longer current)
 
     def dem_layer(self, release: int | None = None) -> str | None:
         """The name of the release's DEM (its first ``elevation`` raster layer), None without one."""
