@@ -14,6 +14,7 @@ DEM's own warp to Web Mercator adds up to ~0.2 m on the slopes: 0.3 m is allowed
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,20 @@ def test_the_mesh_is_within_its_error_between_vertices(client: TestClient, z: in
     dem = np.nan_to_num(heights_at(dem_path(client), west + (east - west) * pu / 32767, south + (north - south) * pv / 32767))
     error = FINE_ERROR if z == layer_json(client)["maxzoom"] else geometric_error(z)
     assert np.abs(mesh_h - dem).max() <= error + (mesh.maximum_height - mesh.minimum_height) / 32767 + 0.02
+
+
+def test_tiles_rendered_at_once_in_threads_are_the_tiles_rendered_one_by_one(client: TestClient) -> None:
+    """The server renders in a thread pool; pymartini's mesher keeps scratch buffers (one per thread
+    here: a shared one gave IndexErrors and wrong meshes under this load)."""
+    engine = client.app.state.terrain
+    terrain = engine.terrain("dem")
+    centre = tile_at(13, *HILL)
+    tiles = [TerrainTile(13, centre.x + dx, centre.y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    tiles = [tile for tile in tiles if terrain.is_available(tile)]
+    one_by_one = {tile: engine.render(terrain, tile) for tile in tiles}
+    with ThreadPoolExecutor(8) as pool:
+        at_once = list(pool.map(lambda tile: (tile, engine.render(terrain, tile)), tiles * 4))
+    assert all(data == one_by_one[tile] for tile, data in at_once)
 
 
 def test_vertex_normals_when_accept_asks(client: TestClient) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import struct
-from functools import lru_cache
+import threading
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +40,17 @@ QUANTIZED_MAX = 32767
 OCT_VERTEX_NORMALS = 1
 
 
-@lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _martini() -> Martini:
-    return Martini(GRID)
+    """This thread's mesher: a ``Martini`` keeps scratch buffers that ``get_mesh`` writes (vertex
+    numbering), so two threads meshing with one instance corrupt each other's meshes (seen as
+    IndexError in pymartini under the server's thread pool)."""
+    martini = getattr(_LOCAL, "martini", None)
+    if martini is None:
+        martini = _LOCAL.martini = Martini(GRID)
+    return martini
 
 
 def mesh_grid(
