@@ -40,6 +40,9 @@ def terrain_paths(dems: list[str]) -> dict[str, Any]:
         "get": {
             "tags": [TAG],
             "summary": "A terrain tile: quantized-mesh-1.0 over Cesium's geographic tiling (EPSG:4326, TMS rows)",
+            # OpenAPI 3.0 ignores an Accept header parameter: the negotiation is described here
+            "description": f"With 'Accept: {TERRAIN_MEDIA_TYPE};extensions=octvertexnormals' (as CesiumJS sends with "
+                           "requestVertexNormals) the tile carries per-vertex normals; responses vary by Accept.",
             "parameters": [
                 collection,
                 _path_param("z", {"type": "integer", "minimum": 0}, "Level (0: two tiles of 180 degrees)"),
@@ -48,8 +51,6 @@ def terrain_paths(dems: list[str]) -> dict[str, Any]:
                 _release(),
                 {"name": "v", "in": "query", "required": False, "schema": {"type": "string"},
                  "description": "The layer.json version (CesiumJS adds it; ignored)"},
-                {"name": "Accept", "in": "header", "required": False, "schema": {"type": "string"},
-                 "description": f"'{TERRAIN_MEDIA_TYPE};extensions=octvertexnormals' adds per-vertex normals"},
             ],
             "responses": {
                 "200": {"description": "A quantized-mesh-1.0 tile",
