@@ -31,7 +31,7 @@ from cim.store import LayerData, open_store
 from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.terrain.engine import FINE_ERROR
-from tiles.terrain.sample import heights_at
+from tiles.terrain.sample import grid_heights, heights_at
 from tiles.terrain.tiling import GRID, TerrainTile, geometric_error
 
 TERRAIN = "/collections/dem/terrain"
@@ -155,6 +155,23 @@ def test_vertex_heights_are_the_dem(client: TestClient, z: int) -> None:
     true = np.array([elevation_at(a, b) for a, b in zip(lon[inside], lat[inside])])
     assert np.abs(h[inside] - true).max() <= 0.3
     assert mesh.maximum_height == pytest.approx(h.max()) and mesh.minimum_height == pytest.approx(h.min())
+
+
+def test_grid_heights_are_heights_at_on_a_grid(client: TestClient) -> None:
+    """The terrain's sampler and the buildings' are one rule: the same values, NaN at the same places
+    (outside the DEM, beside its nodata block in the north-west)."""
+    path = dem_path(client)
+    lon = np.linspace(117.150, 117.210, 61)
+    lat = np.linspace(39.162, 39.118, 45)
+    grid = grid_heights(path, lon, lat)
+    gx, gy = np.meshgrid(lon, lat)
+    points = heights_at(path, gx.ravel(), gy.ravel()).reshape(grid.shape)
+    assert np.array_equal(np.isnan(grid), np.isnan(points)) and np.isnan(grid).any() and (~np.isnan(grid)).sum() > 1000
+    assert np.allclose(grid, points, equal_nan=True, rtol=0, atol=1e-9)
+    # a coarse spacing reads an overview: close to the full resolution on this smooth hill
+    coarse = grid_heights(path, lon, lat, spacing_m=120.0)
+    both = ~np.isnan(coarse) & ~np.isnan(grid)
+    assert both.sum() > 1000 and 0 < np.abs(coarse[both] - grid[both]).max() < 0.5  # averaged 2 × 2 pixels
 
 
 @pytest.mark.parametrize("z", [12, 13])
