@@ -175,6 +175,15 @@ def test_a_restricted_raster_layers_map_tiles(store_url: str, tmp_path: Any, mon
             assert allowed.status_code == 200 and allowed.headers["Cache-Control"] == "private, no-cache"
         assert_refused(c.get(path), 401)
         assert c.get("/collections/dem/map/tiles").status_code == 200  # metadata: public
+        # its terrain tiles too (ogcapi/terrain_routes.py); layer.json is metadata
+        terrain = "/collections/dem/terrain/0/1/0.terrain"
+        assert_refused(c.get(terrain), 401)
+        assert_refused(c.get(terrain, headers=bearer("editor")), 403)
+        for _ in range(2):
+            allowed = c.get(terrain, headers=bearer("reader"))
+            assert allowed.status_code == 200 and allowed.headers["Cache-Control"] == "private, no-cache"
+        assert_refused(c.get(terrain), 401)
+        assert c.get("/collections/dem/terrain/layer.json").status_code == 200
     from cim.store import _shared
 
     shared = _shared.pop(store_url, None)
