@@ -3,7 +3,7 @@
 A footprint of a ``lod1`` layer (cim/layerspec.py) is extruded to, in this order:
 
 1. ``height_m``, when it is a finite number above 0 (metres above ground);
-2. else ``floors`` × :attr:`HeightRule.storey_m` (3 m), when ``floors`` is an integer above 0;
+2. else whole ``floors`` × :attr:`HeightRule.storey_m` (3 m), when ``floors`` has at least one whole floor;
 3. else :attr:`HeightRule.default_m` (10 m).
 
 Every consumer applies the same rule through :meth:`HeightRule.resolve`: the 3D Tiles content
@@ -58,7 +58,7 @@ class HeightRule:
         if storeys is not None:
             if len(storeys) != n:
                 raise ValueError(f"height rule: {len(storeys)} floors for {n} heights")
-            counted = np.isfinite(storeys) & (storeys > 0)
+            counted = np.isfinite(storeys) & (np.floor(storeys) > 0)  # at least one whole floor
             out[counted] = np.floor(storeys[counted]) * self.storey_m
             source[counted] = 1
         if heights is not None:

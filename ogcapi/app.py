@@ -148,7 +148,7 @@ def create_app(
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
         catalog_collection=app.state.catalog.collection,
         scene_collections=app.state.scenes.layers,
-        scene_box=lambda name: _scene_box(app.state.scenes.plan(name)),
+        scene_box=lambda name: _scene_box(app.state.scenes.plan_within(name)),
         terrain_collections=lambda: [name for name in [app.state.terrain.dem_layer()] if name],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
@@ -163,9 +163,10 @@ def create_app(
     return app
 
 
-def _scene_box(plan: ScenePlan) -> tuple[float, float, float, float, float, float] | None:
-    """A lod1 collection's 3D box for its description: None for a layer without buildings."""
-    return plan.bbox3d if plan.count else None
+def _scene_box(plan: ScenePlan | None) -> tuple[float, float, float, float, float, float] | None:
+    """A lod1 collection's 3D box for its description: None for a layer without buildings, and
+    while its plan is still being made (SceneEngine.plan_within: a million buildings take seconds)."""
+    return plan.bbox3d if plan is not None and plan.count else None
 
 
 def app_from_environment() -> FastAPI:

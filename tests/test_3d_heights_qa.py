@@ -107,7 +107,7 @@ def test_a_layer_without_height_fields_takes_the_default() -> None:
 #: (height_m, floors) pairs as vector tiles may carry them: numbers, nothing, and odd values
 VIEWER_CASES = [
     (24.0, None), (7.5, 12), (0.0, 5), (None, 4), (None, None), (-3.0, None), (None, 0), (None, 2.7),
-    (None, "n/a"), ("12.5", None), (True, None), (None, False), (float("nan"), 3), (-1.0, -2),
+    (None, "n/a"), ("12.5", None), (True, None), (None, False), (float("nan"), 3), (-1.0, -2), (None, 0.5), (0.0, 1.9),
 ]
 
 

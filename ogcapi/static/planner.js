@@ -28,7 +28,7 @@
   var LOD1_HEIGHT = ["let", "h", number("height_m"), "f", number("floors"),
     ["case",
       finitePositive(["var", "h"]), ["var", "h"],
-      finitePositive(["var", "f"]), ["*", FLOOR_HEIGHT_M, ["floor", ["var", "f"]]],
+      finitePositive(["floor", ["var", "f"]]), ["*", FLOOR_HEIGHT_M, ["floor", ["var", "f"]]],
       DEFAULT_HEIGHT_M]];
   var PITCH_3D = 60, BEARING_3D = -20;
   var RESULT = "cim-result";

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +39,10 @@ from tiles.threed.plan_store import load_plan, save_plan
 SCENE_VERSION = 1
 #: plans kept in memory
 PLANS_IN_MEMORY = 8
+#: how long a document (the collection's 3D box) waits for a plan being computed before it is
+#: served without what the plan gives (the plan goes on in the background)
+DOCUMENT_WAIT_S = 2.0
+LOGGER = logging.getLogger(__name__)
 #: the tile matrix set part of a content's cache key
 CONTENT_TMS = "glb"
 #: the layer fields that go into the property table as they are
@@ -123,6 +128,28 @@ class SceneEngine:
     # -- plans ------------------------------------------------------------------------------------
     def plan(self, layer: str, release: int | None = None) -> ScenePlan:
         return self._plan(self._target(layer, release))[0]
+
+    def plan_within(self, layer: str, seconds: float = DOCUMENT_WAIT_S) -> ScenePlan | None:
+        """The current release's plan of ``layer`` when it is ready within ``seconds``, else None
+        while it is computed on in a background thread: for documents that must not wait for the
+        plan of a million buildings (the collection's 3D box)."""
+        target = self._target(layer, None)
+        with self._lock:
+            found = self._plans.get((target.version, target.info.name))
+        if found is not None:
+            return found[0]
+        result: list[ScenePlan] = []
+
+        def compute() -> None:
+            try:
+                result.append(self._plan(target)[0])
+            except Exception:  # noqa: BLE001 - logged; the document is served without the box
+                LOGGER.exception("3D Tiles: the plan of %s could not be made", layer)
+
+        worker = threading.Thread(target=compute, name=f"cim-3d-plan-{layer}", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        return result[0] if result else None
 
     def _plan_path(self, target: _Target) -> Path | None:
         disk = self.cache.disk
