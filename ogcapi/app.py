@@ -36,6 +36,7 @@ from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.viewer import viewer_routes
+from ogcapi.viewer3d import viewer3d_routes
 from ogcapi import releases_stream, warnings_stream
 from ogcapi.releases_routes import releases_routes
 from tiles.cache import memory_budget
@@ -104,7 +105,8 @@ def create_app(
     # map tiles of the raster layers (DEM, imagery), through the same cache
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
-    # the MapLibre map viewer of the style (/viewer)
+    # the CesiumJS 3D viewer (/viewer/3d; before /viewer/{name}) and the MapLibre map viewer of the style (/viewer)
+    app.router.routes.extend(viewer3d_routes(store, service.server_url))
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
     app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)
