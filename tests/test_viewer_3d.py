@@ -1,0 +1,271 @@
+"""The 3D viewer (/viewer/3d): CesiumJS with the LOD1 buildings as 3D Tiles, in headless Chromium.
+
+In process: the page's configuration (the release's tilesets, the start point, no terrain without a
+DEM), nothing from a CDN or Cesium ion, the Cesium tree served by version with media types by
+suffix and no way out of it, the page without CesiumJS installed.
+
+In the browser (real socket, both stores; tests/support/browser.py: Chromium over the DevTools pipe,
+WebGL on SwiftShader): the page reaches ``ready`` with no errors, the screenshot holds the
+buildings' colours, and a real mouse click (CDP ``Input.dispatchMouseEvent``) on a building opens
+the panel with that building's attributes as the Features API has them.
+
+CesiumJS comes from the npm registry (``ensure_cesium``, scripts/test). ``CIM_TEST_SKIP_BROWSER=1``
+skips the browser tests.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from support.browser import BrowserError, Chromium, find_chromium
+from ogcapi.errors import install_handlers
+from ogcapi.viewer3d import INSTALL_HINT, MEDIA_TYPES, VENDOR_DIR, Viewer3D, cesium_version, vendor_file, viewer3d_routes
+from cim.errors import NotFound
+
+SKIP_BROWSER = os.environ.get("CIM_TEST_SKIP_BROWSER") == "1"
+STATUS = (
+    "(function () { var e = document.getElementById('status');"
+    " return e && e.getAttribute('data-state') !== 'loading' ? e.textContent : null; })()"
+)
+CONFIG_START = '<script id="cim-viewer3d-config" type="application/json">'
+
+
+def page_config(page: str) -> dict[str, Any]:
+    return json.loads(page.split(CONFIG_START)[1].split("</script>")[0])
+
+
+def installed() -> str:
+    version = cesium_version()
+    if version is None:
+        pytest.fail(INSTALL_HINT)
+    return version
+
+
+# --- the page and its files (in-process) -------------------------------------------------------
+
+
+@pytest.mark.browser  # no Chromium, but CesiumJS from npm (scripts/test installs it with the browser part)
+def test_page_config_names_the_release_tilesets_and_local_cesium(api_client: TestClient) -> None:
+    version = installed()
+    response = api_client.get("/viewer/3d")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert '<pre id="status" data-state="loading">' in page
+    config = page_config(page)
+    vendor = f"http://testserver/viewer/3d/vendor/{version}/"
+    assert config["cesiumBaseUrl"] == vendor and config["cesiumVersion"] == version
+    assert f'<script src="{vendor}Cesium.js"></script>' in page
+    assert [t["id"] for t in config["tilesets"]] == ["buildings"]  # the demo's lod1 layer
+    assert config["tilesets"][0]["url"] == "http://testserver/collections/buildings/3dtiles"
+    assert config["tilesets"][0]["items"] == "http://testserver/collections/buildings/items"
+    assert config["terrain"] is None and config["imagery"] == []  # the demo city has no DEM, no rasters
+    assert config["release"] == 1
+    west, south, east, north = config["extent"]
+    assert west <= config["center"]["lon"] <= east and south <= config["center"]["lat"] <= north
+    assert config["warnings"]["stream"] == "http://testserver/warnings/stream"
+    # every URL is this server's: no CDN, no Cesium ion
+    urls = re.findall(r"https?://[^\s\"'<>]+", page)
+    assert urls and all(url.startswith("http://testserver/") for url in urls), [u for u in urls if "testserver" not in u]
+    assert "ion" not in json.dumps(config).lower().replace("version", "").replace("region", "")
+    script = api_client.get("/viewer/3d/viewer3d.js").text
+    assert 'Cesium.Ion.defaultAccessToken = ""' in script and "baseLayer: false" in script and "geocoder: false" in script
+    assert not re.findall(r"https?://", script)
+
+
+@pytest.mark.browser
+def test_the_cesium_tree_is_served_by_version_with_media_types(api_client: TestClient) -> None:
+    version = installed()
+    samples = {".js": "Cesium.js", ".css": "Widgets/widgets.css"}
+    for suffix in (".wasm", ".json", ".png", ".jpg", ".xml"):
+        found = next(p for p in sorted(VENDOR_DIR.rglob(f"*{suffix}")) if p.is_file())
+        samples[suffix] = found.relative_to(VENDOR_DIR).as_posix()
+    for suffix, relative in samples.items():
+        response = api_client.get(f"/viewer/3d/vendor/{version}/{relative}")
+        assert response.status_code == 200, relative
+        assert response.headers["content-type"].startswith(MEDIA_TYPES[suffix].split(";")[0]), relative
+        assert "immutable" in response.headers["cache-control"]
+        assert response.content == (VENDOR_DIR / relative).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/viewer/3d?f=json", 400),
+        ("/viewer/3d/nothing.js", 404),
+        ("/viewer/3d/vendor/{v}/..%2F..%2Fviewer3d.py", 404),
+        ("/viewer/3d/vendor/{v}/%2e%2e/%2e%2e/viewer3d.py", 404),
+        ("/viewer/3d/vendor/{v}/Workers/..%2F..%2F..%2Fapp.py", 404),
+        ("/viewer/3d/vendor/{v}/%2Fetc%2Fpasswd", 404),
+        ("/viewer/3d/vendor/{v}/Workers", 404),  # a folder
+        ("/viewer/3d/vendor/{v}/VERSION", 404),  # no media type
+        ("/viewer/3d/vendor/{v}/nothing.js", 404),
+        ("/viewer/3d/vendor/0.0.1/Cesium.js", 404),  # another version
+    ],
+)
+def test_viewer_errors_are_ogc_exceptions(api_client: TestClient, path: str, status: int) -> None:
+    response = api_client.get(path.replace("{v}", cesium_version() or "1.145.0"))
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"code", "type", "description"}
+
+
+def test_vendor_files_stay_inside_the_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "cesium"
+    (tree / "Workers").mkdir(parents=True)
+    (tree / "Workers" / "task.js").write_text("// worker")
+    (tmp_path / "secret.js").write_text("// outside")
+    (tree / "Workers" / "link.js").symlink_to(tmp_path / "secret.js")
+    assert vendor_file(tree, "Workers/task.js") == (tree / "Workers" / "task.js").resolve()
+    for relative in ("../secret.js", "Workers/../../secret.js", "Workers/link.js", str(tmp_path / "secret.js"),
+                     "", "Workers", "Workers\\task.js", "Workers/task.js\0.png"):
+        with pytest.raises(NotFound):
+            vendor_file(tree, relative)
+
+
+def test_without_cesium_the_page_says_how_to_install_it(api_client: TestClient, tmp_path: Path) -> None:
+    app = FastAPI()
+    install_handlers(app)
+    store = api_client.app.state.store
+    app.router.routes.extend(viewer3d_routes(store, "http://testserver", vendor_dir=tmp_path))
+    with TestClient(app) as client:
+        page = client.get("/viewer/3d")
+        assert page.status_code == 200
+        assert "ensure_cesium" in page.text and "<script src=" not in page.text
+        status = json.loads(html.unescape(page.text.split('data-state="error">')[1].split("</pre>")[0]))
+        assert status == {"state": "error", "errors": [INSTALL_HINT]}
+        missing = client.get("/viewer/3d/vendor/1.145.0/Cesium.js")
+        assert missing.status_code == 404 and "ensure_cesium" in missing.json()["description"]
+    assert Viewer3D(store, "http://testserver", tmp_path).render().count("<script") == 1  # the JSON config only
+
+
+def test_the_2d_viewer_links_the_3d_viewer(api_client: TestClient) -> None:
+    assert 'href="http://testserver/viewer/3d"' in api_client.get("/viewer").text
+
+
+# --- CesiumJS in headless Chromium (real socket, both stores) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if SKIP_BROWSER:
+        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
+    path = find_chromium()
+    if path is None:
+        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
+    installed()
+    return path
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Chromium]:
+    with Chromium(chromium_path, width=1000, height=700) as chromium:
+        yield chromium
+
+
+def open_viewer(browser: Chromium, url: str) -> dict[str, Any]:
+    """Load ``url`` and return the status JSON once the scene is ready (or has failed)."""
+    browser.navigate(url)
+    try:
+        text = browser.wait_for(STATUS, timeout=300)
+    except BrowserError as exc:
+        raise AssertionError(f"{exc}; page errors: {browser.page_errors()}; chromium: {browser.stderr_tail()}") from None
+    status = json.loads(text)
+    assert status["state"] == "ready", (status, browser.page_errors())
+    assert status["errors"] == [], status["errors"]
+    assert browser.page_errors() == []
+    print(f"/viewer/3d ready after {status['readyMs']} ms (performance.now(), headless Chromium, SwiftShader)")
+    return status
+
+
+def warm_pixels(png: Path) -> tuple[float, int]:
+    """The screenshot's pixel standard deviation and how many pixels are clearly red-orange (the
+    buildings' height colours, shaded: red well above blue, not the grey ground or the panel)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(png) as image:
+            rgb = image.read()[:3].astype(np.int32)
+    r, g, b = rgb
+    warm = (r > b + 60) & (r > g + 20)
+    warm[:260, :330] = False  # the panel's legend swatches
+    return float(rgb.std()), int(warm.sum())
+
+
+#: the page scans a grid of canvas points for one where scene.pick hits a building (a feature of a
+#: 3D tile), and gives its point and the feature's fid
+FIND_BUILDING = """(function () {
+  var v = window.cimViewer3d.viewer, c = v.scene.canvas;
+  for (var y = 0.3; y < 0.9; y += 0.04) for (var x = 0.35; x < 0.95; x += 0.03) {
+    var p = new Cesium.Cartesian2(Math.round(c.clientWidth * x), Math.round(c.clientHeight * y));
+    var f = v.scene.pick(p);
+    if (f instanceof Cesium.Cesium3DTileFeature) {
+      var r = c.getBoundingClientRect();
+      return {x: p.x + r.left, y: p.y + r.top, fid: Number(f.getProperty('fid'))};
+    }
+  }
+  return null; })()"""
+
+
+def click(browser: Chromium, x: float, y: float) -> None:
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        event = {"type": kind, "x": x, "y": y, "button": "left" if kind != "mouseMoved" else "none"}
+        if kind != "mouseMoved":
+            event["clickCount"] = 1
+        browser.call("Input.dispatchMouseEvent", event)
+
+
+def test_the_buildings_render_and_a_click_shows_their_attributes(live_server, browser: Chromium, tmp_path: Path) -> None:
+    status = open_viewer(browser, f"{live_server.url}/viewer/3d")
+    assert status["webgl"] in ("webgl2", "webgl") and status["globe"] == {"terrain": "ellipsoid", "tilesLoaded": True}
+    buildings = status["tilesets"]["buildings"]
+    assert buildings["state"] == "open" and buildings["tilesFailed"] == 0, buildings
+    assert buildings["tilesLoaded"] > 0 and buildings["features"] > 10, buildings
+    assert status["readyMs"] > 0 and status["warnings"]["loaded"] is True
+
+    deviation, warm = warm_pixels(browser.screenshot(tmp_path / "viewer3d.png"))
+    assert deviation > 10 and warm > 2000, (deviation, warm)
+
+    target = browser.evaluate(FIND_BUILDING)
+    assert target is not None, "no building under the grid of canvas points"
+    click(browser, target["x"], target["y"])
+    text = browser.wait_for(
+        "(function () { var p = window.cimViewer3d.status.picked; return p && p.item ? JSON.stringify(p) : null; })()",
+        timeout=60,
+    )
+    picked = json.loads(text)
+    assert picked["layer"] == "buildings" and picked["fid"] == target["fid"]
+    item = httpx.get(f"{live_server.url}/collections/buildings/items/{target['fid']}?f=json").json()
+    assert picked["item"] == {"id": item["id"], "properties": item["properties"]}
+    assert picked["properties"]["name"] == item["properties"]["name"]
+    panel = browser.evaluate("document.getElementById('feature').textContent")
+    assert f"#{target['fid']}" in panel and f"Features API item {target['fid']}" in panel, panel
+    for name, value in item["properties"].items():
+        if isinstance(value, (str, int)) and value != "":
+            assert str(value) in panel, (name, value, panel)
+    link = browser.evaluate("document.querySelector('#feature h3 a').href")
+    assert link == f"{live_server.url}/collections/buildings/items/{target['fid']}"
+    assert browser.page_errors() == []
+
+
+def test_the_hash_sets_the_point_looked_at(live_server, browser: Chromium) -> None:
+    open_viewer(browser, f"{live_server.url}/viewer/3d#60.1680/24.9440/1500")  # central Helsinki, 1.5 km away
+    looked_at = browser.evaluate(
+        "(function () { var v = window.cimViewer3d.viewer, c = v.scene.canvas;"
+        " var p = v.camera.pickEllipsoid(new Cesium.Cartesian2(c.clientWidth / 2, c.clientHeight / 2));"
+        " var g = Cesium.Cartographic.fromCartesian(p);"
+        " return [Cesium.Math.toDegrees(g.latitude), Cesium.Math.toDegrees(g.longitude),"
+        " Cesium.Cartesian3.distance(p, v.camera.positionWC)]; })()"
+    )
+    assert looked_at[0] == pytest.approx(60.1680, abs=1e-3) and looked_at[1] == pytest.approx(24.9440, abs=1e-3)
+    assert looked_at[2] == pytest.approx(1500, rel=0.01)
