@@ -14,6 +14,8 @@ path                                                          reads
 ``/collections/{id}/tiles/{tms}/{z}/{row}/{col}``              layer ``id``
 ``/collections/{id}/map/tiles/{tms}/{z}/{row}/{col}``          layer ``id`` (raster layers)
 ``/collections/{id}/downloads/{format}``                       layer ``id`` (bulk downloads)
+``/collections/{id}/3dtiles`` and ``.../{level}/{x}/{y}.glb``   layer ``id`` (3D Tiles; the tileset too:
+                                                              its leaves' regions map the blocks)
 ``/tiles/{tms}/{z}/{row}/{col}`` (the composite base map)      every vector layer: while the current
                                                               release has a restricted layer, the
                                                               composite needs the roles of all of them
@@ -53,7 +55,7 @@ from ogcapi.tiles_fastpath import mark_private
 log = logging.getLogger(__name__)
 
 _COLLECTION_DATA = re.compile(
-    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+)/?$"
+    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+|3dtiles(?:/[^/]+/[^/]+/[^/]+)?)/?$"
 )
 _COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
 #: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)

@@ -35,6 +35,7 @@ from ogcapi.request_guard import RequestGuard
 from ogcapi.tiles_fastpath import TileFastPath
 from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
+from ogcapi.threed_routes import threed_routes
 from ogcapi.viewer import viewer_routes
 from ogcapi.viewer3d import viewer3d_routes
 from ogcapi import releases_stream, warnings_stream
@@ -44,6 +45,7 @@ from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
 from tiles.map_tilesets import raster_layers
 from tiles.tilesets import vector_layers
+from tiles.threed.engine import SceneEngine
 
 
 class CIMApp(FastAPI):
@@ -105,6 +107,9 @@ def create_app(
     # map tiles of the raster layers (DEM, imagery), through the same cache
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
+    # 3D Tiles of the lod1 layers (OGC API - 3D GeoVolumes), through the same cache (ogcapi/threed_routes.py)
+    app.state.scenes = SceneEngine(store, app.state.tiles.cache)
+    app.router.routes.extend(threed_routes(app.state.scenes, service.server_url))
     # the CesiumJS 3D viewer (/viewer/3d; before /viewer/{name}) and the MapLibre map viewer of the style (/viewer)
     app.router.routes.extend(viewer3d_routes(store, service.server_url))
     app.router.routes.extend(viewer_routes(service.server_url))
@@ -138,6 +143,8 @@ def create_app(
         feed_collections=lambda: [i.name for i in store.layers() if i.spec.kind == "vector" and not i.spec.live],
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
         catalog_collection=app.state.catalog.collection,
+        scene_collections=app.state.scenes.layers,
+        scene_box=lambda name: app.state.scenes.plan(name).bbox3d,
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py

@@ -8,6 +8,8 @@ that answers with it: :mod:`ogcapi.pygeoapi.conformance`).
 
 from __future__ import annotations
 
+from tiles.threed.model import CONF_GEOVOLUMES
+
 COMMON = "http://www.opengis.net/spec/ogcapi-common-{part}/1.0/conf/{name}"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
@@ -80,7 +82,16 @@ EDITING: tuple[str, ...] = (
 MAP_TILES: tuple[str, ...] = (TILES.format(name="png"), TILES.format(name="jpeg"))
 
 
-def declared(editable: bool, rasters: bool) -> list[str]:
+#: OGC API - 3D GeoVolumes (draft 22-029) Core and 3D Tiles (ogcapi/threed_routes.py; tests/test_3d_api.py),
+#: declared when the release has a lod1 collection: it has a 3D bounding box in its extent and a link
+#: rel [ogc-rel:3d-geovolumes] (application/3dtiles+json) to its 3D Tiles 1.1 tileset, all of whose
+#: contents are served. Not i3s, 2dtms-tiles, point-tiles nor batched-3d-models-tiles.
+GEOVOLUMES: tuple[str, ...] = CONF_GEOVOLUMES
+
+
+def declared(editable: bool, rasters: bool, scenes: bool = False) -> list[str]:
     """The classes of this service: DECLARED, plus Part 4 when a collection is ``editable``, plus
-    the map tile encodings when a collection is a raster layer (``rasters``)."""
-    return list(DECLARED) + (list(EDITING) if editable else []) + (list(MAP_TILES) if rasters else [])
+    the map tile encodings when a collection is a raster layer (``rasters``), plus 3D GeoVolumes when
+    a collection has LOD1 buildings served as 3D Tiles (``scenes``)."""
+    out = list(DECLARED) + (list(EDITING) if editable else []) + (list(MAP_TILES) if rasters else [])
+    return out + (list(GEOVOLUMES) if scenes else [])

@@ -18,9 +18,16 @@ responses on the way out:
 - landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
   ``/releases/stream`` (rel ``hub``);
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
-  a link to it on the landing page, its paths in the OpenAPI document.
+  a link to it on the landing page, its paths in the OpenAPI document;
+- OGC API - 3D GeoVolumes (ogcapi/threed_routes.py): each lod1 collection (in the list and alone) gets
+  its 3D bounding box as a second ``extent.spatial.bbox`` entry (west, south, minimum height, east,
+  north, maximum height; the first stays the 2D CRS84 box Features clients read, docs/3d-api.md) and
+  the ``3d-geovolumes`` link to its tileset (pygeoapi's config gives it too, for the HTML page); the
+  landing page links each lod1 tileset (rel ``3d-geovolumes``) and the 3D viewer ``/viewer/3d``
+  (rel ``map``, text/html); the OpenAPI document gets the two 3D Tiles paths.
 
-Only complete, uncompressed JSON bodies of successful GETs are touched.
+Only complete, uncompressed JSON bodies of successful GETs are touched; the rewriting runs in a
+thread (it may read the store: layers, a 3D plan's heights).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cim.errors import CIMError
@@ -38,10 +46,15 @@ from ogcapi.changes_routes import REL_CHANGES, changes_link
 from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
+from ogcapi.threed_openapi import add_threed_paths, geovolumes_link, viewer_link
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
 from ogcapi.releases_openapi import add_releases_paths, landing_links as releases_landing_links
 from tiles.documents import REL_TILESETS_VECTOR, REL_TILING_SCHEMES
+from tiles.threed.model import REL_3D_GEOVOLUMES
+
+#: a 3D bounding box: west, south, minimum height, east, north, maximum height (CRS84h axes)
+Box3D = tuple[float, float, float, float, float, float]
 
 Rewriter = Callable[[Any], Any]
 #: OGC API link relation of a map rendering the context (here: the HTML map viewer, /viewer)
@@ -62,6 +75,8 @@ class DocumentAdditions:
         raster_collections: Callable[[], list[dict[str, Any]]] | None = None,
         feed_collections: Callable[[], list[str]] | None = None,
         catalog_collection: Callable[[], dict[str, Any]] | None = None,
+        scene_collections: Callable[[], list[str]] | None = None,
+        scene_box: Callable[[str], Box3D] | None = None,
     ) -> None:
         self.app = app
         self.base = server_url.rstrip("/")
@@ -72,6 +87,9 @@ class DocumentAdditions:
         self.feed_collections = feed_collections
         #: the layer catalog's records collection document, listed in ``/collections``
         self.catalog_collection = catalog_collection
+        #: the lod1 collections (3D Tiles) and the 3D box of one (SceneEngine.plan(...).bbox3d)
+        self.scene_collections = scene_collections
+        self.scene_box = scene_box
 
     def _rewriter(self, path: str) -> Rewriter | None:
         path = path.rstrip("/") or "/"
@@ -83,9 +101,9 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_changes_paths(add_releases_paths(add_downloads_paths(add_records_paths(
+            return lambda doc: add_threed_paths(add_changes_paths(add_releases_paths(add_downloads_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            ))))
+            )))), self._scenes())
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,7 +134,7 @@ class DocumentAdditions:
                 return
             body = b"".join(state["chunks"])
             try:
-                body = json.dumps(rewrite(json.loads(body)), ensure_ascii=False).encode()
+                body = await run_in_threadpool(_rewritten, rewrite, body)
             except (ValueError, TypeError, KeyError, AttributeError):
                 pass  # not a document we understand: send it unchanged
             start = state["start"]
@@ -154,6 +172,9 @@ class DocumentAdditions:
         # OGC API - Processes (ogcapi/processes_routes.py): the process list and the job list
         links.append({"rel": REL_PROCESSES, "type": "application/json", "title": "Processes", "href": f"{self.base}/processes"})
         links.append({"rel": REL_JOB_LIST, "type": "application/json", "title": "Jobs", "href": f"{self.base}/jobs"})
+        # OGC API - 3D GeoVolumes: the 3D Tiles of each lod1 collection, and the 3D viewer
+        links.extend(geovolumes_link(self.base, cid) for cid in self._scenes())
+        links.append(viewer_link(self.base))
         if self.catalog_collection is not None:  # the layer catalog (OGC API - Records)
             # rel ogc-catalog: the relation Records Part 1 (autodiscovery) gives a link to a searchable catalog
             links.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/ogc-catalog", "type": "application/json",
@@ -161,8 +182,13 @@ class DocumentAdditions:
         doc["links"] = links
         return doc
 
-    def _add_to_collection(self, entry: dict[str, Any], vector: set[str], feeds: set[str]) -> None:
+    def _scenes(self) -> list[str]:
+        return list(self.scene_collections()) if self.scene_collections is not None else []
+
+    def _add_to_collection(self, entry: dict[str, Any], vector: set[str], feeds: set[str], scenes: frozenset[str] | set[str] = frozenset()) -> None:
         cid = entry.get("id")
+        if cid in scenes:
+            self._add_geovolumes(entry, cid)
         if cid in vector and not any(link.get("rel") == REL_TILESETS_VECTOR for link in entry.get("links", [])):
             entry.setdefault("links", []).append(self._tilesets_link(cid))
         if cid in vector and not any(link.get("rel") == "enclosure" for link in entry.get("links", [])):
@@ -171,13 +197,27 @@ class DocumentAdditions:
         if cid in feeds and not any(link.get("rel") == REL_CHANGES for link in entry.get("links", [])):
             entry.setdefault("links", []).append(changes_link(self.base, cid))
 
+    def _add_geovolumes(self, entry: dict[str, Any], cid: str) -> None:
+        """The 3d-geovolumes link (unless pygeoapi gave it) and the 3D box, as the second bbox."""
+        if not any(link.get("rel") == REL_3D_GEOVOLUMES for link in entry.get("links", [])):
+            entry.setdefault("links", []).append(geovolumes_link(self.base, cid))
+        spatial = entry.get("extent", {}).get("spatial")
+        if self.scene_box is None or not isinstance(spatial, dict) or not isinstance(spatial.get("bbox"), list):
+            return
+        try:
+            box = self.scene_box(cid)
+        except CIMError:  # the store cannot answer now: the description without the 3D box
+            return
+        boxes = [b for b in spatial["bbox"] if not (isinstance(b, list) and len(b) == 6)]
+        spatial["bbox"] = [*boxes, [round(float(v), 9) for v in box]]
+
     def _feeds(self) -> set[str]:
         return set(self.feed_collections()) if self.feed_collections is not None else set()
 
     def _collections(self, doc: Any) -> Any:
-        vector, feeds = set(self.vector_collections()), self._feeds()
+        vector, feeds, scenes = set(self.vector_collections()), self._feeds(), set(self._scenes())
         for entry in doc.get("collections", []):
-            self._add_to_collection(entry, vector, feeds)
+            self._add_to_collection(entry, vector, feeds, scenes)
         if self.raster_collections is not None and isinstance(doc.get("collections"), list):
             known = {entry.get("id") for entry in doc["collections"]}
             doc["collections"].extend(c for c in self.raster_collections() if c["id"] not in known)
@@ -189,5 +229,9 @@ class DocumentAdditions:
         return doc
 
     def _collection(self, doc: Any) -> Any:
-        self._add_to_collection(doc, set(self.vector_collections()), self._feeds())
+        self._add_to_collection(doc, set(self.vector_collections()), self._feeds(), set(self._scenes()))
         return doc
+
+
+def _rewritten(rewrite: Rewriter, body: bytes) -> bytes:
+    return json.dumps(rewrite(json.loads(body)), ensure_ascii=False).encode()

@@ -208,6 +208,47 @@ ensure_cesium() {
     cp -R "$tmp/package/Build/Cesium" "$stage" && cp "$tmp/package/LICENSE.md" "$stage/LICENSE.md" \
         || { rm -rf "$tmp" "$stage"; return 1; }
     rm -rf "$dir" && mv "$stage" "$dir" || { rm -rf "$tmp" "$stage"; return 1; }
+
+# --- Khronos glTF validator for the 3D Tiles content tests -----------------------------------
+# The official validator (npm package gltf-validator, no dependencies) checks every GLB the tests
+# make (tests/support/gltf_validator.py runs it with node). From the npm registry into the
+# git-ignored .cache/gltf-validator/ (never committed, nothing fetched at test time).
+# CIM_GLTF_VALIDATOR_VERSION overrides the pinned version.
+CIM_GLTF_VALIDATOR_VERSION=${CIM_GLTF_VALIDATOR_VERSION:-2.0.0-dev.3.10}
+CIM_GLTF_VALIDATOR_DIR="$CIM_ROOT/.cache/gltf-validator"
+
+# ensure_gltf_validator: install gltf-validator $CIM_GLTF_VALIDATOR_VERSION into
+# $CIM_GLTF_VALIDATOR_DIR unless that version is already there. Returns 1 with a message (does not
+# exit) when it cannot.
+ensure_gltf_validator() {
+    local dir=$CIM_GLTF_VALIDATOR_DIR want=$CIM_GLTF_VALIDATOR_VERSION tmp tgz
+    if [[ -s $dir/index.js && -s $dir/gltf_validator.dart.js && -f $dir/VERSION \
+          && $(<"$dir/VERSION") == "$want" ]]; then
+        log "reusing the glTF validator $want ($dir)"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        printf 'error: node or npm not found: the 3D Tiles tests validate glTF with the Khronos gltf-validator from the npm registry; install Node.js 20 with npm (e.g. apt-get install nodejs npm) and run this again\n' >&2
+        return 1
+    fi
+    log "installing the glTF validator $want from npm into $dir"
+    tmp=$(mktemp -d) || return 1
+    if ! (cd "$tmp" && npm pack --loglevel=error --no-fund --no-audit --no-update-notifier \
+              "gltf-validator@$want" </dev/null >/dev/null); then
+        rm -rf "$tmp"
+        printf 'error: npm pack gltf-validator@%s failed (see the errors above)\n' "$want" >&2
+        return 1
+    fi
+    tgz=$(find "$tmp" -maxdepth 1 -name 'gltf-validator-*.tgz' | head -n1)
+    if [[ -z $tgz ]] || ! tar -xzf "$tgz" -C "$tmp" package/index.js package/gltf_validator.dart.js \
+              package/package.json package/LICENSE; then
+        rm -rf "$tmp"
+        printf 'error: the gltf-validator@%s package has no index.js or gltf_validator.dart.js\n' "$want" >&2
+        return 1
+    fi
+    # the whole package renamed into place, VERSION last: an interrupted install is redone next time
+    rm -rf "$dir.tmp" && mkdir -p "$(dirname "$dir")" && mv "$tmp/package" "$dir.tmp" \
+        && rm -rf "$dir" && mv "$dir.tmp" "$dir" || { rm -rf "$tmp"; return 1; }
     printf '%s\n' "$want" >"$dir/VERSION"
     rm -rf "$tmp"
 }

@@ -15,6 +15,7 @@ from cim.crs import CGCS2000, CRS84_URI, crs_uri, gauss_kruger_zone
 from cim.errors import ConfigError
 from cim.limits import limits
 from cim.store import LayerInfo
+from ogcapi.threed_openapi import geovolumes_link
 
 #: the root of the repository / installation, where pygeoapi-config.yml lives
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "pygeoapi-config.yml"
@@ -89,6 +90,8 @@ def collection(info: LayerInfo, store_url: str, server_url: str = "") -> dict[st
             "href": f"{server_url.rstrip('/')}/collections/{spec.name}/feature-schema",
         }
     ]
+    if spec.lod1:  # OGC API - 3D GeoVolumes: the 3D Tiles of its LOD1 blocks (ogcapi/threed_routes.py)
+        resource["links"].append(geovolumes_link(server_url, spec.name))
     return resource
 
 
@@ -117,5 +120,9 @@ def build_config(base: dict[str, Any], layers: list[LayerInfo], store_url: str, 
         info.name: collection(info, store_url, config["server"]["url"]) for info in layers if info.spec.kind == "vector"
     }
     # not pygeoapi's: what ogcapi/pygeoapi/conformance.py declares map tiles from
-    config["cim"] = {"raster_collections": [info.name for info in layers if info.spec.kind == "raster" and info.raster_path]}
+    # and the lod1 collections, served as 3D Tiles (what GeoVolumes is declared from)
+    config["cim"] = {
+        "raster_collections": [info.name for info in layers if info.spec.kind == "raster" and info.raster_path],
+        "scene_collections": [info.name for info in layers if info.spec.kind == "vector" and info.spec.lod1],
+    }
     return config

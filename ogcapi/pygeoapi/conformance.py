@@ -17,7 +17,8 @@ def conformance(api: API, request: APIRequest) -> tuple[dict[str, Any], int, str
     resources = api.config.get("resources", {}).values()
     editable = any(p.get("editable") for r in resources for p in r.get("providers", []))
     rasters = bool(api.config.get("cim", {}).get("raster_collections"))
-    content = {"conformsTo": declared(editable, rasters)}
+    scenes = bool(api.config.get("cim", {}).get("scene_collections"))
+    content = {"conformsTo": declared(editable, rasters, scenes)}
     headers = request.get_response_headers(**api.api_headers)
     if request.format == "html":
         html = render_j2_template(

@@ -1,0 +1,247 @@
+"""SceneEngine: the 3D Tiles of the lod1 layers of a store, per release, cached (docs/3d-tiles.md).
+
+- A plan (tiles/threed/plan.py) is computed once per (release tag, layer, and the store's edit
+  generation when the layer is editable and the current release is read): kept in a small LRU in
+  memory and, when the tile cache has a directory, as ``<cache>/<release tag>/3d-<layer>/plan.v<N>[.e<G>].npz``.
+  One plan is computed at a time per key (other threads asking for it wait for it).
+- Contents (GLB) are cached in the tile cache (tiles/cache.py) under the tileset name ``3d-<layer>``,
+  tile matrix set ``glb``: key ``(tag.v<N>[.e<G>], 3d-<layer>, glb, level, y, x)``; the ETag hashes the key.
+- ``release``: None or the current number = the current release (with its edits for an editable
+  layer); another kept release is read as it was published; an unknown one is NotFound naming the
+  releases kept, a pruned one ReleaseGone (410).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cim.errors import NotFound
+from cim.heights import DEFAULT_RULE, HEIGHT_SOURCES, HeightRule
+from cim.store import LayerInfo, Store
+from tiles.cache import TileCache, TileKey
+from tiles.engine import default_cache
+from tiles.terrain.sample import elevation_layer
+from tiles.threed.model import ScenePlan, SceneContent, SceneTile
+from tiles.threed.plan import footprint_frame, ground_heights, plan_batches, tileset_json
+from tiles.threed.plan_store import load_plan, save_plan
+
+#: bump when the plan or the content changes: part of every cache key and ETag
+SCENE_VERSION = 1
+#: plans kept in memory
+PLANS_IN_MEMORY = 8
+#: the tile matrix set part of a content's cache key
+CONTENT_TMS = "glb"
+#: the layer fields that go into the property table as they are
+_COPIED = ("name", "use", "height_m", "floors")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a request reads: the layer of one release, and how."""
+
+    info: LayerInfo
+    number: int
+    #: the release argument of the store's reads: None = current with edits
+    read: int | None
+    tag: str
+    mutable: bool
+    generation: int
+    dem: LayerInfo | None
+
+    @property
+    def version(self) -> str:
+        return f"{self.tag}.v{SCENE_VERSION}" + (f".e{self.generation}" if self.generation else "")
+
+    @property
+    def tileset_name(self) -> str:
+        return f"3d-{self.info.name}"
+
+
+class SceneEngine:
+    """Plans, tileset.json and GLB contents of a store's lod1 layers (thread-safe)."""
+
+    def __init__(self, store: Store, cache: TileCache | None = None, rule: HeightRule = DEFAULT_RULE) -> None:
+        self.store = store
+        self.cache = cache if cache is not None else default_cache(store)
+        self.rule = rule
+        self._plans: OrderedDict[tuple[str, str], tuple[ScenePlan, dict[tuple[int, int, int], SceneTile]]] = OrderedDict()
+        self._building: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._tags: dict[int, str] = {}
+
+    # -- layers and releases ----------------------------------------------------------------------
+    def layers(self) -> list[str]:
+        """The lod1 vector layers of the current release."""
+        return [i.name for i in self.store.layers() if i.spec.kind == "vector" and i.spec.lod1]
+
+    def release_tag(self, number: int) -> str:
+        """``r0003-20250101T120000123456`` (as the vector tiles' tags: number and creation time)."""
+        tag = self._tags.get(number)
+        if tag is None:
+            created = next((r.created for r in self.store.releases() if r.number == number), None)
+            stamp = created.strftime("%Y%m%dT%H%M%S%f") if created is not None else "unknown"
+            tag = f"r{number:04d}-{stamp}"
+            with self._lock:
+                self._tags[number] = tag
+        return tag
+
+    def _target(self, layer: str, release: int | None) -> _Target:
+        current = self.store.current_number()
+        if release is None or release == current:
+            number, read, infos = current, None, self.store.layers()
+        else:
+            number, read = int(release), int(release)
+            infos = self.store.release_layers(number)  # NotFound / ReleaseGone for a release not kept
+        info = next((i for i in infos if i.name == layer and i.spec.kind == "vector"), None)
+        if info is None or not info.spec.lod1:
+            names = ", ".join(i.name for i in infos if i.spec.kind == "vector" and i.spec.lod1) or "none"
+            where = "the current release" if read is None else f"release {number}"
+            raise NotFound(f"no 3D Tiles for {layer!r} in {where} (lod1 layers: {names})")
+        mutable = bool(info.spec.editable) and read is None
+        generation = self.store.edit_generation() if mutable else 0
+        if not mutable:
+            read = number  # read the release by number: a switch in between changes nothing
+        return _Target(info, number, read, self.release_tag(number), mutable, generation, elevation_layer(infos))
+
+    # -- plans ------------------------------------------------------------------------------------
+    def plan(self, layer: str, release: int | None = None) -> ScenePlan:
+        return self._plan(self._target(layer, release))[0]
+
+    def _plan_path(self, target: _Target) -> Path | None:
+        disk = self.cache.disk
+        if disk is None:
+            return None
+        name = f"plan.v{SCENE_VERSION}" + (f".e{target.generation}" if target.generation else "") + ".npz"
+        return disk.root / target.tag / target.tileset_name / name
+
+    def _plan(self, target: _Target) -> tuple[ScenePlan, dict[tuple[int, int, int], SceneTile]]:
+        key = (target.version, target.info.name)
+        with self._lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._plans.get(key)
+            if found is not None:
+                return found
+            path = self._plan_path(target)
+            plan = load_plan(path) if path is not None else None
+            if plan is None:
+                plan = self._compute(target)
+                if path is not None:
+                    save_plan(plan, path)
+            found = (plan, {(t.level, t.x, t.y): t for t in plan.tiles()})
+            with self._lock:
+                self._plans[key] = found
+                while len(self._plans) > PLANS_IN_MEMORY:
+                    self._plans.popitem(last=False)
+                self._building.pop(key, None)
+            return found
+
+    def _compute(self, target: _Target) -> ScenePlan:
+        batches = self.store.layer_batches(target.info.name, target.read)
+        try:
+            dem = target.dem
+            return plan_batches(
+                target.info.name, target.number, target.info.srid, batches.batches, self.rule,
+                dem.raster_path if dem is not None else None, dem.name if dem is not None else None,
+            )
+        finally:
+            batches.close()
+
+    # -- tileset.json -----------------------------------------------------------------------------
+    def tileset(self, layer: str, content_uri: Callable[[int, int, int, int], str], release: int | None = None) -> dict:
+        from tiles.threed.geodesy import region_origin, transform_matrix
+
+        plan = self.plan(layer, release)
+        return tileset_json(plan, content_uri, lambda region: transform_matrix(region_origin(region)))
+
+    # -- contents ---------------------------------------------------------------------------------
+    def _key(self, target: _Target, level: int, x: int, y: int) -> TileKey:
+        return (target.version, target.tileset_name, CONTENT_TMS, int(level), int(y), int(x))
+
+    @staticmethod
+    def etag(key: TileKey) -> str:
+        digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=10).hexdigest()
+        return f'"{key[0]}-{digest}"'
+
+    def _leaf(self, target: _Target, level: int, x: int, y: int) -> SceneTile:
+        plan, index = self._plan(target)
+        tile = index.get((int(level), int(x), int(y)))
+        if tile is None or not tile.has_content:
+            raise NotFound(
+                f"no 3D tile {level}/{x}/{y} in the tileset of {target.info.name!r} (release {target.number}): "
+                "content URIs are listed in its tileset.json"
+            )
+        return tile
+
+    def version(self, layer: str, level: int, x: int, y: int, release: int | None = None) -> SceneContent:
+        """The ETag the content has now, without rendering it (data = b"")."""
+        target = self._target(layer, release)
+        self._leaf(target, level, x, y)
+        key = self._key(target, level, x, y)
+        return SceneContent(b"", target.number, self.etag(key), target.mutable, target.generation)
+
+    def content(self, layer: str, level: int, x: int, y: int, release: int | None = None) -> SceneContent:
+        """The GLB of leaf ``level/x/y``: from the cache, else rendered and cached."""
+        target = self._target(layer, release)
+        tile = self._leaf(target, level, x, y)
+        key = self._key(target, level, x, y)
+        data = self.cache.get(key)
+        if data is None:
+            data = self.render(target, tile)
+            self.cache.put(key, data)
+        return SceneContent(data, target.number, self.etag(key), target.mutable, target.generation)
+
+    def render(self, target: _Target, tile: SceneTile) -> bytes:
+        from tiles.threed.geodesy import region_origin
+        from tiles.threed.glb import encode_glb
+        from tiles.threed.mesh import extrude
+
+        info = target.info
+        columns = [c for c in _COPIED if c in info.field_types]
+        frame = self.store.read_frame(info.name, bbox=tile.bbox, columns=columns, release=target.read)
+        frame = frame[frame.index.isin(tile.fids)].sort_index()
+        frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+        geometry = frame.geometry.to_numpy()
+        heights, sources = self.rule.resolve(
+            frame["height_m"] if "height_m" in frame else None, frame["floors"] if "floors" in frame else None,
+            size=len(frame),
+        )
+        bounds, centroids = footprint_frame(geometry)
+        dem = target.dem
+        base = ground_heights(dem.raster_path if dem is not None else None, info.srid, bounds, centroids)
+        mesh = extrude(geometry, info.srid, base, heights, region_origin(tile.region))
+        table: dict[str, list] = {"fid": [int(f) for f in frame.index]}
+        for name in _COPIED:
+            table[name] = _column(frame[name], name) if name in frame else [None] * len(frame)
+        table["height"] = [float(h) for h in heights]
+        table["height_source"] = [HEIGHT_SOURCES[int(s)] for s in sources]
+        table["base"] = [float(b) for b in base]
+        return encode_glb(mesh, table)
+
+
+def _column(series: pd.Series, name: str) -> list:
+    """A frame column as Python values, missing ones as None."""
+    out: list = []
+    for value in series.astype(object).tolist():
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+        elif name == "floors":
+            out.append(int(value))
+        elif name == "height_m":
+            out.append(float(value))
+        else:
+            out.append(str(value))
+    return out
