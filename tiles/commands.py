@@ -1,5 +1,6 @@
 """``cim tiles seed`` (pre-render into the tile cache), ``cim tiles prepare`` (the current release's
-tile geometry, PostGIS) ``cim export pmtiles|mbtiles`` and ``cim export features`` (a layer as a download file)."""
+tile geometry, PostGIS) ``cim export pmtiles|mbtiles``, ``cim export features`` (a layer as a download file)
+and ``cim export 3dtiles`` (a lod1 layer as a static 3D Tiles directory)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,24 @@ def features(store_url: str | None, layer: str, fmt: str, release: int | None, o
         download = city.export_features(layer, fmt, out, release)
     click.echo(f"wrote {out}: {layer} of release {download.release} as {download.format.title}, "
                f"{download.size} bytes, sha256 {download.sha256}")
+
+
+@export.command("3dtiles")
+@store_option
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--layer", default="buildings", show_default=True, help="A lod1 layer (extruded footprints).")
+@click.option("--release", type=int, default=None, help="A kept past release (default: the current one).")
+@click.option("--force", is_flag=True, help="Replace OUT when it is a directory that is not empty.")
+def threedtiles(store_url: str | None, out: str, layer: str, release: int | None, force: bool) -> None:
+    """Write lod1 layer LAYER as a static OGC 3D Tiles 1.1 directory OUT: tileset.json (relative
+    content URIs) and one GLB per leaf tile, the bytes /collections/LAYER/3dtiles serves."""
+    from cim.store import open_store
+    from tiles.threed.engine import SceneEngine
+    from tiles.threed.export import export_3dtiles
+
+    with open_store(store_url) as store:
+        result = export_3dtiles(SceneEngine(store), Path(out), layer, release, force, click.echo)
+    click.echo(
+        f"wrote {out}: {layer} of release {result.release}, {result.count} buildings in {result.files} tiles, "
+        f"{result.bytes / 1e6:.1f} MB, largest tile {result.largest / 1e3:.1f} KB"
+    )

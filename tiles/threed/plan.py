@@ -43,6 +43,8 @@ MAX_LEAF = 500
 MAX_LEVEL = 20
 #: inner tiles' geometric error = cell side (m) / this
 ERROR_DIVISOR = 16.0
+#: points per edge when a leaf's storage box is transformed to longitude/latitude
+DENSIFY = 16
 #: regions are padded by this many radians (≈ 6 cm) and metres
 PAD_RAD = 1e-8
 PAD_M = 0.05
@@ -79,18 +81,18 @@ def ground_heights(
     return np.where(finite.any(axis=1), base, 0.0)
 
 
-def lonlat_bounds(srid: int, bounds: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """(n, 4) west, south, east, north degrees of footprints' storage-CRS bboxes (corners and edge
-    midpoints transformed)."""
+def lonlat_bounds(srid: int, bounds: npt.NDArray[np.float64], steps: int = DENSIFY) -> npt.NDArray[np.float64]:
+    """(n, 4) west, south, east, north degrees of storage-CRS boxes (n, 4): their edges, ``steps``
+    points each, transformed (a projection's extremes over a box lie on its edges)."""
     if len(bounds) == 0:
         return np.empty((0, 4))
-    x0, y0, x1, y1 = bounds.T
-    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-    xs = np.stack([x0, xm, x1, x1, x1, xm, x0, x0], axis=1)
-    ys = np.stack([y0, y0, y0, ym, y1, y1, y1, ym], axis=1)
+    x0, y0, x1, y1 = (bounds[:, i : i + 1] for i in range(4))
+    t = np.linspace(0.0, 1.0, steps + 1)[None, :-1]
+    xs = np.concatenate([x0 + (x1 - x0) * t, x1 + 0 * t, x1 - (x1 - x0) * t, x0 + 0 * t], axis=1)
+    ys = np.concatenate([y0 + 0 * t, y0 + (y1 - y0) * t, y1 + 0 * t, y1 - (y1 - y0) * t], axis=1)
     lon, lat = lonlat_transformer(srid).transform(xs.ravel(), ys.ravel())
-    lon = np.asarray(lon).reshape(-1, 8)
-    lat = np.asarray(lat).reshape(-1, 8)
+    lon = np.asarray(lon).reshape(xs.shape)
+    lat = np.asarray(lat).reshape(xs.shape)
     return np.stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)], axis=1)
 
 
@@ -119,40 +121,29 @@ def morton(ix: npt.NDArray[np.int64], iy: npt.NDArray[np.int64]) -> npt.NDArray[
 
 
 class _Builder:
-    def __init__(
-        self, codes: npt.NDArray[np.int64], fids: npt.NDArray[np.int64], ll: npt.NDArray[np.float64],
-        bounds: npt.NDArray[np.float64], low: npt.NDArray[np.float64], high: npt.NDArray[np.float64],
-        side_m: float, max_leaf: int, max_level: int,
-    ) -> None:
-        self.codes, self.fids, self.ll, self.bounds = codes, fids, ll, bounds
-        self.low, self.high = low, high
-        self.side_m, self.max_leaf, self.max_level = side_m, max_leaf, max_level
+    """Splits the Morton-sorted buildings into cells (pass 1: ranges only), then makes the tiles
+    with their regions from all leaves' extents at once (pass 2)."""
 
-    def tile(self, level: int, x: int, y: int, start: int, stop: int) -> SceneTile:
+    def __init__(self, codes: npt.NDArray[np.int64], max_leaf: int, max_level: int) -> None:
+        self.codes, self.max_leaf, self.max_level = codes, max_leaf, max_level
+        #: (start, stop) of every leaf, in preorder (= ascending start)
+        self.leaves: list[tuple[int, int]] = []
+
+    def split(self, level: int, x: int, y: int, start: int, stop: int) -> tuple:
+        """``(level, x, y, children)`` of an inner cell, ``(level, x, y, leaf number)`` of a leaf."""
         if stop - start > self.max_leaf and level < self.max_level:
             children = []
             shift = 2 * (MAX_LEVEL - level - 1)
-            prefix = morton(np.array([x]), np.array([y]))[0] << 2
+            prefix = int(morton(np.array([x]), np.array([y]))[0]) << 2
+            codes = self.codes[start:stop]
             for q in range(4):
-                lo = (prefix | q) << shift
-                hi = ((prefix | q) + 1) << shift
-                a = start + int(np.searchsorted(self.codes[start:stop], lo, side="left"))
-                b = start + int(np.searchsorted(self.codes[start:stop], hi, side="left"))
+                a = start + int(np.searchsorted(codes, (prefix | q) << shift, side="left"))
+                b = start + int(np.searchsorted(codes, ((prefix | q) + 1) << shift, side="left"))
                 if b > a:
-                    children.append(self.tile(level + 1, 2 * x + (q & 1), 2 * y + (q >> 1), a, b))
-            region = _union([c.region for c in children])
-            error = self.side_m / 2**level / ERROR_DIVISOR
-            return SceneTile(level, x, y, region, error, children=tuple(children))
-        ll = self.ll[start:stop]
-        bb = self.bounds[start:stop]
-        region = (
-            float(np.radians(ll[:, 0].min())) - PAD_RAD, float(np.radians(ll[:, 1].min())) - PAD_RAD,
-            float(np.radians(ll[:, 2].max())) + PAD_RAD, float(np.radians(ll[:, 3].max())) + PAD_RAD,
-            float(self.low[start:stop].min()) - PAD_M, float(self.high[start:stop].max()) + PAD_M,
-        )
-        bbox = (float(bb[:, 0].min()), float(bb[:, 1].min()), float(bb[:, 2].max()), float(bb[:, 3].max()))
-        fids = np.sort(self.fids[start:stop])
-        return SceneTile(level, x, y, region, 0.0, fids=fids, bbox=bbox)
+                    children.append(self.split(level + 1, 2 * x + (q & 1), 2 * y + (q >> 1), a, b))
+            return (level, x, y, children)
+        self.leaves.append((start, stop))
+        return (level, x, y, len(self.leaves) - 1)
 
 
 def _union(regions: Iterable[tuple[float, ...]]) -> tuple[float, float, float, float, float, float]:
@@ -175,7 +166,6 @@ def plan_arrays(
         root = SceneTile(0, 0, 0, (0.0, 0.0, 0.0, 0.0, 0.0, 0.0), 0.0)
         return ScenePlan(layer, release, srid, root, 0, (0.0, 0.0, 0.0, 0.0, 0.0, 0.0), dem)
     base = ground_heights(raster_path, srid, bounds, centroids)
-    ll = lonlat_bounds(srid, bounds)
     x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
     side = max(bounds[:, 2].max() - x0, bounds[:, 3].max() - y0) * (1 + 1e-9) or 1.0
     cells = 2**MAX_LEVEL
@@ -183,20 +173,47 @@ def plan_arrays(
     iy = np.clip(np.floor((centroids[:, 1] - y0) / side * cells), 0, cells - 1).astype(np.int64)
     codes = morton(ix, iy)
     order = np.argsort(codes, kind="stable")
-    crs = CRS.from_epsg(srid)
-    if crs.is_geographic:
-        mid_lat = (ll[:, 1].min() + ll[:, 3].max()) / 2
-        side_m = side * _M_PER_DEG * max(np.cos(np.radians(mid_lat)), 0.01)
-    else:
-        side_m = side * crs.axis_info[0].unit_conversion_factor
-    builder = _Builder(
-        codes[order], fids[order], ll[order], bounds[order], base[order], (base + heights)[order],
-        float(side_m), max_leaf, max_level,
-    )
-    root = builder.tile(0, 0, 0, 0, n)
+    builder = _Builder(codes[order], max_leaf, max_level)
+    tree = builder.split(0, 0, 0, 0, n)
+    # every leaf's extent at once: storage bbox, then its lon/lat bounds and heights
+    starts = np.array([s for s, _ in builder.leaves], dtype=np.int64)
+    sb = bounds[order]
+    leaf_bbox = np.stack([
+        np.minimum.reduceat(sb[:, 0], starts), np.minimum.reduceat(sb[:, 1], starts),
+        np.maximum.reduceat(sb[:, 2], starts), np.maximum.reduceat(sb[:, 3], starts),
+    ], axis=1)
+    ll = np.radians(lonlat_bounds(srid, leaf_bbox))
+    low = np.minimum.reduceat(base[order], starts) - PAD_M
+    high = np.maximum.reduceat((base + heights)[order], starts) + PAD_M
+    sorted_fids = fids[order]
+    side_m = _metres(srid, side, ll)
+
+    def make(node: tuple) -> SceneTile:
+        level, x, y, rest = node
+        if isinstance(rest, list):
+            children = tuple(make(c) for c in rest)
+            return SceneTile(level, x, y, _union(c.region for c in children), side_m / 2**level / ERROR_DIVISOR,
+                             children=children)
+        start, stop = builder.leaves[rest]
+        w, s, e, nn = ll[rest]
+        region = (float(w) - PAD_RAD, float(s) - PAD_RAD, float(e) + PAD_RAD, float(nn) + PAD_RAD,
+                  float(low[rest]), float(high[rest]))
+        return SceneTile(level, x, y, region, 0.0, fids=np.sort(sorted_fids[start:stop]),
+                         bbox=tuple(float(v) for v in leaf_bbox[rest]))  # type: ignore[arg-type]
+
+    root = make(tree)
     w, s, e, nn, lo, hi = root.region
     bbox3d = (float(np.degrees(w)), float(np.degrees(s)), lo, float(np.degrees(e)), float(np.degrees(nn)), hi)
     return ScenePlan(layer, release, srid, root, n, bbox3d, dem)
+
+
+def _metres(srid: int, side: float, ll_rad: npt.NDArray[np.float64]) -> float:
+    """The quadtree square's side in metres (degrees of a geographic CRS at its mid latitude)."""
+    crs = CRS.from_epsg(srid)
+    if crs.is_geographic:
+        mid = (ll_rad[:, 1].min() + ll_rad[:, 3].max()) / 2
+        return float(side * _M_PER_DEG * max(np.cos(mid), 0.01))
+    return float(side * crs.axis_info[0].unit_conversion_factor)
 
 
 def plan_batches(
