@@ -208,6 +208,9 @@ ensure_cesium() {
     cp -R "$tmp/package/Build/Cesium" "$stage" && cp "$tmp/package/LICENSE.md" "$stage/LICENSE.md" \
         || { rm -rf "$tmp" "$stage"; return 1; }
     rm -rf "$dir" && mv "$stage" "$dir" || { rm -rf "$tmp" "$stage"; return 1; }
+    printf '%s\n' "$want" >"$dir/VERSION"
+    rm -rf "$tmp"
+}
 
 # --- Khronos glTF validator for the 3D Tiles content tests -----------------------------------
 # The official validator (npm package gltf-validator, no dependencies) checks every GLB the tests
