@@ -31,9 +31,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from support.browser import BrowserError, Chromium, find_chromium
+import test_warnings_viewer
+from test_warnings_viewer import BLUE_RING, RED_RING, alert, ingest
 from ogcapi.errors import install_handlers
 from ogcapi.viewer3d import INSTALL_HINT, MEDIA_TYPES, VENDOR_DIR, Viewer3D, cesium_version, vendor_file, viewer3d_routes
 from cim.errors import NotFound
+from tiles.warning_style import COLOURS
 
 SKIP_BROWSER = os.environ.get("CIM_TEST_SKIP_BROWSER") == "1"
 STATUS = (
@@ -273,3 +276,57 @@ def test_the_hash_sets_the_point_looked_at(live_server, browser: Chromium) -> No
     )
     assert looked_at[0] == pytest.approx(60.1680, abs=1e-3) and looked_at[1] == pytest.approx(24.9440, abs=1e-3)
     assert looked_at[2] == pytest.approx(1500, rel=0.01)
+
+
+# --- warnings over the 3D scene (the warnings viewer's city: one red warning in force) ------------
+
+#: the warnings viewer's city with one red warning in force, on a real socket (each store; this module's own)
+warning_server = test_warnings_viewer.warning_server
+
+#: the warning entities drawn: [fid, css colour of the fill] per polygon
+DRAWN_WARNINGS = """JSON.stringify(window.cimViewer3d.warnings.entities.values.filter(function (e) { return e.polygon; })
+  .map(function (e) { return [Number(e.id), e.polygon.material.color.getValue().toCssHexString()]; }).sort())"""
+
+
+def picks_warning_at(browser: Chromium, ring: list[tuple[float, float]], headline: str) -> bool:
+    """Whether the warning drawn at the centre of a (lat, lon) ring has ``headline`` (Cesium drillPick;
+    a ground-clamped polygon is ready a few frames after its entity)."""
+    try:
+        browser.wait_for(_pick_expression(ring, headline), timeout=60)
+    except BrowserError:
+        return False
+    return True
+
+
+def _pick_expression(ring: list[tuple[float, float]], headline: str) -> str:
+    lat = sum(p[0] for p in ring) / len(ring)
+    lon = sum(p[1] for p in ring) / len(ring)
+    return (
+        "(function () { var v = window.cimViewer3d.viewer; v.scene.render();"
+        f" var p = Cesium.SceneTransforms.worldToWindowCoordinates(v.scene, Cesium.Cartesian3.fromDegrees({lon}, {lat}, 0));"
+        " if (!p) return false;"
+        " return v.scene.drillPick(p).filter(function (o) { return o.id instanceof Cesium.Entity && o.id.properties; })"
+        f".map(function (o) {{ return o.id.properties.headline.getValue(); }}).join('|') === {json.dumps(headline)}; }})()"
+    )
+
+
+def test_warnings_are_drawn_in_their_colours_and_kept_live(warning_server, browser: Chromium) -> None:
+    _, red_fid = warning_server.red
+    status = open_viewer(browser, f"{warning_server.url}/viewer/3d#60.1680/24.9460/2500")
+    browser.wait_for("window.cimViewer3d.status.warnings.loaded && window.cimViewer3d.status.warnings.state === 'live'", timeout=60)
+    browser.wait_for("window.cimViewer3d.status.warnings.count === 1", timeout=60)
+    browser.wait_for(f"{DRAWN_WARNINGS} === JSON.stringify([[{red_fid}, '{COLOURS['red']}73']])", timeout=60)
+    assert picks_warning_at(browser, RED_RING, "红色测试预警")
+    assert status["warnings"]["count"] in (0, 1)
+    browser.evaluate("window.cimTestMarker = 'same page'")
+
+    _, blue = alert(2, BLUE_RING, "蓝色", "Minor", "蓝色测试预警")  # ingested while the page is open
+    blue_fid = ingest(warning_server.store_url, blue)
+    browser.wait_for("window.cimViewer3d.status.warnings.count === 2", timeout=60)
+    drawn = json.loads(browser.evaluate(DRAWN_WARNINGS))
+    assert drawn == sorted([[red_fid, f"{COLOURS['red']}73"], [blue_fid, f"{COLOURS['blue']}73"]])
+    assert picks_warning_at(browser, BLUE_RING, "蓝色测试预警")
+    assert browser.evaluate("window.cimTestMarker") == "same page"
+    assert browser.evaluate("window.cimViewer3d.status.warnings.events") >= 1
+    assert json.loads(browser.evaluate("document.getElementById('status').textContent"))["errors"] == []
+    assert browser.page_errors() == []

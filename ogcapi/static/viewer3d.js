@@ -252,6 +252,7 @@
   var W = config.warnings;
   var warningSource = new Cesium.GeoJsonDataSource("warnings");
   viewer.dataSources.add(warningSource);
+  window.cimViewer3d.warnings = warningSource;
   var byFid = {}, wLoaded = false, wPending = [];
   function warningColour(p) {
     var name = W.colours[p.colour] ? p.colour : W.severityColours[p.severity];
@@ -342,6 +343,7 @@
   // --- a job's results: #job=<id> or the form; its GeoJSON outputs drawn -------------------------
   var jobSource = new Cesium.GeoJsonDataSource("job");
   viewer.dataSources.add(jobSource);
+  window.cimViewer3d.job = jobSource;
   var jobResult = document.getElementById("job-result");
   function isGeoJson(v) { return v && typeof v === "object" && (v.type === "FeatureCollection" || v.type === "Feature"); }
   function showJob(id) {
