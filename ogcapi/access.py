@@ -13,6 +13,7 @@ path                                                          reads
 ``/collections/{id}/changes`` (the change feed)                layer ``id``
 ``/collections/{id}/tiles/{tms}/{z}/{row}/{col}``              layer ``id``
 ``/collections/{id}/map/tiles/{tms}/{z}/{row}/{col}``          layer ``id`` (raster layers)
+``/collections/{id}/terrain/{z}/{x}/{y}.terrain``              layer ``id`` (the DEM's terrain tiles)
 ``/collections/{id}/downloads/{format}``                       layer ``id`` (bulk downloads)
 ``/collections/{id}/3dtiles`` and ``.../{level}/{x}/{y}.glb``   layer ``id`` (3D Tiles; the tileset too:
                                                               its leaves' regions map the blocks)
@@ -55,7 +56,7 @@ from ogcapi.tiles_fastpath import mark_private
 log = logging.getLogger(__name__)
 
 _COLLECTION_DATA = re.compile(
-    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+|3dtiles(?:/[^/]+/[^/]+/[^/]+)?)/?$"
+    r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|terrain/[^/]+/[^/]+/[^/]+|downloads/[^/]+|3dtiles(?:/[^/]+/[^/]+/[^/]+)?)/?$"
 )
 _COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
 #: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)

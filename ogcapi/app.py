@@ -28,6 +28,7 @@ from ogcapi.impact_routes import impact_routes
 from ogcapi.processes_routes import processes_routes
 from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
+from ogcapi.terrain_routes import terrain_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
 from ogcapi.records_routes import CatalogRecords, records_routes
@@ -44,6 +45,7 @@ from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
 from tiles.map_tilesets import raster_layers
+from tiles.terrain.engine import TerrainEngine
 from tiles.tilesets import vector_layers
 from tiles.threed.engine import SceneEngine
 
@@ -110,8 +112,11 @@ def create_app(
     # 3D Tiles of the lod1 layers (OGC API - 3D GeoVolumes), through the same cache (ogcapi/threed_routes.py)
     app.state.scenes = SceneEngine(store, app.state.tiles.cache)
     app.router.routes.extend(threed_routes(app.state.scenes, service.server_url))
+    # terrain of the DEM for CesiumJS (quantized-mesh: ogcapi/terrain_routes.py), through the same cache
+    app.state.terrain = TerrainEngine(store, tiles=app.state.tiles)
+    app.router.routes.extend(terrain_routes(app.state.terrain))
     # the CesiumJS 3D viewer (/viewer/3d; before /viewer/{name}) and the MapLibre map viewer of the style (/viewer)
-    app.router.routes.extend(viewer3d_routes(store, service.server_url))
+    app.router.routes.extend(viewer3d_routes(store, service.server_url, dem_layer=app.state.terrain.dem_layer))
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
     app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)
@@ -145,6 +150,7 @@ def create_app(
         catalog_collection=app.state.catalog.collection,
         scene_collections=app.state.scenes.layers,
         scene_box=lambda name: app.state.scenes.plan(name).bbox3d,
+        terrain_collections=lambda: [name for name in [app.state.terrain.dem_layer()] if name],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
     app.add_middleware(LayerAccess, store=store, auth=app.state.auth)  # restricted layers, audit: ogcapi/access.py

@@ -14,7 +14,8 @@ responses on the way out:
 - the collection list: the raster collections pygeoapi does not know (ogcapi/raster_collections.py);
 - the OpenAPI document: the tiles paths (ogcapi/tiles_openapi.py), the warnings' (ogcapi/warnings_openapi.py),
   the processes' and jobs' (ogcapi/processes_openapi.py), the downloads' (ogcapi/downloads_openapi.py),
-  the releases' (ogcapi/releases_openapi.py) and the change feed's (ogcapi/changes_openapi.py);
+  the releases' (ogcapi/releases_openapi.py), the change feed's (ogcapi/changes_openapi.py) and the
+  terrain's (ogcapi/terrain_openapi.py);
 - landing page: the ``processes`` and ``job-list`` links, ``/releases`` (rel ``version-history``) and
   ``/releases/stream`` (rel ``hub``);
 - the layer catalog (OGC API - Records, ogcapi/records_routes.py): its collection in ``/collections``,
@@ -47,6 +48,7 @@ from ogcapi.downloads_openapi import add_downloads_paths, enclosure_links
 from ogcapi.processes_openapi import add_processes_paths
 from ogcapi.records_openapi import add_records_paths
 from ogcapi.threed_openapi import add_threed_paths, geovolumes_link, viewer_link
+from ogcapi.terrain_openapi import add_terrain_paths
 from ogcapi.tiles_openapi import add_tiles_paths
 from ogcapi.warnings_openapi import add_warnings_paths
 from ogcapi.releases_openapi import add_releases_paths, landing_links as releases_landing_links
@@ -77,6 +79,7 @@ class DocumentAdditions:
         catalog_collection: Callable[[], dict[str, Any]] | None = None,
         scene_collections: Callable[[], list[str]] | None = None,
         scene_box: Callable[[str], Box3D] | None = None,
+        terrain_collections: Callable[[], list[str]] | None = None,
     ) -> None:
         self.app = app
         self.base = server_url.rstrip("/")
@@ -90,6 +93,8 @@ class DocumentAdditions:
         #: the lod1 collections (3D Tiles) and the 3D box of one (SceneEngine.plan(...).bbox3d)
         self.scene_collections = scene_collections
         self.scene_box = scene_box
+        #: the DEM collections with terrain (ogcapi/terrain_routes.py)
+        self.terrain_collections = terrain_collections
 
     def _rewriter(self, path: str) -> Rewriter | None:
         path = path.rstrip("/") or "/"
@@ -101,9 +106,10 @@ class DocumentAdditions:
             return self._collection
         if path == "/openapi":
             rasters = [c["id"] for c in self.raster_collections()] if self.raster_collections else []
-            return lambda doc: add_threed_paths(add_changes_paths(add_releases_paths(add_downloads_paths(add_records_paths(
+            dems = self.terrain_collections() if self.terrain_collections else []
+            return lambda doc: add_terrain_paths(add_threed_paths(add_changes_paths(add_releases_paths(add_downloads_paths(add_records_paths(
                 add_processes_paths(add_push_paths(add_warnings_paths(add_tiles_paths(doc, self.vector_collections(), rasters))))
-            )))), self._scenes())
+            )))), self._scenes()), dems)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,7 +4,8 @@ pygeoapi's collections are made from feature providers; raster layers have no fe
 middleware answers for them: ``/collections/{id}`` with our collection document (extent, storage
 CRS, a ``tilesets-map`` link to ``/collections/{id}/map/tiles``), and ``404`` (OGC exception JSON)
 for the feature resources a raster collection does not have (``/items``, ``/items/{id}``,
-``/queryables``, ``/schema``, ``/feature-schema``). ``/collections`` lists them through
+``/queryables``, ``/schema``, ``/feature-schema``); an elevation layer's document links its terrain
+(``alternate``, :func:`terrain_link`). ``/collections`` lists them through
 ogcapi/document_additions.py, which appends :func:`raster_collection` documents.
 """
 
@@ -39,8 +40,17 @@ def raster_collection(info: LayerInfo, base: str) -> dict[str, Any]:
             {"rel": "self", "type": "application/json", "title": "This document as JSON", "href": here},
             {"rel": REL_TILESETS_MAP, "type": "application/json", "title": f"Map tilesets of {info.name}",
              "href": f"{here}/map/tiles"},
-        ],
+        ] + ([terrain_link(info.name, here)] if spec.raster == "elevation" else []),
     }
+
+
+def terrain_link(name: str, here: str) -> dict[str, str]:
+    """The DEM's terrain (ogcapi/terrain_routes.py). No link relation is registered for a terrain
+    mesh; the quantized-mesh tiles are another representation of the DEM's heights, hence
+    ``alternate``, described by the title and pointing at the layer.json CesiumJS starts from."""
+    return {"rel": "alternate", "type": "application/json",
+            "title": f"Terrain of {name} as quantized-mesh-1.0 tiles for CesiumJS (layer.json)",
+            "href": f"{here}/terrain/layer.json"}
 
 
 class RasterCollections:

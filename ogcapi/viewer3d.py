@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +45,7 @@ from ogcapi.viewer import ASSET_CACHE, STATIC_DIR, _json_script, _version_tag
 from tiles.map_tilesets import raster_layers
 from tiles.warning_style import COLOURS, NO_COLOUR, SEVERITY_COLOURS
 
+LOGGER = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE = PACKAGE_DIR / "templates" / "viewer3d.html"
 #: where ``ensure_cesium`` (scripts/lib.sh) puts the CesiumJS build tree
@@ -103,16 +105,16 @@ def vendor_file(vendor_dir: Path, relative: str) -> Path:
     return path
 
 
-def terrain_layer(store: Store) -> str | None:
-    """The DEM collection whose terrain (quantized-mesh) the globe stands on, or None: the current
-    release has no DEM or this server has no terrain tiles."""
-    try:
-        from tiles.terrain.engine import TerrainEngine  # h3's terrain tiles, when present
-    except ImportError:
+def terrain_layer(dem_layer: Callable[[], str | None] | None) -> str | None:
+    """The DEM collection whose terrain (quantized-mesh) the globe stands on
+    (``TerrainEngine.dem_layer``), or None: no DEM in the current release, no terrain on this server,
+    or the DEM cannot be read now (the page falls back to the ellipsoid rather than failing)."""
+    if dem_layer is None:
         return None
     try:
-        return TerrainEngine(store).dem_layer()
-    except Exception:  # no DEM, or no terrain: the page falls back to the ellipsoid
+        return dem_layer()
+    except Exception:
+        LOGGER.warning("3D viewer: no terrain for the page", exc_info=True)
         return None
 
 
@@ -149,7 +151,9 @@ def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def scene_config(store: Store, base: str, vendor_url: str | None) -> dict[str, Any]:
+def scene_config(
+    store: Store, base: str, vendor_url: str | None, dem_layer: Callable[[], str | None] | None = None
+) -> dict[str, Any]:
     """What viewer3d.js needs: URLs of the release's 3D tilesets, terrain, imagery, warnings, jobs."""
     layers = store.layers()
     lod1 = [info for info in layers if info.spec.lod1 and info.count]
@@ -167,7 +171,7 @@ def scene_config(store: Store, base: str, vendor_url: str | None) -> dict[str, A
         url = f"{base}/collections/{info.name}/map/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=png"
         imagery.append({"id": info.name, "url": url, "bbox": info.bbox, "maxzoom": info.spec.maxzoom,
                         "minzoom": info.spec.minzoom})
-    dem = terrain_layer(store)
+    dem = terrain_layer(dem_layer)
     return {
         "cesiumBaseUrl": vendor_url,
         "release": store.current_number(),
@@ -176,7 +180,7 @@ def scene_config(store: Store, base: str, vendor_url: str | None) -> dict[str, A
              "items": f"{base}/collections/{info.name}/items", "bbox": info.bbox}
             for info in lod1
         ],
-        "terrain": None if dem is None else {"id": dem, "url": f"{base}/collections/{dem}/terrain"},
+        "terrain": None if dem is None else {"id": dem, "url": f"{base}/collections/{dem}/terrain/"},
         "imagery": imagery,
         "center": center,
         "extent": extent,
@@ -196,8 +200,11 @@ def scene_config(store: Store, base: str, vendor_url: str | None) -> dict[str, A
 class Viewer3D:
     """The 3D viewer's endpoints over ``store`` for the public base URL ``server_url``."""
 
-    def __init__(self, store: Store, server_url: str, vendor_dir: Path = VENDOR_DIR) -> None:
+    def __init__(
+        self, store: Store, server_url: str, vendor_dir: Path = VENDOR_DIR, dem_layer: Callable[[], str | None] | None = None
+    ) -> None:
         self.store = store
+        self.dem_layer = dem_layer
         self.base = server_url.rstrip("/")
         self.vendor_dir = vendor_dir
 
@@ -218,7 +225,7 @@ class Viewer3D:
             ])
             state, message = "loading", ""
             status = json.dumps({"state": "loading", "errors": []})
-        config = scene_config(self.store, self.base, vendor_url)
+        config = scene_config(self.store, self.base, vendor_url, self.dem_layer)
         config["cesiumVersion"] = version
         return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
             title=html.escape(TITLE),
@@ -253,9 +260,12 @@ class Viewer3D:
         return FileResponse(file, media_type=MEDIA_TYPES[file.suffix.lower()], headers={"Cache-Control": VENDOR_CACHE})
 
 
-def viewer3d_routes(store: Store, server_url: str, vendor_dir: Path = VENDOR_DIR) -> list[BaseRoute]:
-    """The 3D viewer routes (mount them before ``/viewer/{name}``)."""
-    viewer = Viewer3D(store, server_url, vendor_dir)
+def viewer3d_routes(
+    store: Store, server_url: str, vendor_dir: Path = VENDOR_DIR, dem_layer: Callable[[], str | None] | None = None
+) -> list[BaseRoute]:
+    """The 3D viewer routes (mount them before ``/viewer/{name}``); ``dem_layer``: the current
+    release's DEM collection with terrain tiles (``TerrainEngine.dem_layer``), None without terrain."""
+    viewer = Viewer3D(store, server_url, vendor_dir, dem_layer)
     return [
         Route("/viewer/3d", viewer.page, name="viewer3d"),
         Route("/viewer/3d/vendor/{version}/{path:path}", viewer.vendor, name="viewer3d_vendor"),
