@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from functools import lru_cache
 from pathlib import Path
 from string import Template
@@ -145,6 +146,18 @@ def _start_point(store: Store, layer: str, release: int, generation: int) -> dic
     return densest_point(store, layer)
 
 
+def imagery_min_level(bbox: tuple[float, float, float, float] | None, minzoom: int, maxzoom: int) -> int:
+    """The first WebMercatorQuad level Cesium asks a raster layer for: the deepest at which one tile
+    is still as wide as the layer (its extent then spans at most 2 x 2 tiles, as Cesium wants of a
+    minimum level), at least the layer's ``minzoom``. Lower levels would cover the layer with a few
+    pixels and are slow to render from a city's COG (a level-5 tile took 33 s)."""
+    if bbox is None:
+        return minzoom
+    width = max(bbox[2] - bbox[0], bbox[3] - bbox[1], 1e-9)
+    fit = int(math.floor(math.log2(360.0 / width)))
+    return max(minzoom, min(fit, maxzoom))
+
+
 def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float] | None:
     if not boxes:
         return None
@@ -170,7 +183,7 @@ def scene_config(
     for info in images:
         url = f"{base}/collections/{info.name}/map/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=png"
         imagery.append({"id": info.name, "url": url, "bbox": info.bbox, "maxzoom": info.spec.maxzoom,
-                        "minzoom": info.spec.minzoom})
+                        "minzoom": imagery_min_level(info.bbox, info.spec.minzoom, info.spec.maxzoom)})
     dem = terrain_layer(dem_layer)
     return {
         "cesiumBaseUrl": vendor_url,

@@ -67,7 +67,8 @@
   window.cimViewer3d = { viewer: viewer, config: config, status: status };
 
   config.imagery.forEach(function (layer) {
-    var options = { url: layer.url, tilingScheme: new Cesium.WebMercatorTilingScheme(), maximumLevel: layer.maxzoom, credit: layer.id };
+    var options = { url: layer.url, tilingScheme: new Cesium.WebMercatorTilingScheme(),
+      minimumLevel: layer.minzoom, maximumLevel: layer.maxzoom, credit: layer.id };
     if (layer.bbox) options.rectangle = Cesium.Rectangle.fromDegrees(layer.bbox[0], layer.bbox[1], layer.bbox[2], layer.bbox[3]);
     var provider = new Cesium.UrlTemplateImageryProvider(options);
     // a tile without data is 204 (or 404 below the layer's zooms): counted, not an error
