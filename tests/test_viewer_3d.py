@@ -330,3 +330,60 @@ def test_warnings_are_drawn_in_their_colours_and_kept_live(warning_server, brows
     assert browser.evaluate("window.cimViewer3d.status.warnings.events") >= 1
     assert json.loads(browser.evaluate("document.getElementById('status').textContent"))["errors"] == []
     assert browser.page_errors() == []
+
+
+# --- a city with a DEM and an orthophoto: terrain and imagery on (the embedded store; the terrain and
+# map tile tests cover both stores' tiles, this the page in a browser) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def dem_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The raster test city (DEM with a hill, orthophoto, three buildings; tests/support/rasters.py)."""
+    from support.server import LiveServer
+    from test_tiles_rasters import publish_city
+
+    root = tmp_path_factory.mktemp("viewer3d-dem")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CIM_RASTER_DIR", str(root / "cogs"))
+        patch.setenv("CIM_TILE_CACHE", str(root / "tile-cache"))
+        url = str(root / "city.duckdb")
+        publish_city(url, root / "city")
+        with LiveServer(url) as server:
+            yield server
+
+
+#: the canvas point of a building's middle: (lon, lat, height above the ground) -> JS expression
+BUILDING_POINT = """(function () {{
+  var v = window.cimViewer3d.viewer, c = v.scene.canvas, r = c.getBoundingClientRect();
+  var ground = v.scene.globe.getHeight(Cesium.Cartographic.fromDegrees({lon}, {lat}));
+  var p = Cesium.SceneTransforms.worldToWindowCoordinates(v.scene, Cesium.Cartesian3.fromDegrees({lon}, {lat}, ground + {up}));
+  return p ? {{x: p.x + r.left, y: p.y + r.top, ground: ground}} : null; }})()"""
+
+
+def test_a_city_with_a_dem_has_terrain_imagery_and_buildings_on_the_ground(dem_server, browser: Chromium, tmp_path: Path) -> None:
+    import shapely.geometry
+
+    config = page_config(httpx.get(f"{dem_server.url}/viewer/3d").text)
+    assert config["terrain"] == {"id": "dem", "url": f"{dem_server.url}/collections/dem/terrain/"}
+    assert [layer["id"] for layer in config["imagery"]] == ["imagery"]
+    status = open_viewer(browser, f"{dem_server.url}/viewer/3d")
+    assert status["globe"] == {"terrain": "dem", "tilesLoaded": True}
+    assert status["tilesets"]["buildings"]["features"] == 3, status["tilesets"]
+    assert browser.evaluate("window.cimViewer3d.viewer.terrainProvider instanceof Cesium.CesiumTerrainProvider")
+    deviation, _ = warm_pixels(browser.screenshot(tmp_path / "dem.png"))
+    assert deviation > 20  # the orthophoto's gradients on the hill
+
+    # click the middle of a building found through the Features API: it stands on the terrain
+    items = httpx.get(f"{dem_server.url}/collections/buildings/items?f=json").json()["features"]
+    building = items[0]
+    point = shapely.geometry.shape(building["geometry"]).representative_point()
+    target = browser.evaluate(BUILDING_POINT.format(lon=point.x, lat=point.y, up=3))
+    assert target is not None and target["ground"] > 50, target  # the hill of support/rasters.py
+    click(browser, target["x"], target["y"])
+    picked = json.loads(browser.wait_for(
+        "(function () { var p = window.cimViewer3d.status.picked; return p && p.item ? JSON.stringify(p) : null; })()",
+        timeout=60,
+    ))
+    assert picked["fid"] == building["id"] and picked["item"]["properties"] == building["properties"]
+    assert picked["properties"]["base"] == pytest.approx(target["ground"], abs=2.0)  # on the ground, not under it
+    assert browser.page_errors() == []
