@@ -266,6 +266,8 @@ def _build_layer(
             if position == 0:
                 data = LayerData(spec, frame)
                 report.features[layer.name] = len(frame)
+                if spec.lod1:
+                    report.count_heights(layer.name, frame)
                 ready(data)
         checksums.update({name: digest.result() for name, digest in digests.items()})
     scale = active_scale()  # a distributed build (cim/build/distributed.py), else None

@@ -14,7 +14,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from cim.heights import DEFAULT_RULE, HEIGHT_SOURCES, HeightRule
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Action = Literal["repaired", "rejected", "removed", "cleared", "flagged"]
 
@@ -38,6 +43,10 @@ RULES: dict[str, str] = {
     "edits.conflict": "an edit of a feature this release does not have (by source and source_id): kept aside, not applied",
     "raster.nodata": "a raster source has pixels without data (its nodata value or mask); they stay transparent",
     "build.carried": "the layer was carried over from an earlier release unchanged: its sources and config are the same",
+    "height.rule": (
+        "LOD1 blocks (3D Tiles): a footprint is extruded to height_m when above 0, else floors × storey_m, else "
+        "default_m (cim/heights.py); counted per source, no record per feature"
+    ),
 }
 #: how many records per rule and source the Markdown page lists (qa.json has all)
 MARKDOWN_LIMIT = 50
@@ -91,6 +100,9 @@ class QAReport:
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: number of the release the build published (None until published)
     release: int | None = None
+    #: per lod1 layer: how many footprints take their height from each source of the height rule
+    #: (``height_m``, ``floors``, ``default``) and the rule (``order``, ``storey_m``, ``default_m``)
+    heights: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, layer: str, source: str, feature: object, rule: str, action: Action, reason: str) -> None:
         if rule not in RULES:
@@ -113,6 +125,17 @@ class QAReport:
             and (source is None or r.source == source)
         ]
 
+    def count_heights(self, layer: str, frame: pd.DataFrame, rule: HeightRule = DEFAULT_RULE) -> dict[str, Any]:
+        """Count the footprints of lod1 ``layer`` (its final features) by where the height rule
+        takes their height from; a layer without a ``height_m`` or ``floors`` column has none of them."""
+        heights = frame["height_m"] if "height_m" in frame.columns else None
+        floors = frame["floors"] if "floors" in frame.columns else None
+        _, sources = rule.resolve(heights, floors, size=len(frame))
+        counts = Counter(int(code) for code in sources)
+        entry = {name: counts.get(code, 0) for code, name in enumerate(HEIGHT_SOURCES)}
+        self.heights[layer] = {**entry, "rule": rule.to_dict()}
+        return self.heights[layer]
+
     def carry(self, layer: str, number: int, earlier: dict[str, Any]) -> None:
         """Keep the QA of ``layer`` carried over from release ``number`` (whose summary is ``earlier``):
         its sources' entries, cross-checks, feature count and raster summary, so the lineage of the
@@ -133,6 +156,9 @@ class QAReport:
         raster = (earlier.get("rasters") or {}).get(layer)
         if isinstance(raster, dict):
             self.rasters[layer] = raster
+        heights = (earlier.get("heights") or {}).get(layer)
+        if isinstance(heights, dict):
+            self.heights[layer] = heights
 
     def summary(self) -> dict[str, Any]:
         """Counts only: what a release keeps."""
@@ -163,6 +189,7 @@ class QAReport:
             "crosschecks": list(self.crosschecks),
             "rasters": dict(self.rasters),
             "carried": {layer: carried["from"] for layer, carried in self.carried.items()},
+            "heights": {layer: dict(entry) for layer, entry in self.heights.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,6 +228,22 @@ class QAReport:
                 lines.append(
                     f"| {name} | {r['width']} × {r['height']} | {r['bands']} | {r['dtype']} | {r['crs']} "
                     f"| {r['pixel_size_m']:.3g} | {100 * r['nodata_fraction']:.2f} % | {values} | {r['overviews']} |"
+                )
+        if self.heights:
+            lines += [
+                "",
+                "## Heights of LOD1 blocks",
+                "",
+                f"Rule `height.rule`: {RULES['height.rule']}.",
+                "",
+                "| layer | from height_m | from floors (× storey) | default | storey | default height |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for name, h in self.heights.items():
+                rule = h.get("rule") or {}
+                lines.append(
+                    f"| {name} | {h.get('height_m', 0)} | {h.get('floors', 0)} | {h.get('default', 0)} "
+                    f"| {rule.get('storey_m', '—')} m | {rule.get('default_m', '—')} m |"
                 )
         lines += ["", "## Counts per rule", "", "| rule | action | count | meaning |", "|---|---|---:|---|"]
         for rule, actions in s["by_rule"].items():

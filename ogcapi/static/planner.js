@@ -12,8 +12,24 @@
 //   "terrain", "feature": the last clicked feature {layer, id, full, properties}, and each tool's own}.
 (function () {
   "use strict";
-  var FLOOR_HEIGHT_M = 3;     // floors x 3 m when a building has no height
-  var DEFAULT_HEIGHT_M = 10;  // neither height nor floors: about three floors
+  // The height rule of LOD1 blocks, exactly as cim/heights.py (HeightRule.resolve) has it and the
+  // 3D Tiles (tiles/threed/) apply: height_m when it is a finite number above 0, else floors x 3 m
+  // when floors is above 0 (whole floors), else 10 m. Booleans and non-numbers count as missing.
+  var FLOOR_HEIGHT_M = 3;     // cim/heights.py STOREY_HEIGHT_M
+  var DEFAULT_HEIGHT_M = 10;  // cim/heights.py DEFAULT_HEIGHT_M
+  var MAX_FINITE = 1.7976931348623157e308;
+  // a property as a number; 0 (no value: the rule wants more than 0) when missing, boolean or not a number
+  function number(name) {
+    return ["case",
+      ["==", ["typeof", ["get", name]], "boolean"], 0,
+      ["to-number", ["get", name], 0]];
+  }
+  function finitePositive(value) { return ["all", [">", value, 0], ["<=", value, MAX_FINITE]]; }
+  var LOD1_HEIGHT = ["let", "h", number("height_m"), "f", number("floors"),
+    ["case",
+      finitePositive(["var", "h"]), ["var", "h"],
+      finitePositive(["var", "f"]), ["*", FLOOR_HEIGHT_M, ["floor", ["var", "f"]]],
+      DEFAULT_HEIGHT_M]];
   var PITCH_3D = 60, BEARING_3D = -20;
   var RESULT = "cim-result";
   var TERRAIN = "cim-terrain";
@@ -153,10 +169,7 @@
         layout: { visibility: "none" },
         paint: {
           "fill-extrusion-color": (flat.paint || {})["fill-color"] || "#d9d0c9",
-          "fill-extrusion-height": ["case",
-            ["has", "height_m"], ["to-number", ["get", "height_m"], DEFAULT_HEIGHT_M],
-            ["has", "floors"], ["*", FLOOR_HEIGHT_M, ["to-number", ["get", "floors"], 1]],
-            DEFAULT_HEIGHT_M],
+          "fill-extrusion-height": LOD1_HEIGHT,  // the rule of cim/heights.py (above)
           "fill-extrusion-base": 0,
           "fill-extrusion-opacity": 0.9,
         },
@@ -194,6 +207,8 @@
   window.cimPlanner = {
     register: function (fn) { tools.push(fn); },
     colours: COLOURS,
+    // the height rule as a style expression (tests/test_3d_heights_qa.py compares it with cim/heights.py)
+    lod1Height: LOD1_HEIGHT,
     table: table,
     complete: function (feature, tableEl) { if (window.cimPlanner.ctx) complete(window.cimPlanner.ctx, feature, tableEl); },
     // the viewer's click: true when a tool took it (no attribute popup then)

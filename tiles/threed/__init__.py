@@ -13,6 +13,7 @@ one feature id per building (EXT_mesh_features) and its attributes in a property
 - glb.py       ``Mesh`` + property table → GLB bytes (pygltflib), glTF y-up as 3D Tiles expects
 - plan.py      the tileset's quadtree: every building in exactly one leaf (by its centroid), regions,
                geometric errors; tileset.json from a plan
+- plan_store.py  a plan as one ``.npz`` (the engine's disk cache of plans)
 - engine.py    ``SceneEngine``: plans and contents per release, cached (tiles/cache.py); ETags
 - export.py    ``cim export 3dtiles DIR``: a static tileset directory
 """

@@ -2,10 +2,11 @@
 
 - A plan (tiles/threed/plan.py) is computed once per (release tag, layer, and the store's edit
   generation when the layer is editable and the current release is read): kept in a small LRU in
-  memory and, when the tile cache has a directory, as ``<cache>/<release tag>/3d-<layer>/plan.v<N>[.e<G>].npz``.
+  memory and, when the tile cache has a directory, as ``<cache>/<release tag>/3d-<layer>/plan.v<N>[.l<L>][.e<G>].npz``.
   One plan is computed at a time per key (other threads asking for it wait for it).
 - Contents (GLB) are cached in the tile cache (tiles/cache.py) under the tileset name ``3d-<layer>``,
-  tile matrix set ``glb``: key ``(tag.v<N>[.e<G>], 3d-<layer>, glb, level, y, x)``; the ETag hashes the key.
+  tile matrix set ``glb``: key ``(tag.v<N>[.l<L>][.e<G>], 3d-<layer>, glb, level, y, x)`` (``L``: a
+  leaf size other than the default, ``G``: the edit generation); the ETag hashes the key.
 - ``release``: None or the current number = the current release (with its edits for an editable
   layer); another kept release is read as it was published; an unknown one is NotFound naming the
   releases kept, a pruned one ReleaseGone (410).
@@ -30,7 +31,7 @@ from tiles.cache import TileCache, TileKey
 from tiles.engine import default_cache
 from tiles.terrain.sample import elevation_layer
 from tiles.threed.model import ScenePlan, SceneContent, SceneTile
-from tiles.threed.plan import footprint_frame, ground_heights, plan_batches, tileset_json
+from tiles.threed.plan import MAX_LEAF, footprint_frame, ground_heights, plan_batches, tileset_json
 from tiles.threed.plan_store import load_plan, save_plan
 
 #: bump when the plan or the content changes: part of every cache key and ETag
@@ -56,9 +57,13 @@ class _Target:
     generation: int
     dem: LayerInfo | None
 
+    #: the plan's MAX_LEAF (part of the keys when it is not the default)
+    max_leaf: int = MAX_LEAF
+
     @property
     def version(self) -> str:
-        return f"{self.tag}.v{SCENE_VERSION}" + (f".e{self.generation}" if self.generation else "")
+        leaf = f".l{self.max_leaf}" if self.max_leaf != MAX_LEAF else ""
+        return f"{self.tag}.v{SCENE_VERSION}{leaf}" + (f".e{self.generation}" if self.generation else "")
 
     @property
     def tileset_name(self) -> str:
@@ -72,6 +77,8 @@ class SceneEngine:
         self.store = store
         self.cache = cache if cache is not None else default_cache(store)
         self.rule = rule
+        #: buildings a leaf holds at most (tiles/threed/plan.py); tests make it small
+        self.max_leaf = MAX_LEAF
         self._plans: OrderedDict[tuple[str, str], tuple[ScenePlan, dict[tuple[int, int, int], SceneTile]]] = OrderedDict()
         self._building: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -109,7 +116,9 @@ class SceneEngine:
         generation = self.store.edit_generation() if mutable else 0
         if not mutable:
             read = number  # read the release by number: a switch in between changes nothing
-        return _Target(info, number, read, self.release_tag(number), mutable, generation, elevation_layer(infos))
+        return _Target(
+            info, number, read, self.release_tag(number), mutable, generation, elevation_layer(infos), self.max_leaf
+        )
 
     # -- plans ------------------------------------------------------------------------------------
     def plan(self, layer: str, release: int | None = None) -> ScenePlan:
@@ -119,8 +128,7 @@ class SceneEngine:
         disk = self.cache.disk
         if disk is None:
             return None
-        name = f"plan.v{SCENE_VERSION}" + (f".e{target.generation}" if target.generation else "") + ".npz"
-        return disk.root / target.tag / target.tileset_name / name
+        return disk.root / target.tag / target.tileset_name / f"plan.{target.version.split('.', 1)[1]}.npz"
 
     def _plan(self, target: _Target) -> tuple[ScenePlan, dict[tuple[int, int, int], SceneTile]]:
         key = (target.version, target.info.name)
@@ -156,6 +164,7 @@ class SceneEngine:
             return plan_batches(
                 target.info.name, target.number, target.info.srid, batches.batches, self.rule,
                 dem.raster_path if dem is not None else None, dem.name if dem is not None else None,
+                target.max_leaf,
             )
         finally:
             batches.close()
@@ -214,6 +223,8 @@ class SceneEngine:
         frame = self.store.read_frame(info.name, bbox=tile.bbox, columns=columns, release=target.read)
         frame = frame[frame.index.isin(tile.fids)].sort_index()
         frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+        if len(frame) == 0:  # only when edits removed every building of the leaf since the plan
+            raise NotFound(f"3D tile {tile.level}/{tile.x}/{tile.y} of {info.name!r} has no buildings any more")
         geometry = frame.geometry.to_numpy()
         heights, sources = self.rule.resolve(
             frame["height_m"] if "height_m" in frame else None, frame["floors"] if "floors" in frame else None,

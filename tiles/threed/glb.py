@@ -12,13 +12,15 @@ stride anyway.
 
 Attributes (EXT_structural_metadata): a schema with the class ``building`` (model.PROPERTIES) and
 one property table; columns are binary buffer views (8-byte aligned by pygltflib), strings as UTF-8
-with UINT32 ``stringOffsets``. ``fid``, ``height``, ``height_source`` and ``base`` are required;
+with UINT32 ``stringOffsets`` (a column of empty strings has one unused byte: a buffer view is
+never empty). ``fid``, ``height``, ``height_source`` and ``base`` are required;
 the other properties may be missing (None) and carry a ``noData`` value: the type's lowest number,
 the empty string for strings (an empty string reads back as None).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,8 +143,13 @@ def schema() -> dict[str, Any]:
 
 def encode_glb(mesh: Mesh, table: Mapping[str, Sequence[Any]]) -> bytes:
     """GLB bytes of ``mesh`` with ``table`` (model.PROPERTIES columns, one row per building in
-    feature-id order; None = no data) as its property table."""
+    feature-id order; None = no data) as its property table. A building without vertices (its
+    footprint was unusable) keeps its row; a mesh without any vertex gives a scene without nodes.
+    ValueError for a table without rows, a missing column, a missing required value, or a feature
+    id without a row."""
     rows = _row_count(table)
+    if rows == 0:
+        raise ValueError("a tile's content holds at least one building: the property table has no row")
     if rows > MAX_ROWS:
         raise ValueError(f"a tile holds at most {MAX_ROWS} buildings, not {rows}")
     if len(mesh.feature_ids) and int(mesh.feature_ids.max()) >= rows:
@@ -243,7 +250,8 @@ def _strings(name: str, values: list[Any]) -> tuple[bytes, bytes]:
         encoded.append(str(value).encode("utf-8"))
     offsets = np.zeros(len(encoded) + 1, dtype="<u4")
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return b"".join(encoded), offsets.tobytes()
+    # a buffer view has at least one byte (glTF): a column of empty strings gets one unused byte
+    return b"".join(encoded) or b" ", offsets.tobytes()
 
 
 # --- reading back (tests, checks) -----------------------------------------------------------------
@@ -291,4 +299,4 @@ def decode_glb(data: bytes) -> DecodedGlb:
                 else:
                     values = np.frombuffer(view_bytes(column["values"]), dtype=_NUMPY[spec["componentType"]], count=count)
                     table[name] = [None if no_data is not None and v == no_data else v for v in values.tolist()]
-    return DecodedGlb(positions, normals, feature_ids, indices, table, gltf.to_dict())
+    return DecodedGlb(positions, normals, feature_ids, indices, table, json.loads(gltf.to_json()))

@@ -124,7 +124,13 @@ def _up(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArr
     return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
 
 
-def _rings(geoms: npt.NDArray[np.object_], which: npt.NDArray[np.intp]):  # noqa: ANN202
+#: (xy, ring of each vertex, ring starts, ring lengths, polygon of each ring, footprint of each polygon)
+_Rings = tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]
+]
+
+
+def _rings(geoms: npt.NDArray[np.object_], which: npt.NDArray[np.intp]) -> _Rings | None:
     """The footprints' rings as one vertex array, oriented (exteriors counter-clockwise, holes
     clockwise), without repeated or closing vertices, degenerate rings dropped: (xy, ring of each
     vertex, ring starts, ring lengths, polygon of each ring, footprint of each polygon); None when

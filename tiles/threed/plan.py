@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import shapely
 from pyproj import CRS, Transformer
@@ -39,7 +40,7 @@ from tiles.terrain.sample import heights_at
 from tiles.threed.model import ScenePlan, SceneTile
 
 #: a tile is split while it holds more buildings than this (measured GLB sizes: docs/3d-tiles.md)
-MAX_LEAF = 500
+MAX_LEAF = 400
 #: the deepest level of the quadtree (Morton codes of 2 × 20 bits)
 MAX_LEVEL = 20
 #: inner tiles' geometric error = cell side (m) / this
@@ -240,13 +241,14 @@ def plan_batches(
     )
 
 
-def _floats(values: npt.NDArray | None) -> npt.NDArray[np.float64] | None:
-    """Arrow → numpy: nullable columns come as float (NaN) or object (None); both as float64."""
+def _floats(values: npt.NDArray | None) -> pd.Series | None:
+    """Arrow → numpy: nullable columns come as float (NaN) or object (None); both as a float64
+    Series (which the height rule takes as it is, without a look at every value)."""
     if values is None:
         return None
     if values.dtype == object:
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return values.astype(np.float64)
+        values = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.Series(values.astype(np.float64, copy=False))
 
 
 # -- tileset.json -------------------------------------------------------------------------------
