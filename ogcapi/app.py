@@ -48,6 +48,7 @@ from tiles.map_tilesets import raster_layers
 from tiles.terrain.engine import TerrainEngine
 from tiles.tilesets import vector_layers
 from tiles.threed.engine import SceneEngine
+from tiles.threed.model import ScenePlan
 
 
 class CIMApp(FastAPI):
@@ -149,7 +150,7 @@ def create_app(
         raster_collections=lambda: [raster_collection(i, base_url) for i in raster_layers(store)],
         catalog_collection=app.state.catalog.collection,
         scene_collections=app.state.scenes.layers,
-        scene_box=lambda name: app.state.scenes.plan(name).bbox3d,
+        scene_box=lambda name: _scene_box(app.state.scenes.plan(name)),
         terrain_collections=lambda: [name for name in [app.state.terrain.dem_layer()] if name],
     )
     app.add_middleware(RasterCollections, server_url=service.server_url, rasters=lambda: raster_layers(store))
@@ -162,6 +163,11 @@ def create_app(
         None, current=store.known_current_number, generation=store.known_edit_generation, max_bytes=memory_budget()
     )
     return app
+
+
+def _scene_box(plan: ScenePlan) -> tuple[float, float, float, float, float, float] | None:
+    """A lod1 collection's 3D box for its description: None for a layer without buildings."""
+    return plan.bbox3d if plan.count else None
 
 
 def app_from_environment() -> FastAPI:

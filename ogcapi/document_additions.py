@@ -34,6 +34,7 @@ thread (it may read the store: layers, a 3D plan's heights).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -58,6 +59,7 @@ from tiles.threed.model import REL_3D_GEOVOLUMES
 #: a 3D bounding box: west, south, minimum height, east, north, maximum height (CRS84h axes)
 Box3D = tuple[float, float, float, float, float, float]
 
+log = logging.getLogger(__name__)
 Rewriter = Callable[[Any], Any]
 #: OGC API link relation of a map rendering the context (here: the HTML map viewer, /viewer)
 REL_MAP = "http://www.opengis.net/def/rel/ogc/1.0/map"
@@ -78,7 +80,7 @@ class DocumentAdditions:
         feed_collections: Callable[[], list[str]] | None = None,
         catalog_collection: Callable[[], dict[str, Any]] | None = None,
         scene_collections: Callable[[], list[str]] | None = None,
-        scene_box: Callable[[str], Box3D] | None = None,
+        scene_box: Callable[[str], Box3D | None] | None = None,
         terrain_collections: Callable[[], list[str]] | None = None,
     ) -> None:
         self.app = app
@@ -90,7 +92,8 @@ class DocumentAdditions:
         self.feed_collections = feed_collections
         #: the layer catalog's records collection document, listed in ``/collections``
         self.catalog_collection = catalog_collection
-        #: the lod1 collections (3D Tiles) and the 3D box of one (SceneEngine.plan(...).bbox3d)
+        #: the lod1 collections (3D Tiles) and the 3D box of one (SceneEngine.plan(...).bbox3d; None
+        #: when it has no building)
         self.scene_collections = scene_collections
         self.scene_box = scene_box
         #: the DEM collections with terrain (ogcapi/terrain_routes.py)
@@ -213,6 +216,11 @@ class DocumentAdditions:
         try:
             box = self.scene_box(cid)
         except CIMError:  # the store cannot answer now: the description without the 3D box
+            return
+        except Exception:  # noqa: BLE001 - a failing 3D plan must not take /collections down with it
+            log.exception("no 3D box for collection %r", cid)
+            return
+        if box is None:
             return
         boxes = [b for b in spatial["bbox"] if not (isinstance(b, list) and len(b) == 6)]
         spatial["bbox"] = [*boxes, [round(float(v), 9) for v in box]]

@@ -48,7 +48,10 @@ STATUS = (
 
 def test_landing_page_links_the_viewer(api_client: TestClient) -> None:
     links = [link for link in api_client.get("/").json()["links"] if link["rel"] == REL_MAP]
-    assert links == [{"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": "http://testserver/viewer"}]
+    assert links == [
+        {"rel": REL_MAP, "type": "text/html", "title": "Map viewer", "href": "http://testserver/viewer"},
+        {"rel": REL_MAP, "type": "text/html", "title": "3D viewer", "href": "http://testserver/viewer/3d"},
+    ]
 
 
 @pytest.mark.browser  # no Chromium, but MapLibre GL JS from npm (scripts/test installs it with the browser part)
