@@ -38,6 +38,7 @@ from ogcapi.document_additions import DocumentAdditions
 from ogcapi.tiles_routes import routes as tiles_routes
 from ogcapi.threed_routes import threed_routes
 from ogcapi.viewer import viewer_routes
+from ogcapi.viewer3d import viewer3d_routes
 from ogcapi import releases_stream, warnings_stream
 from ogcapi.releases_routes import releases_routes
 from tiles.cache import memory_budget
@@ -115,7 +116,8 @@ def create_app(
     # terrain of the DEM for CesiumJS (quantized-mesh: ogcapi/terrain_routes.py), through the same cache
     app.state.terrain = TerrainEngine(store, tiles=app.state.tiles)
     app.router.routes.extend(terrain_routes(app.state.terrain))
-    # the MapLibre map viewer of the style (/viewer)
+    # the CesiumJS 3D viewer (/viewer/3d; before /viewer/{name}) and the MapLibre map viewer of the style (/viewer)
+    app.router.routes.extend(viewer3d_routes(store, service.server_url, dem_layer=app.state.terrain.dem_layer))
     app.router.routes.extend(viewer_routes(service.server_url))
     app.router.routes.extend(impact_routes(store))  # /impact, /collections/warnings/items/{id}/impact (ogcapi/impact_routes.py)
     app.router.routes.extend(changes_routes(service))  # /collections/{id}/changes (ogcapi/changes_routes.py)

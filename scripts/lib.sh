@@ -164,6 +164,54 @@ ensure_maplibre() {
     rm -rf "$tmp"
 }
 
+# --- CesiumJS for the 3D viewer (/viewer/3d) --------------------------------------
+# From the npm registry like MapLibre (never committed, never loaded from a CDN at run time): the
+# package's Build/Cesium/ tree (Cesium.js, Workers/, Assets/, ThirdParty/, Widgets/) and LICENSE.md
+# go into the git-ignored ogcapi/static/vendor/cesium/, which the server serves at /viewer/3d/vendor/.
+# CIM_CESIUM_VERSION overrides the pinned version.
+CIM_CESIUM_VERSION=${CIM_CESIUM_VERSION:-1.145.0}
+CIM_CESIUM_DIR="$CIM_ROOT/ogcapi/static/vendor/cesium"
+
+# ensure_cesium: install CesiumJS $CIM_CESIUM_VERSION into $CIM_CESIUM_DIR unless that version is
+# already there. Returns 1 with a message (does not exit) when it cannot.
+ensure_cesium() {
+    local dir=$CIM_CESIUM_DIR want=$CIM_CESIUM_VERSION tmp tgz stage
+    if [[ -s $dir/Cesium.js && -d $dir/Workers && -d $dir/Assets && -f $dir/VERSION \
+          && $(<"$dir/VERSION") == "$want" ]]; then
+        log "reusing CesiumJS $want ($dir)"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        printf 'error: npm not found: the 3D viewer needs CesiumJS from the npm registry; install Node.js 20 with npm (e.g. apt-get install nodejs npm) and run this again\n' >&2
+        return 1
+    fi
+    log "installing CesiumJS $want from npm into $dir (a 23 MB package)"
+    tmp=$(mktemp -d) || return 1
+    if ! (cd "$tmp" && npm pack --loglevel=error --no-fund --no-audit --no-update-notifier \
+              "cesium@$want" </dev/null >/dev/null); then
+        rm -rf "$tmp"
+        printf 'error: npm pack cesium@%s failed (see the errors above)\n' "$want" >&2
+        return 1
+    fi
+    tgz=$(find "$tmp" -maxdepth 1 -name 'cesium-*.tgz' | head -n1)
+    if [[ -z $tgz ]] || ! tar -xzf "$tgz" -C "$tmp" package/Build/Cesium package/LICENSE.md \
+            || [[ ! -s $tmp/package/Build/Cesium/Cesium.js ]]; then
+        rm -rf "$tmp"
+        printf 'error: the cesium@%s package has no Build/Cesium/Cesium.js\n' "$want" >&2
+        return 1
+    fi
+    # the tree is staged next to the target and swapped in whole, VERSION last: an interrupted
+    # install is redone next time
+    mkdir -p "${dir%/*}" || { rm -rf "$tmp"; return 1; }
+    stage="$dir.tmp.$$"
+    rm -rf "$stage"
+    cp -R "$tmp/package/Build/Cesium" "$stage" && cp "$tmp/package/LICENSE.md" "$stage/LICENSE.md" \
+        || { rm -rf "$tmp" "$stage"; return 1; }
+    rm -rf "$dir" && mv "$stage" "$dir" || { rm -rf "$tmp" "$stage"; return 1; }
+    printf '%s\n' "$want" >"$dir/VERSION"
+    rm -rf "$tmp"
+}
+
 # --- Khronos glTF validator for the 3D Tiles content tests -----------------------------------
 # The official validator (npm package gltf-validator, no dependencies) checks every GLB the tests
 # make (tests/support/gltf_validator.py runs it with node). From the npm registry into the

@@ -24,6 +24,7 @@ loop per building):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -251,6 +252,13 @@ def _floats(values: npt.NDArray | None) -> pd.Series | None:
 
 
 # -- tileset.json -------------------------------------------------------------------------------
+def _region_size(region: tuple[float, ...]) -> float:
+    """The diagonal of a 3D Tiles region (radians, radians, ..., metres) in metres (spherical)."""
+    west, south, east, north, low, high = region[:6]
+    across = 6_378_137.0 * math.hypot((east - west) * math.cos((south + north) / 2), north - south)
+    return float(math.hypot(across, high - low))
+
+
 def tileset_json(
     plan: ScenePlan, content_uri: Callable[[int, int, int, int], str],
     transform: Callable[[tuple[float, ...]], list[float]],
@@ -274,7 +282,9 @@ def tileset_json(
     root["refine"] = "ADD"
     return {
         "asset": {"version": "1.1", "tilesetVersion": str(plan.release), "generator": "cim-basemap"},
-        "geometricError": plan.root.geometric_error,
+        # the error of drawing nothing: CesiumJS draws no tile of a tileset whose own geometricError
+        # is 0 (a one-leaf plan's root), so at least the size of the root's region
+        "geometricError": max(plan.root.geometric_error, _region_size(plan.root.region)),
         "root": root,
         "extras": {"layer": plan.layer, "release": plan.release, "count": plan.count, "dem": plan.dem},
     }
