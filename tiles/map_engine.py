@@ -29,7 +29,7 @@ from tiles.raster_render import MapRequest, render_map_tile
 LOGGER = logging.getLogger(__name__)
 
 #: bump when rendering changes: part of every map tile's cache key and ETag
-MAP_ENGINE_VERSION = 2
+MAP_ENGINE_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ elevation, or the image itself, encoded as PNG, JPEG or WebP (GDAL's drivers, th
 
 rio-tiler reads the tile in the tile matrix set's CRS (any morecantile TileMatrixSet: WebMercatorQuad directly
 from the EPSG:3857 COG and its overviews, WorldCRS84Quad and CGCS2000Quad warped on the fly) with
-bilinear resampling. A tile with no valid pixel renders as ``b""`` (the route answers 204), except
+bilinear resampling — only the part of the tile the raster covers (:mod:`tiles.raster_window`). A tile with no valid pixel renders as ``b""`` (the route answers 204), except
 in the height encodings, where it is a flat 0 m tile (see :func:`render_map_tile`).
 
 - **hillshade**: Horn's 3 × 3 gradient on heights read with a one-pixel buffer (no seams between
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from morecantile import Tile, TileMatrixSet
-from rio_tiler.errors import TileOutsideBounds
-from rio_tiler.io import Reader
 from rio_tiler.utils import render
+
+from tiles.raster_window import read_tile
 
 HILLSHADE = "hillshade"
 TERRAIN_RGB = "terrain-rgb"
@@ -57,23 +57,13 @@ def render_map_tile(request: MapRequest) -> bytes:
     flat 0 m tile, since a raster-dem client (MapLibre) cannot use an empty answer ("dem dimension
     mismatch") and would leave a hole in the hillshade."""
     buffer = 1 if request.style == HILLSHADE else 0
-    with Reader(request.path, tms=request.tms) as src:
-        x, y, z = request.tile.x, request.tile.y, request.tile.z
-        if not src.tile_exists(x, y, z):
-            return _no_data(request)
-        try:
-            image = src.tile(
-                x, y, z, tilesize=request.tile_size, buffer=buffer or None,
-                resampling_method="bilinear", reproject_method="bilinear",
-            )
-        except TileOutsideBounds:
-            return _no_data(request)
-    # 255 where a pixel has data (rio-tiler's mask may come as floats)
-    mask = np.where(np.nan_to_num(np.asarray(image.mask, dtype="float64")) > 0, 255, 0).astype("uint8")
+    pixels = read_tile(request.path, request.tms, request.tile, request.tile_size, buffer)
+    if pixels is None:
+        return _no_data(request)
+    data, mask = pixels.data, pixels.mask
     inner = mask[buffer : mask.shape[0] - buffer, buffer : mask.shape[1] - buffer] if buffer else mask
     if not inner.any():
         return _no_data(request)
-    data = np.ma.getdata(image.array)
     if request.style == HILLSHADE:
         shade = hillshade(data[0].astype("float64"), mask > 0, *_pixel_metres(request))
         return _encode(shade[np.newaxis], inner, request.fmt)
