@@ -111,7 +111,7 @@ def create_app(
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
     # 3D Tiles of the lod1 layers (OGC API - 3D GeoVolumes), through the same cache (ogcapi/threed_routes.py)
-    app.state.scenes = SceneEngine(store, app.state.tiles.cache)
+    app.state.scenes = SceneEngine(store, tiles=app.state.tiles)
     app.router.routes.extend(threed_routes(app.state.scenes, service.server_url))
     # terrain of the DEM for CesiumJS (quantized-mesh: ogcapi/terrain_routes.py), through the same cache
     app.state.terrain = TerrainEngine(store, tiles=app.state.tiles)

@@ -10,6 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import shapely
+from support.browser import require_chromium
 from support.tianjin import square
 
 from cim.build import build, load_config
@@ -113,18 +114,7 @@ VIEWER_CASES = [
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    from ogcapi.viewer import INSTALL_HINT, maplibre_version
-    from support.browser import find_chromium
-    from support.gltf_validator import SKIP_BROWSER
-
-    if SKIP_BROWSER:
-        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
-    path = find_chromium()
-    if path is None:
-        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
-    if maplibre_version() is None:
-        pytest.fail(INSTALL_HINT)
-    return path
+    return require_chromium(maplibre=True)
 
 
 def test_the_viewer_extrudes_by_the_same_rule(chromium_path: str, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ import rasterio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from support.browser import BrowserError, Chromium, find_chromium
+from support.browser import BrowserError, Chromium, require_chromium
 import test_warnings_viewer
 from test_warnings_viewer import BLUE_RING, RED_RING, alert, ingest
 from ogcapi.errors import install_handlers
@@ -162,11 +162,7 @@ def test_the_2d_viewer_links_the_3d_viewer(api_client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if SKIP_BROWSER:
-        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
-    path = find_chromium()
-    if path is None:
-        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
+    path = require_chromium()
     installed()
     return path
 

@@ -25,7 +25,7 @@ import rasterio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from support.browser import BrowserError, Chromium, find_chromium
+from support.browser import BrowserError, Chromium, require_chromium
 from layers.catalog import CATALOG
 from ogcapi.errors import install_handlers
 from ogcapi.document_additions import REL_MAP
@@ -108,14 +108,7 @@ def test_without_maplibre_the_page_says_how_to_install_it(tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if SKIP_BROWSER:
-        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
-    path = find_chromium()
-    if path is None:
-        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
-    if maplibre_version() is None:
-        pytest.fail(INSTALL_HINT)
-    return path
+    return require_chromium(maplibre=True)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from support.browser import Chromium, find_chromium
+from support.browser import Chromium, require_chromium
 from support.planning_city import lonlat, release_layers
 from support.postgis import BACKENDS, backend_store
 from support.server import LiveServer
@@ -29,7 +29,7 @@ from test_viewer_maplibre import SKIP_BROWSER, open_viewer, raster_server  # noq
 from test_warnings_viewer import screenshot
 
 from cim.store import ReleaseDraft, open_store
-from ogcapi.viewer import INSTALL_HINT, SCRIPTS, maplibre_version
+from ogcapi.viewer import SCRIPTS
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 #: the middle of the commercial district (x 1300 m, y 500 m of the drawing) at zoom 16: B4 and B5 in
@@ -43,14 +43,7 @@ IDLE = "window.cimViewer.map.loaded() && document.getElementById('status').getAt
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if SKIP_BROWSER:
-        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
-    path = find_chromium()
-    if path is None:
-        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
-    if maplibre_version() is None:
-        pytest.fail(INSTALL_HINT)
-    return path
+    return require_chromium(maplibre=True)
 
 
 @pytest.fixture

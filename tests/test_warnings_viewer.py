@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from support.browser import Chromium, find_chromium
+from support.browser import Chromium, require_chromium
 from support.postgis import BACKENDS, backend_store
 from support.server import LiveServer
-from test_viewer_maplibre import SKIP_BROWSER, open_viewer
+from test_viewer_maplibre import open_viewer
 
 from cim.store import ReleaseDraft, open_store
 from layers.demo_warnings import (
@@ -36,7 +36,7 @@ from layers.demo_warnings import (
     cap_time,
     identifier,
 )
-from ogcapi.viewer import INSTALL_HINT, maplibre_version
+from ogcapi.viewer import maplibre_version
 from tiles.warning_style import COLOURS
 
 #: central Helsinki at zoom 15 (every demo layer in range); the view spans about 24.931..24.957 E,
@@ -57,14 +57,7 @@ LOADED = "window.cimViewer.map.loaded() && window.cimViewer.status.warnings && w
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if SKIP_BROWSER:
-        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
-    path = find_chromium()
-    if path is None:
-        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
-    if maplibre_version() is None:
-        pytest.fail(INSTALL_HINT)
-    return path
+    return require_chromium(maplibre=True)
 
 
 @pytest.fixture

@@ -47,6 +47,28 @@ def find_chromium() -> str | None:
     return None
 
 
+#: ``CIM_TEST_SKIP_BROWSER=1`` skips the browser tests
+SKIP_BROWSER = os.environ.get("CIM_TEST_SKIP_BROWSER") == "1"
+
+
+def require_chromium(maplibre: bool = False) -> str:
+    """Chromium's path for a browser test: skips under ``CIM_TEST_SKIP_BROWSER=1``, fails (with how
+    to install it) when Chromium — or, with ``maplibre``, MapLibre GL JS — is missing."""
+    import pytest
+
+    if SKIP_BROWSER:
+        pytest.skip("CIM_TEST_SKIP_BROWSER=1")
+    path = find_chromium()
+    if path is None:
+        pytest.fail("chromium not found: ./scripts/test installs it (apt-get install --no-install-recommends chromium)")
+    if maplibre:
+        from ogcapi.viewer import INSTALL_HINT, maplibre_version
+
+        if maplibre_version() is None:
+            pytest.fail(INSTALL_HINT)
+    return path
+
+
 def _high_fd(fd: int) -> int:
     """``fd`` moved to a number of 10 or more."""
     high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)

@@ -29,7 +29,7 @@ from cim.errors import NotFound
 from cim.heights import DEFAULT_RULE, HEIGHT_SOURCES, HeightRule
 from cim.store import LayerInfo, Store
 from tiles.cache import TileCache, TileKey
-from tiles.engine import default_cache
+from tiles.engine import TileEngine, default_cache
 from tiles.terrain.sample import elevation_layer
 from tiles.threed.model import ScenePlan, SceneContent, SceneTile
 from tiles.threed.plan import MAX_LEAF, footprint_frame, ground_heights, plan_batches, tileset_json
@@ -78,16 +78,19 @@ class _Target:
 class SceneEngine:
     """Plans, tileset.json and GLB contents of a store's lod1 layers (thread-safe)."""
 
-    def __init__(self, store: Store, cache: TileCache | None = None, rule: HeightRule = DEFAULT_RULE) -> None:
+    def __init__(
+        self, store: Store, cache: TileCache | None = None, rule: HeightRule = DEFAULT_RULE, tiles: TileEngine | None = None
+    ) -> None:
         self.store = store
-        self.cache = cache if cache is not None else default_cache(store)
+        self.cache = cache if cache is not None else (tiles.cache if tiles is not None else default_cache(store))
         self.rule = rule
+        #: the vector tile engine whose release tags (number + creation time) key contents and ETags
+        self.tiles = tiles if tiles is not None else TileEngine(store, self.cache)
         #: buildings a leaf holds at most (tiles/threed/plan.py); tests make it small
         self.max_leaf = MAX_LEAF
         self._plans: OrderedDict[tuple[str, str], tuple[ScenePlan, dict[tuple[int, int, int], SceneTile]]] = OrderedDict()
         self._building: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
-        self._tags: dict[int, str] = {}
 
     # -- layers and releases ----------------------------------------------------------------------
     def layers(self) -> list[str]:
@@ -95,15 +98,8 @@ class SceneEngine:
         return [i.name for i in self.store.layers() if i.spec.kind == "vector" and i.spec.lod1]
 
     def release_tag(self, number: int) -> str:
-        """``r0003-20250101T120000123456`` (as the vector tiles' tags: number and creation time)."""
-        tag = self._tags.get(number)
-        if tag is None:
-            created = next((r.created for r in self.store.releases() if r.number == number), None)
-            stamp = created.strftime("%Y%m%dT%H%M%S%f") if created is not None else "unknown"
-            tag = f"r{number:04d}-{stamp}"
-            with self._lock:
-                self._tags[number] = tag
-        return tag
+        """``r0003-20250101T120000123456``: the vector tiles' tag of the release (tiles/engine.py)."""
+        return self.tiles.release_tag(number)
 
     def _target(self, layer: str, release: int | None) -> _Target:
         current = self.store.current_number()
