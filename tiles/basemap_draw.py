@@ -31,8 +31,14 @@ from affine import Affine
 from rasterio.features import rasterize
 
 from cim.store import LayerInfo
-from tiles.style import ROAD_RANKS, ROAD_WIDTHS, _WIDTH_ZOOMS, _darker
-from tiles.warning_style import COLOURS, FILL_OPACITY, NO_COLOUR, SEVERITY_COLOURS, is_warning_layer
+from tiles.style import _WIDTH_ZOOMS, ROAD_RANKS, ROAD_WIDTHS, _darker
+from tiles.warning_style import (
+    COLOURS,
+    FILL_OPACITY,
+    NO_COLOUR,
+    SEVERITY_COLOURS,
+    is_warning_layer,
+)
 
 TILE_SIZE = 256
 #: supersampling factor (per axis)
