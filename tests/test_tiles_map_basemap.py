@@ -134,6 +134,10 @@ def test_hostile_requests_are_ogc_exceptions(api_client: TestClient, path: str, 
 
 
 def test_tileset_list_and_metadata(api_client: TestClient) -> None:
+    landing = api_client.get("/?f=json").json()
+    assert "http://testserver/map/tiles" in [
+        link["href"] for link in landing["links"] if link["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
+    ]
     listing = api_client.get(PREFIX).json()
     assert {t["dataType"] for t in listing["tilesets"]} == {"map"}
     assert WEB in {t["links"][0]["href"].rsplit("/", 1)[-1] for t in listing["tilesets"]}
