@@ -20,6 +20,7 @@ path                                                          reads
 ``/tiles/{tms}/{z}/{row}/{col}`` (the composite base map)      every vector layer: while the current
                                                               release has a restricted layer, the
                                                               composite needs the roles of all of them
+``/map/tiles/{tms}/{z}/{row}/{col}`` (its PNG map tiles)       as the composite base map
 ============================================================  =========================================
 
 Metadata stays public: the collection list and descriptions, queryables, schemas, tileset metadata,
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 _COLLECTION_DATA = re.compile(
     r"^/collections/(?P<layer>[^/]+)/(?:items(?:/(?P<feature>[^/]+))?|changes|(?:map/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+|downloads/[^/]+|terrain/[^/]+/[^/]+/[^/]+|3dtiles(?:/[^/]+/[^/]+/[^/]+)?)/?$"
 )
-_COMPOSITE_TILE = re.compile(r"^/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
+_COMPOSITE_TILE = re.compile(r"^(?:/map)?/tiles/[^/]+/[^/]+/[^/]+/[^/]+/?$")
 #: impact analyses read every vector layer (buildings, POIs, parcels, roads, divisions, population)
 _IMPACT = re.compile(r"^(?:/impact|/collections/[^/]+/items/[^/]+/impact)/?$")
 _WARNINGS_STREAM = re.compile(r"^/warnings/stream/?$")

@@ -28,6 +28,7 @@ from ogcapi.impact_routes import impact_routes
 from ogcapi.processes_routes import processes_routes
 from ogcapi.jobs_routes import jobs_routes
 from ogcapi.tiles_map_routes import map_routes
+from ogcapi.basemap_map_routes import basemap_map_routes
 from ogcapi.terrain_routes import terrain_routes
 from ogcapi.pygeoapi import PygeoapiService, load_base_config, routes
 from ogcapi.raster_collections import RasterCollections, raster_collection
@@ -44,6 +45,7 @@ from ogcapi.releases_routes import releases_routes
 from tiles.cache import memory_budget
 from tiles.engine import TileEngine
 from tiles.map_engine import MapTileEngine
+from tiles.basemap_map import BasemapMapEngine
 from tiles.map_tilesets import raster_layers
 from tiles.terrain.engine import TerrainEngine
 from tiles.tilesets import vector_layers
@@ -110,6 +112,9 @@ def create_app(
     # map tiles of the raster layers (DEM, imagery), through the same cache
     app.state.map_tiles = MapTileEngine(app.state.tiles)
     app.router.routes.extend(map_routes(app.state.map_tiles, service.server_url))
+    # the composite base map as PNG map tiles (/map/tiles), drawn from its vector tiles
+    app.state.basemap_map = BasemapMapEngine(app.state.tiles)
+    app.router.routes.extend(basemap_map_routes(app.state.basemap_map, service.server_url))
     # 3D Tiles of the lod1 layers (OGC API - 3D GeoVolumes), through the same cache (ogcapi/threed_routes.py)
     app.state.scenes = SceneEngine(store, tiles=app.state.tiles)
     app.router.routes.extend(threed_routes(app.state.scenes, service.server_url))

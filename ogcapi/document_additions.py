@@ -4,7 +4,8 @@ pygeoapi writes the landing page, ``/collections``, ``/collections/{id}`` and ``
 nothing of our tiles, map viewer or raster collections. This ASGI middleware rewrites those JSON
 responses on the way out:
 
-- landing page: a ``tilesets-vector`` link to ``/tiles`` (the composite base map), the
+- landing page: a ``tilesets-vector`` link to ``/tiles`` (the composite base map), a ``tilesets-map``
+  link to ``/map/tiles`` (the composite as PNG map tiles), the
   ``tiling-schemes`` links pointed at our ``/tileMatrixSets`` (pygeoapi points them at its own
   ``/TileMatrixSets``, which is not served), a ``stylesheet`` link to ``/styles/basemap`` and a
   ``map`` link (text/html) to the map viewer ``/viewer``;
@@ -164,6 +165,9 @@ class DocumentAdditions:
     def _landing(self, doc: Any) -> Any:
         links = [link for link in doc.get("links", []) if link.get("rel") != REL_TILING_SCHEMES]
         links.append(self._tilesets_link(None))
+        # the composite as PNG map tiles (ogcapi/basemap_map_routes.py): the dataset-level map tilesets
+        links.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map", "type": "application/json",
+                      "title": "Map tilesets of the composite base map (PNG)", "href": f"{self.base}/map/tiles"})
         links.append(
             {"rel": REL_TILING_SCHEMES, "type": "application/json", "title": "Tile matrix sets",
              "href": f"{self.base}/tileMatrixSets"}

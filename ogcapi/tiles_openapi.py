@@ -61,6 +61,15 @@ def _tile_get(summary: str, params: list[str]) -> dict[str, Any]:
     return op
 
 
+def _basemap_map_tile() -> dict[str, Any]:
+    """A PNG map tile of the composite base map (ogcapi/basemap_map_routes.py)."""
+    tile = _tile_get("A PNG map tile of the composite base map", ["tileMatrixSetId"])
+    tile["get"]["responses"]["200"] = {"description": "A map tile (PNG, 256 x 256, RGBA)",
+                                       "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+    tile["get"]["responses"]["204"] = {"description": "Nothing is drawn in the tile"}
+    return tile
+
+
 def tiles_paths() -> dict[str, Any]:
     """The path items, parameterised by ``collectionId`` and ``tileMatrixSetId``."""
     tms = ["tileMatrixSetId"]
@@ -80,6 +89,9 @@ def tiles_paths() -> dict[str, Any]:
         "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _tile_get(
             "A tile of a collection", coll + tms
         ),
+        "/map/tiles": _json_get("Map tilesets of the composite base map (PNG, drawn from its vector tiles)", []),
+        "/map/tiles/{tileMatrixSetId}": _json_get("Map tileset metadata of the composite base map", tms),
+        "/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _basemap_map_tile(),
         "/styles/basemap": {
             "get": {
                 "tags": [TAG],

@@ -3,8 +3,9 @@
 - ``/viewer/3d``: the HTML page (``ogcapi/templates/viewer3d.html``); its script
   (``ogcapi/static/viewer3d.js``) draws every ``lod1`` layer's tileset (``/collections/{id}/3dtiles``,
   styled by height) on the release's terrain (``/collections/{dem}/terrain``, quantized-mesh) when it
-  has a DEM, else on the WGS 84 ellipsoid; imagery from the release's raster map tiles when it has
-  any (``/collections/{id}/map/tiles/WebMercatorQuad``); the warnings in force as ground-clamped
+  has a DEM, else on the WGS 84 ellipsoid; draped on it the composite base map as PNG map tiles
+  (``/map/tiles/WebMercatorQuad``, pinned to the release), over it imagery from the release's raster
+  map tiles when it has any (``/collections/{id}/map/tiles/WebMercatorQuad``); the warnings in force as ground-clamped
   polygons in their colours, kept current from ``/warnings/stream``; a clicked building's properties
   (its glTF property table, then its Features API item, linked); a job's GeoJSON results
   (``#job=<id>``). ``<pre id="status">`` holds JSON: ``state`` ``loading`` → ``ready`` (every tileset
@@ -41,9 +42,13 @@ from starlette.routing import BaseRoute, Route
 
 from cim.errors import NotFound
 from cim.store import Store
+from cim.tms import WEB_MERCATOR, tile_matrix_sets
 from ogcapi import parameters
 from ogcapi.viewer import ASSET_CACHE, STATIC_DIR, _json_script, _version_tag
+from tiles.basemap_map import zooms as basemap_zooms
+from tiles.basemap_map_documents import basemap_map_url
 from tiles.map_tilesets import raster_layers
+from tiles.tilesets import composite
 from tiles.warning_style import COLOURS, NO_COLOUR, SEVERITY_COLOURS
 
 LOGGER = logging.getLogger(__name__)
@@ -164,6 +169,18 @@ def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+def basemap_imagery(store: Store, base: str) -> dict[str, Any] | None:
+    """The composite base map's PNG map tiles as Cesium imagery (None without vector layers): the
+    URL pinned to the current release, levels from the one that fits the extent to its deepest layer."""
+    ts = composite(store)
+    if ts.bbox is None:
+        return None
+    levels = basemap_zooms(ts, tile_matrix_sets()[WEB_MERCATOR])
+    maxzoom = levels.stop - 1
+    return {"id": "basemap", "url": basemap_map_url(base, store.current_number()), "bbox": ts.bbox,
+            "maxzoom": maxzoom, "minzoom": imagery_min_level(ts.bbox, levels.start, maxzoom)}
+
+
 def scene_config(
     store: Store, base: str, vendor_url: str | None, dem_layer: Callable[[], str | None] | None = None
 ) -> dict[str, Any]:
@@ -194,6 +211,7 @@ def scene_config(
             for info in lod1
         ],
         "terrain": None if dem is None else {"id": dem, "url": f"{base}/collections/{dem}/terrain/"},
+        "basemap": basemap_imagery(store, base),  # under the imagery (viewer3d.js)
         "imagery": imagery,
         "center": center,
         "extent": extent,

@@ -75,6 +75,10 @@ def test_page_config_names_the_release_tilesets_and_local_cesium(api_client: Tes
     assert config["tilesets"][0]["url"] == "http://testserver/collections/buildings/3dtiles"
     assert config["tilesets"][0]["items"] == "http://testserver/collections/buildings/items"
     assert config["terrain"] is None and config["imagery"] == []  # the demo city has no DEM, no rasters
+    # the composite base map draped as PNG map tiles (tests/test_tiles_map_basemap.py), pinned to the release
+    basemap = config["basemap"]
+    assert basemap["url"] == "http://testserver/map/tiles/WebMercatorQuad/{z}/{y}/{x}?release=1"
+    assert basemap["minzoom"] <= basemap["maxzoom"] == 22 and len(basemap["bbox"]) == 4
     assert config["release"] == 1
     west, south, east, north = config["extent"]
     assert west <= config["center"]["lon"] <= east and south <= config["center"]["lat"] <= north

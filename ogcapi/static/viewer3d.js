@@ -1,5 +1,5 @@
 // The 3D viewer (/viewer/3d, ogcapi/viewer3d.py): CesiumJS with the release's LOD1 buildings as
-// 3D Tiles, its terrain (quantized-mesh) when it has a DEM, its raster map tiles as imagery, the
+// 3D Tiles, its terrain (quantized-mesh) when it has a DEM, the base map's PNG map tiles and its raster map tiles as imagery, the
 // warnings in force (kept current from /warnings/stream) and a job's GeoJSON results.
 // Nothing comes from Cesium ion or a CDN. <pre id="status"> holds JSON for tests and the benchmark:
 // state "loading" -> "ready" (every tileset and the globe loaded; readyMs = performance.now() then).
@@ -11,7 +11,7 @@
   var status = {
     state: "loading", webgl: null, release: config.release, cesium: config.cesiumVersion,
     tilesets: {}, globe: { terrain: config.terrain ? config.terrain.id : "ellipsoid", tilesLoaded: false },
-    imagery: { layers: config.imagery.map(function (l) { return l.id; }), tilesFailed: 0 },
+    imagery: { layers: config.imagery.map(function (l) { return l.id; }), basemap: !!config.basemap, tilesFailed: 0 },
     warnings: { state: "connecting", loaded: false, count: 0, events: 0 },
     featuresPicked: 0, picked: null, job: null, errors: [], readyMs: null,
   };
@@ -66,7 +66,8 @@
   status.webgl = scene.context.webgl2 ? "webgl2" : "webgl";
   window.cimViewer3d = { viewer: viewer, config: config, status: status };
 
-  config.imagery.forEach(function (layer) {
+  // the composite base map (PNG map tiles drawn from the vector tiles) first: under any imagery
+  (config.basemap ? [config.basemap] : []).concat(config.imagery).forEach(function (layer) {
     var options = { url: layer.url, tilingScheme: new Cesium.WebMercatorTilingScheme(),
       minimumLevel: layer.minzoom, maximumLevel: layer.maxzoom, credit: layer.id };
     if (layer.bbox) options.rectangle = Cesium.Rectangle.fromDegrees(layer.bbox[0], layer.bbox[1], layer.bbox[2], layer.bbox[3]);
