@@ -58,7 +58,7 @@ import httpx
 
 from bench import threed_data, wrk
 from bench.build import timed
-from bench.servers import ROOT, cim_server
+from bench.servers import ROOT, Server, cim_server
 from bench.sharing import _free_port, _guarded, _machine
 from bench.tiles import nginx_server
 
@@ -192,6 +192,15 @@ def export(url: str, backend: str, root: Path) -> dict[str, Any]:
 # -- serve -----------------------------------------------------------------------------------
 
 
+def fresh_server(url: str, workers: int, work: Path) -> Server:
+    """``cim serve`` started with an empty tile cache in ``work``; ready when /conformance answers
+    (/collections would make the 3D plan: the collections' 3D extent comes from it)."""
+    server = cim_server(url, _free_port(), workers, env={"CIM_TILE_CACHE": str(work / "tile-cache")})
+    server.ready_path = "/conformance"
+    server.start(work)
+    return server
+
+
 def leaf_paths(tileset: dict[str, Any]) -> list[str]:
     """Path and query of every content URI of the tileset (absolute URIs made relative to the server)."""
     out = []
@@ -243,8 +252,7 @@ def serve(url: str, backend: str, root: Path, sample: int, seconds: int, workers
     work = Path(tempfile.mkdtemp(prefix="cim-bench-3d-"))
     work.chmod(0o755)
     try:
-        server = cim_server(url, _free_port(), workers, env={"CIM_TILE_CACHE": str(work / "tile-cache")})
-        server.start(work)
+        server = fresh_server(url, workers, work)
         try:
             with httpx.Client(base_url=server.url, timeout=TIMEOUT_S) as client:
                 first = get(client, f"/collections/{LAYER}/3dtiles")
@@ -314,7 +322,7 @@ def open_viewer(base: str, shot: Path | None) -> dict[str, Any]:
         started = time.perf_counter()
         browser.navigate(f"{base}/viewer/3d")
         try:
-            text = browser.wait_for(STATUS, timeout=180, interval=0.1)
+            text = browser.wait_for(STATUS, timeout=300, interval=0.1)
         except BrowserError as exc:
             return {"error": str(exc)[:500], "page_errors": browser.page_errors()[:5]}
         wall = time.perf_counter() - started
@@ -331,8 +339,7 @@ def viewer(url: str, backend: str, runs: int, workers: int, shots: Path) -> dict
     work = Path(tempfile.mkdtemp(prefix="cim-bench-3d-viewer-"))
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        server = cim_server(url, _free_port(), workers, env={"CIM_TILE_CACHE": str(work / "tile-cache")})
-        server.start(work)
+        server = fresh_server(url, workers, work)
         try:
             entry["cold_server"] = open_viewer(server.url, shots / f"{backend}-cold.png")
             print(f"{url}: viewer, cold server: {entry['cold_server'].get('ready_ms')} ms", file=sys.stderr)
