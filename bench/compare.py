@@ -110,7 +110,7 @@ def rows() -> list[Row]:
         Row("embedded: tile z15 with buildings (req/s)", "embedded", at(*cim, "tile_z15", "rps"), "rate"),
         Row("embedded: single feature (req/s)", "embedded", at(*cim, "feature", "rps"), "rate"),
     ]  # fmt: skip
-    return out + sharing_rows()
+    return out + sharing_rows() + threed_rows()
 
 
 def sharing_rows() -> list[Row]:
@@ -136,6 +136,26 @@ def sharing_rows() -> list[Row]:
             Row(f"sharing: {backend} full build (s)", "sharing", at(*build, "full_seconds"), "time"),
             Row(f"sharing: {backend} incremental build, POIs changed (s)", "sharing", at(*build, "incremental_seconds"), "time"),
             Row(f"sharing: {backend} incremental ÷ full", "sharing", at(*build, "ratio_of_medians"), "time"),
+        ]  # fmt: skip
+    return out
+
+
+def threed_rows() -> list[Row]:
+    """bench/threed.py (3D Tiles): plan, export, GLB requests against nginx, the 3D viewer."""
+    out: list[Row] = []
+    for backend in ("postgis", "duckdb"):
+        plan, export = ("parts", "plan", "result", backend), ("parts", "export", "result", backend)
+        serve, viewer = ("parts", "serve", "result", backend), ("parts", "viewer", "result", backend)
+        out += [
+            Row(f"3d: {backend} plan, cold (s)", "threed", at(*plan, "cold_median_s"), "time"),
+            Row(f"3d: {backend} plan, leaves", "threed", at(*plan, "shape", "leaves"), "same"),
+            Row(f"3d: {backend} export 3dtiles (s)", "threed", at(*export, "seconds"), "time"),
+            Row(f"3d: {backend} export bytes", "threed", at(*export, "bytes"), "same"),
+            Row(f"3d: {backend} GLB cold, p50 (ms)", "threed", at(*serve, "cold", "ms", "p50"), "time"),
+            Row(f"3d: {backend} GLB warm, p50 (ms)", "threed", at(*serve, "warm", "ms", "p50"), "time"),
+            Row(f"3d: {backend} GLB warm, 16 connections (req/s)", "threed", at(*serve, "wrk_warm", "rps"), "rate"),
+            Row(f"3d: nginx, export of {backend}, 16 connections (req/s)", "threed", at(*serve, "nginx", "wrk", "rps"), "rate", True),
+            Row(f"3d: {backend} viewer ready, median (ms)", "threed", at(*viewer, "ready_ms_median"), "time"),
         ]  # fmt: skip
     return out
 

@@ -8,7 +8,8 @@
 # PostGIS database cim_bench), the tiles suite (one run; the docs' table has two), the edits bench
 # (300 edits on the embedded store), the build bench (one ogr2ogr / cim build pair), and the
 # embedded-store reads of "Hardening's cost" (bench/embedded.py), and the data-sharing bench
-# (bench/sharing.py: downloads against ogr2ogr, change feeds, incremental builds). Each writes its JSON and its log
+# (bench/sharing.py: downloads against ogr2ogr, change feeds, incremental builds) and the 3D Tiles bench
+# (bench/threed.py: plan, export, GLB requests against nginx, the 3D viewer). Each writes its JSON and its log
 # into OUT_DIR (never over bench/results/*.json); then bench/compare.py prints the table, also
 # kept as OUT_DIR/table.md, and OUT_DIR/times.txt says how long each part took.
 #
@@ -27,8 +28,8 @@
 #
 # Settings (environment): CIM_BENCH_SECONDS (10) per timed scenario, CIM_BENCH_EDITS (300),
 # CIM_BENCH_BUILD_FEATURES (1000000), CIM_BENCH_BUILD_REPEAT (1), CIM_BENCH_SHARING_FEATURES
-# (1000000), CIM_BENCH_SHARING_REPEAT (3 build pairs), CIM_BENCH_SUITES (all of
-# "features tiles edits build embedded sharing"), CIM_BENCH_BEFORE=/path/to/cim: also run the embedded
+# (1000000), CIM_BENCH_SHARING_REPEAT (3 build pairs), CIM_BENCH_THREED_FEATURES (1000000), CIM_BENCH_SUITES (all of
+# "features tiles edits build embedded sharing threed"), CIM_BENCH_BEFORE=/path/to/cim: also run the embedded
 # reads with that executable (another checkout's .venv/bin/cim, e.g. of 91c674d) just before ours,
 # for a before/after pair under the same machine state. The smoke test of this script was:
 #   CIM_BENCH_SECONDS=1 CIM_BENCH_EDITS=20 CIM_BENCH_BUILD_FEATURES=20000 bash bench/rerun.sh /tmp/x
@@ -45,7 +46,8 @@ build_features=${CIM_BENCH_BUILD_FEATURES:-1000000}
 build_repeat=${CIM_BENCH_BUILD_REPEAT:-1}
 sharing_features=${CIM_BENCH_SHARING_FEATURES:-1000000}
 sharing_repeat=${CIM_BENCH_SHARING_REPEAT:-3}
-suites=${CIM_BENCH_SUITES:-features tiles edits build embedded sharing}
+threed_features=${CIM_BENCH_THREED_FEATURES:-1000000}
+suites=${CIM_BENCH_SUITES:-features tiles edits build embedded sharing threed}
 out=${1:-bench/results/rerun-$(date -u +%Y%m%d-%H%M)}
 mkdir -p "$out" || exit 1
 out=$(cd "$out" && pwd)
@@ -92,6 +94,7 @@ if [[ -n ${CIM_BENCH_BEFORE:-} ]]; then
 fi
 step embedded "$py" -m bench.embedded --seconds "$seconds" --out "$out/embedded.json"
 step sharing "$py" -m bench.sharing all --features "$sharing_features" --repeat "$sharing_repeat" --out "$out/sharing.json"
+step threed "$py" -m bench.threed all --features "$threed_features" --seconds "$seconds" --out "$out/threed.json"
 
 echo "finished: $(date -u +%FT%TZ)" >>"$out/run-info.txt"
 "$py" -m bench.compare "$out" | tee "$out/table.md"

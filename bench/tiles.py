@@ -128,8 +128,8 @@ http {{
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
-  types {{ application/vnd.mapbox-vector-tile tile; }}
-  default_type application/vnd.mapbox-vector-tile;
+  types {{ {media_type} {suffix}; }}
+  default_type {media_type};
   client_body_temp_path {work}/body;
   proxy_temp_path {work}/proxy;
   fastcgi_temp_path {work}/fastcgi;
@@ -144,12 +144,17 @@ http {{
 """
 
 
-def nginx_server(root: Path, port: int, workers: int, work: Path) -> Server:
+def nginx_server(
+    root: Path, port: int, workers: int, work: Path,
+    media_type: str = "application/vnd.mapbox-vector-tile", suffix: str = "tile",
+) -> Server:
+    """nginx serving the files under ``root`` (as ``media_type``, the type of files named ``*.suffix``
+    and of every other file) on ``port``; its configuration and logs in ``work``."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise RuntimeError("nginx missing: run `bash bench/setup-peers.sh`")
     conf = work / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(workers=workers, work=work, port=port, root=root))
+    conf.write_text(NGINX_CONF.format(workers=workers, work=work, port=port, root=root, media_type=media_type, suffix=suffix))
     # ready when a file it serves answers
     probe = next(p for p in root.rglob("*") if p.is_file())
     return Server("nginx", port, [nginx, "-c", str(conf)], {}, "", ready_path="/" + str(probe.relative_to(root)))
