@@ -89,6 +89,12 @@ def test_tileset_contents_are_glbs_with_etags(api_client: TestClient) -> None:
     tileset = response.json()
     assert response.headers["cache-control"] == SHORT and response.headers["etag"]
     assert api_client.get(TILESET, headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+    # sent gzip-compressed to clients that accept it (each encoding its own ETag), plain to others
+    assert response.headers["content-encoding"] == "gzip" and response.headers["vary"] == "Accept-Encoding"
+    plain = api_client.get(TILESET, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == tileset
+    assert plain.headers["etag"] != response.headers["etag"]
+    assert api_client.get(TILESET, headers={"Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]}).status_code == 304
     uris = contents(tileset)
     assert len(uris) > 1 and len(set(uris)) == len(uris)
     assert {released(u) for u in uris} == {1}

@@ -62,6 +62,9 @@
   var scene = viewer.scene;
   scene.globe.baseColor = Cesium.Color.fromCssColorString("#e8e4dc");
   scene.globe.depthTestAgainstTerrain = true;
+  // terrain and imagery refined to 4 px of screen error (Cesium's default: 2): about half the globe
+  // tiles, each one reprojected and drawn on the CPU where WebGL is software (docs/3d-viewer.md)
+  scene.globe.maximumScreenSpaceError = 4;
   scene.renderError.addEventListener(function (s, err) { addError("render: " + messageOf(err)); });
   status.webgl = scene.context.webgl2 ? "webgl2" : "webgl";
   window.cimViewer3d = { viewer: viewer, config: config, status: status };
