@@ -19,16 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from fastapi.testclient import TestClient
-from support.citydata import building_frame
 from support.quantized_mesh import QuantizedMesh, decode, oct_decode
-from support.rasters import HILL, elevation_at, raster_config
+from support.rasters import publish_raster_city, HILL, elevation_at
 from support.tiles import wait_until
 
-from cim.build import load_config, prepare
-from cim.store import LayerData, open_store
-from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.terrain.engine import FINE_ERROR
 from tiles.terrain.sample import grid_heights, heights_at
@@ -39,20 +34,7 @@ NORMALS = "application/vnd.quantized-mesh;extensions=octvertexnormals,applicatio
 PLAIN = "application/vnd.quantized-mesh,application/octet-stream;q=0.9,*/*;q=0.01"
 
 
-def publish_city(store_url: str, root: Path, dem_shift: float = 0.0) -> int:
-    """The raster city (DEM with a hill, imagery) and three buildings as the store's next release."""
-    config = raster_config(root)
-    if dem_shift:
-        with rasterio.open(root / "data" / "dem.tif", "r+") as dst:
-            data = dst.read(1)
-            dst.write(np.where(data == dst.nodata, data, data + dem_shift), 1)
-    prepared = prepare(load_config(config))
-    try:
-        prepared.draft.layers.append(LayerData(CATALOG["buildings"], building_frame(4490)))
-        with open_store(store_url) as store:
-            return store.publish(prepared.draft).number
-    finally:
-        prepared.discard()
+publish_city = publish_raster_city
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgis"])

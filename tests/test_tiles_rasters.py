@@ -10,19 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
-from support.citydata import building_frame
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
-from support.rasters import HILL, NODATA_BLOCK, ORTHO_BOUNDS, PIXEL_M, dem_origin, elevation_at, raster_config
+from support.rasters import publish_raster_city, HILL, NODATA_BLOCK, ORTHO_BOUNDS, PIXEL_M, dem_origin, elevation_at
 from support.tiles import wait_until
 
-from cim.build import load_config, prepare
-from cim.store import LayerData, open_store
+from cim.store import open_store
 from cim.tms import TILE_SRID, tile_matrix_sets
-from layers.catalog import CATALOG
 from ogcapi.app import create_app
 from tiles.raster_render import decode_terrain_rgb, decode_terrarium
 
@@ -32,20 +28,7 @@ TILES_CONF = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 DEM, IMAGERY = "/collections/dem/map/tiles", "/collections/imagery/map/tiles"
 
 
-def publish_city(store_url: str, root: Path, dem_shift: float = 0.0) -> int:
-    """Build the raster layers (and publish them with a vector layer) as the store's next release."""
-    config = raster_config(root)
-    if dem_shift:  # the same hill, higher
-        with rasterio.open(root / "data" / "dem.tif", "r+") as dst:
-            data = dst.read(1)
-            dst.write(np.where(data == dst.nodata, data, data + dem_shift), 1)
-    prepared = prepare(load_config(config))
-    try:
-        prepared.draft.layers.append(LayerData(CATALOG["buildings"], building_frame(4490)))
-        with open_store(store_url) as store:
-            return store.publish(prepared.draft).number
-    finally:
-        prepared.discard()
+publish_city = publish_raster_city
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgis"])

@@ -115,3 +115,26 @@ def raster_config(root: Path, dem: str | None = "data/dem.tif", ortho: str | Non
     config = root / "rasters.yml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
+
+
+def publish_raster_city(store_url: str, root: Path, dem_shift: float = 0.0) -> int:
+    """The raster city (DEM with a hill, imagery) built, with three buildings, as the store's next
+    release; ``dem_shift`` raises the hill (the same hill, higher)."""
+    from support.citydata import building_frame
+
+    from cim.build import load_config, prepare
+    from cim.store import LayerData, open_store
+    from layers.catalog import CATALOG
+
+    config = raster_config(root)
+    if dem_shift:
+        with rasterio.open(root / "data" / "dem.tif", "r+") as dst:
+            data = dst.read(1)
+            dst.write(np.where(data == dst.nodata, data, data + dem_shift), 1)
+    prepared = prepare(load_config(config))
+    try:
+        prepared.draft.layers.append(LayerData(CATALOG["buildings"], building_frame(4490)))
+        with open_store(store_url) as store:
+            return store.publish(prepared.draft).number
+    finally:
+        prepared.discard()
