@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from morecantile import Tile, TileMatrixSet
 from rio_tiler.utils import render
 
-from cim.errors import NotFound
-from cim.tms import check_tile, web_mercator_zoom, within_limits
+from cim.tms import check_tile, web_mercator_zoom
 from tiles.basemap_draw import draw_basemap
 from tiles.cache import TileKey
 from tiles.engine import TileEngine, TileResult, TileVersion
+from tiles.map_engine import check_served
 from tiles.raster_render import CREATION
 from tiles.tilesets import COMPOSITE, Tileset, composite
 
@@ -62,17 +62,7 @@ class BasemapMapEngine:
         """404 for tiles outside the tile matrix set, the map tileset's zooms or its limits."""
         tile = check_tile(tms, tile)
         ts = composite(self.store)
-        served = zooms(ts, tms)
-        if tile.z not in served:
-            raise NotFound(
-                f"tile matrix {tile.z} is outside the zoom range {served.start}..{served.stop - 1} of the base "
-                f"map's map tiles in {tms.id} (clients overzoom the deepest one)"
-            )
-        if ts.bbox is None or not within_limits(tms, ts.bbox, tile):
-            raise NotFound(
-                f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of the base map's map tiles "
-                "(tileMatrixSetLimits in their metadata)"
-            )
+        check_served(tms, tile, zooms(ts, tms), ts.bbox, "the base map's map tiles")
         return BasemapTile(ts, tms, tile)
 
     @staticmethod

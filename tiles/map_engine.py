@@ -47,6 +47,22 @@ class MapTile:
         return FORMATS[self.fmt][1]
 
 
+def check_served(
+    tms: TileMatrixSet, tile: Tile, zooms: range, bbox: tuple[float, float, float, float] | None, what: str
+) -> None:
+    """404 for a map tile outside the zoom range or the limits of a map tileset (``what`` names it)."""
+    if tile.z not in zooms:
+        raise NotFound(
+            f"tile matrix {tile.z} is outside the zoom range {zooms.start}..{zooms.stop - 1} of {what} in "
+            f"{tms.id} (clients overzoom the deepest one)"
+        )
+    if bbox is None or not within_limits(tms, bbox, tile):
+        raise NotFound(
+            f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of {what} "
+            "(tileMatrixSetLimits in the tileset's metadata)"
+        )
+
+
 class MapTileEngine:
     """Renders and caches the map tiles of a store's raster layers; shares ``tiles``' cache."""
 
@@ -64,17 +80,7 @@ class MapTileEngine:
         ts = map_tileset(self.store, collection_id)
         chosen = ts.style(style)
         encoding = ts.format(chosen, fmt, accept)
-        zooms = ts.zooms(tms)
-        if tile.z not in zooms:
-            raise NotFound(
-                f"tile matrix {tile.z} is outside the zoom range {zooms.start}..{zooms.stop - 1} of map tileset "
-                f"{ts.id!r} in {tms.id} (clients overzoom the deepest one)"
-            )
-        if ts.bbox is None or not within_limits(tms, ts.bbox, tile):
-            raise NotFound(
-                f"tile {tile.z}/{tile.y}/{tile.x} of {tms.id} is outside the limits of map tileset {ts.id!r} "
-                "(tileMatrixSetLimits in its metadata)"
-            )
+        check_served(tms, tile, ts.zooms(tms), ts.bbox, f"map tileset {ts.id!r}")
         return MapTile(ts, tms, tile, chosen, encoding)
 
     def key(self, tag: str, request: MapTile) -> TileKey:
